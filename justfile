@@ -1,0 +1,48 @@
+# Anthill tasks. Each recipe installs what it needs (only rustup is assumed).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Cargo parallelism: the reference machine has 2 cores.
+jobs := env_var_or_default("ANTHILL_JOBS", num_cpus())
+
+# List the recipes.
+default:
+    @just --list
+
+# Install the wasm32-wasip2 target if it is missing.
+setup:
+    @rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+# Build every sample module to target/modules/NAME.wasm.
+build-modules: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    pkgs=()
+    for manifest in sample-modules/*/Cargo.toml; do pkgs+=(-p "$(basename "$(dirname "$manifest")")"); done
+    echo "building ${#pkgs[@]} Rust sample modules (wasm32-wasip2)…"
+    cargo build -j {{jobs}} --quiet --profile guest --target wasm32-wasip2 --target-dir target/guests "${pkgs[@]}"
+    mkdir -p target/modules
+    for manifest in sample-modules/*/Cargo.toml; do
+        name="$(basename "$(dirname "$manifest")")"
+        built="target/guests/wasm32-wasip2/guest/${name//-/_}.wasm"
+        [ -f "$built" ] || built="target/guests/wasm32-wasip2/guest/$name.wasm"
+        cp "$built" "target/modules/$name.wasm"
+    done
+    ls -l target/modules | awk 'NR>1 {printf "  %-24s %8d bytes\n", $9, $5}'
+
+# Build the anthill binary (release).
+build: setup
+    cargo build -j {{jobs}} --release --bin anthill
+
+# The demo: a node with the sample modules, driven as a user would.
+demo: build build-modules
+    scripts/demo.sh
+
+# The whole test suite (unit, end-to-end, hostile modules).
+test: setup build-modules
+    cargo test -j {{jobs}} --release --workspace
+
+# Formatting and lints, as CI wants them.
+lint: setup
+    cargo fmt --all -- --check
+    cargo clippy -j {{jobs}} --workspace --all-targets --release -- -D warnings

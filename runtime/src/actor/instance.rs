@@ -1,0 +1,251 @@
+//! One instantiation of a module version for one actor: a wasmtime `Store` and the
+//! component's exports. Every guest call goes through [`guest_call!`], which runs
+//! it under the actor's deadline and memory cap and turns a trap into a typed
+//! [`CallError`]. After any trap the instance is poisoned and must be replaced.
+
+use super::CallError;
+use crate::engine::EPOCH_TICK;
+use crate::host::types::Sender;
+use crate::host::{ActorCtx, ActorLimits, Bindings, GuestClock, StderrTail};
+use crate::metrics::ModuleMetrics;
+use crate::module::LoadedVersion;
+use crate::node::Node;
+use crate::router::{Address, CallChain};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{Store, UpdateDeadline};
+
+pub(crate) struct Instance {
+    store: Store<ActorCtx>,
+    bindings: Bindings,
+    pub(crate) version: Arc<LoadedVersion>,
+    clock: Arc<GuestClock>,
+    stderr: StderrTail,
+    metrics: ModuleMetrics,
+    address: Address,
+    deadline: Duration,
+    poisoned: bool,
+}
+
+/// The guest ran past its deadline while outside wasm (e.g. in a WASI sleep).
+struct Expired;
+
+/// Runs a guest future, also stopping it if guest time runs out while no wasm
+/// is executing (epoch interruption only fires inside wasm).
+async fn watched<R>(
+    clock: &GuestClock,
+    fut: impl Future<Output = wasmtime::Result<R>>,
+) -> Result<wasmtime::Result<R>, Expired> {
+    tokio::pin!(fut);
+    loop {
+        let wait = clock.remaining().max(Duration::from_millis(5)) + EPOCH_TICK;
+        tokio::select! {
+            biased;
+            r = &mut fut => return Ok(r),
+            _ = tokio::time::sleep(wait) => {
+                if clock.check_expired() {
+                    return Err(Expired);
+                }
+            }
+        }
+    }
+}
+
+/// Calls a guest export under the deadline; evaluates to `Result<T, CallError>`.
+macro_rules! guest_call {
+    ($inst:ident, |$bindings:ident, $store:ident| $call:expr) => {{
+        $inst.begin();
+        let started = Instant::now();
+        let clock = $inst.clock.clone();
+        let $bindings = &$inst.bindings;
+        let $store = &mut $inst.store;
+        let outcome = watched(&clock, $call).await;
+        $inst.finish(outcome, started)
+    }};
+}
+
+impl Instance {
+    /// Instantiates `version` for `address` and calls `init(key)`.
+    pub(crate) async fn start(
+        node: &Arc<Node>,
+        version: Arc<LoadedVersion>,
+        address: &Address,
+        limits: ActorLimits,
+        metrics: ModuleMetrics,
+    ) -> Result<Instance, CallError> {
+        let clock = Arc::new(GuestClock::new());
+        let stderr = StderrTail::default();
+        let deadline = limits.deadline;
+        let ctx = ActorCtx::new(
+            node.clone(),
+            address.clone(),
+            limits,
+            clock.clone(),
+            stderr.clone(),
+        );
+        let mut store = Store::new(node.engine.wasmtime(), ctx);
+        store.limiter(|ctx| &mut ctx.memory);
+        store.epoch_deadline_callback(|cx| {
+            if cx.data().clock.check_expired() {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Let other tasks run while a long guest call is in progress.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        clock.begin(deadline);
+        store.set_epoch_deadline(1);
+        let instantiated = watched(&clock, version.pre.instantiate_async(&mut store)).await;
+        clock.end();
+        let bindings = match instantiated {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                return Err(CallError::Internal(format!(
+                    "cannot instantiate {address} (version {}): {e:#}",
+                    version.version
+                )));
+            }
+            Err(Expired) => {
+                return Err(CallError::DeadlineExceeded {
+                    actor: address.to_string(),
+                    ms: deadline.as_millis() as u64,
+                });
+            }
+        };
+        let mut inst = Instance {
+            store,
+            bindings,
+            version,
+            clock,
+            stderr,
+            metrics,
+            address: address.clone(),
+            deadline,
+            poisoned: false,
+        };
+        let key = address.key.clone();
+        guest_call!(inst, |b, s| b.anthill_module_actor().call_init(s, &key))?
+            .map_err(|e| CallError::Rejected(format!("init of {address} failed: {e}")))?;
+        Ok(inst)
+    }
+
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    fn begin(&mut self) {
+        self.store.data_mut().memory.take_denied();
+        self.clock.begin(self.deadline);
+        // The first epoch tick runs the callback, which checks the clock.
+        self.store.set_epoch_deadline(1);
+    }
+
+    fn finish<T>(
+        &mut self,
+        outcome: Result<wasmtime::Result<T>, Expired>,
+        started: Instant,
+    ) -> Result<T, CallError> {
+        self.clock.end();
+        self.metrics.calls.inc();
+        self.metrics
+            .call_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.classify(Some(e))),
+            Err(Expired) => Err(self.classify(None)),
+        }
+    }
+
+    /// Turns a failed guest call into the error the caller sees, and poisons the
+    /// instance: wasmtime refuses to re-enter a component after a trap.
+    fn classify(&mut self, error: Option<wasmtime::Error>) -> CallError {
+        self.poisoned = true;
+        let actor = self.address.to_string();
+        let err = if self.clock.tripped() {
+            self.metrics.interrupts.inc();
+            CallError::DeadlineExceeded {
+                actor,
+                ms: self.deadline.as_millis() as u64,
+            }
+        } else if self.store.data_mut().memory.take_denied() {
+            self.metrics.out_of_memory.inc();
+            CallError::OutOfMemory {
+                actor,
+                mb: (self.store.data().memory.cap() >> 20) as u64,
+            }
+        } else {
+            self.metrics.traps.inc();
+            let trap = match &error {
+                Some(e) => match e.downcast_ref::<wasmtime::Trap>() {
+                    Some(t) => t.to_string(),
+                    None => format!("{e}"),
+                },
+                None => "stopped".to_owned(),
+            };
+            let printed = self.stderr.take();
+            let printed = printed.trim();
+            let detail = if printed.is_empty() {
+                trap
+            } else {
+                format!("{trap}; the module printed: {printed}")
+            };
+            CallError::Trapped { actor, detail }
+        };
+        self.metrics.call_error(err.kind());
+        tracing::warn!(actor = %self.address, version = self.version.version, error = %err, "guest call failed; the instance will be replaced");
+        err
+    }
+
+    /// Effects the last call asked for (`set-tick-rate`, ...).
+    pub(crate) fn take_effects(&mut self) -> crate::host::Effects {
+        std::mem::take(&mut self.store.data_mut().effects)
+    }
+
+    pub(crate) async fn on_message(
+        &mut self,
+        from: &Sender,
+        payload: Vec<u8>,
+        chain: CallChain,
+    ) -> Result<Option<Vec<u8>>, CallError> {
+        self.store.data_mut().chain = chain;
+        let r = guest_call!(self, |b, s| b
+            .anthill_module_actor()
+            .call_on_message(s, from, &payload));
+        self.store.data_mut().chain = CallChain::default();
+        r?.map_err(CallError::from_guest)
+    }
+
+    pub(crate) async fn on_timer(&mut self, tag: &str) -> Result<(), CallError> {
+        guest_call!(self, |b, s| b.anthill_module_actor().call_on_timer(s, tag))
+    }
+
+    pub(crate) async fn on_tick(&mut self, now_ms: u64) -> Result<(), CallError> {
+        guest_call!(self, |b, s| b
+            .anthill_module_actor()
+            .call_on_tick(s, now_ms))
+    }
+
+    pub(crate) async fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        guest_call!(self, |b, s| b.anthill_module_actor().call_snapshot(s))
+    }
+
+    pub(crate) async fn restore(
+        &mut self,
+        state: Vec<u8>,
+        from_version: u32,
+    ) -> Result<(), CallError> {
+        let address = self.address.clone();
+        guest_call!(self, |b, s| b.anthill_module_actor().call_restore(
+            s,
+            &state,
+            from_version
+        ))?
+        .map_err(|e| {
+            CallError::Rejected(format!(
+                "restore of {address} from version {from_version} failed: {e}"
+            ))
+        })
+    }
+}

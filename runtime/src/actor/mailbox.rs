@@ -1,0 +1,53 @@
+//! What travels to an actor: [`Envelope`]s through its bounded mailbox (handled in
+//! order, one at a time) and [`Control`] requests from the node (swap, stop,
+//! snapshot), which jump the queue at the next message boundary.
+
+use super::CallError;
+use crate::host::types::Sender;
+use crate::module::LoadedVersion;
+use crate::router::CallChain;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub type ReplyTo = oneshot::Sender<Result<Vec<u8>, CallError>>;
+
+/// A message for `on-message`.
+pub struct Message {
+    pub from: Sender,
+    pub payload: Vec<u8>,
+    /// Present for `call`: where the reply goes.
+    pub reply: Option<ReplyTo>,
+    /// Actors waiting on this message (cycle detection for nested calls).
+    pub chain: CallChain,
+}
+
+/// One unit of work for an actor.
+pub enum Envelope {
+    Message(Message),
+    Timer { tag: String },
+}
+
+/// What one actor's swap did, for the module's swap report.
+#[derive(Debug, Clone)]
+pub struct SwapReport {
+    /// How long the actor stopped taking messages.
+    pub stall: Duration,
+    /// State handed over (None if the actor had no live instance: it restores
+    /// its stored snapshot when it next activates).
+    pub carried: Option<Vec<u8>>,
+}
+
+/// Requests from the node, handled between messages.
+pub enum Control {
+    /// Move to another version, carrying state: snapshot, instantiate, restore.
+    Swap {
+        to: Arc<LoadedVersion>,
+        done: oneshot::Sender<Result<SwapReport, CallError>>,
+    },
+    /// Stop: drain, optionally snapshot, exit.
+    Stop {
+        snapshot: bool,
+        done: oneshot::Sender<()>,
+    },
+}

@@ -1,0 +1,404 @@
+//! The task that is an actor: it owns the instance and drains the mailbox, one
+//! envelope at a time, with control requests (swap, stop) taken first at each
+//! message boundary.
+
+use super::instance::Instance;
+use super::mailbox::{Control, Envelope, Message, SwapReport};
+use super::{ActorStatus, CallError};
+use crate::host::ActorLimits;
+use crate::module::{Durability, Kind, LoadedVersion, Module};
+use crate::node::{Node, now_ms};
+use crate::router::{Address, Retiring};
+use crate::store::Snapshot;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::time::{Interval, MissedTickBehavior};
+
+pub(crate) struct ActorTask {
+    node: Arc<Node>,
+    module: Arc<Module>,
+    address: Address,
+    id: u64,
+    mailbox: mpsc::Receiver<Envelope>,
+    control: mpsc::UnboundedReceiver<Control>,
+    status: Arc<ActorStatus>,
+    instance: Option<Instance>,
+    version: Arc<LoadedVersion>,
+    /// State changed since the last snapshot.
+    dirty: bool,
+    tick: Option<Interval>,
+}
+
+/// How the actor loop ended.
+enum Exit {
+    Passivated,
+    Stopped,
+    Closed,
+}
+
+async fn next_tick(tick: &mut Option<Interval>) {
+    match tick {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl ActorTask {
+    pub(crate) fn new(
+        node: Arc<Node>,
+        module: Arc<Module>,
+        key: &str,
+        id: u64,
+        mailbox: mpsc::Receiver<Envelope>,
+        control: mpsc::UnboundedReceiver<Control>,
+        status: Arc<ActorStatus>,
+    ) -> ActorTask {
+        let version = module.current();
+        ActorTask {
+            address: Address::new(module.name.clone(), key),
+            node,
+            module,
+            id,
+            mailbox,
+            control,
+            status,
+            instance: None,
+            version,
+            dirty: false,
+            tick: None,
+        }
+    }
+
+    fn limits(&self) -> ActorLimits {
+        let s = self.module.settings();
+        ActorLimits {
+            deadline: Duration::from_millis(s.deadline_ms),
+            memory_bytes: (s.memory_mb as usize) << 20,
+            max_message_bytes: self.node.config.limits.max_message_bytes,
+            max_call_timeout: Duration::from_millis(self.node.config.limits.max_call_timeout_ms),
+        }
+    }
+
+    pub(crate) async fn run(mut self, predecessor: Option<Retiring>) {
+        let metrics = self.module.metrics.clone();
+        metrics.live_actors.inc();
+        metrics.activations.inc();
+        if let Some(p) = predecessor {
+            p.wait().await;
+        }
+        // Instantiate eagerly so the first message does not pay for it; a failure
+        // here is retried (and reported) when the first message arrives.
+        let _ = self.ensure_instance().await;
+
+        let settings = self.module.settings();
+        let idle = Duration::from_millis(settings.idle_timeout_ms);
+        let passivates = settings.kind == Kind::Keyed;
+        let mut snapshot_every =
+            tokio::time::interval(Duration::from_millis(settings.snapshot_interval_ms.max(10)));
+        snapshot_every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        snapshot_every.reset();
+        let mut last_activity = Instant::now();
+
+        let exit = loop {
+            let idle_at = tokio::time::Instant::from_std(last_activity + idle);
+            tokio::select! {
+                biased;
+                ctl = self.control.recv() => match ctl {
+                    Some(Control::Stop { snapshot, done }) => {
+                        self.stop(snapshot).await;
+                        let _ = done.send(());
+                        break Exit::Stopped;
+                    }
+                    Some(Control::Swap { to, done }) => {
+                        let _ = done.send(self.swap(to).await);
+                    }
+                    None => break Exit::Closed,
+                },
+                env = self.mailbox.recv() => match env {
+                    Some(env) => {
+                        self.handle(env).await;
+                        last_activity = Instant::now();
+                    }
+                    None => break Exit::Closed,
+                },
+                _ = next_tick(&mut self.tick) => self.tick().await,
+                _ = snapshot_every.tick() => self.persist_if_dirty("periodic").await,
+                _ = tokio::time::sleep_until(idle_at), if passivates => {
+                    if self.passivate().await {
+                        break Exit::Passivated;
+                    }
+                    last_activity = Instant::now();
+                }
+            }
+        };
+        if !matches!(exit, Exit::Passivated) {
+            self.module.actors.remove(&self.address.key, self.id);
+        }
+        drop(self.instance.take());
+        metrics.live_actors.dec();
+        tracing::debug!(actor = %self.address, "actor task ended");
+    }
+
+    /// The live instance, (re)creating it after a trap or on first use, restored
+    /// from the last stored snapshot.
+    async fn ensure_instance(&mut self) -> Result<&mut Instance, CallError> {
+        if self.instance.as_ref().is_some_and(|i| !i.is_poisoned()) {
+            return Ok(self.instance.as_mut().expect("checked above"));
+        }
+        // Free the poisoned store's pool slot before taking another.
+        self.instance = None;
+        let version = self.version.clone();
+        let mut inst = Instance::start(
+            &self.node,
+            version.clone(),
+            &self.address,
+            self.limits(),
+            self.module.metrics.clone(),
+        )
+        .await?;
+        let snap = self
+            .node
+            .store
+            .get_snapshot(&self.address.module, &self.address.key)
+            .map_err(|e| {
+                CallError::Internal(format!(
+                    "{e}; refusing to activate {} on damaged state (inspect or delete the snapshot to start fresh)",
+                    self.address
+                ))
+            })?;
+        if let Some(snap) = snap {
+            inst.restore(snap.state, snap.version).await?;
+        }
+        self.status
+            .version
+            .store(version.version, Ordering::Relaxed);
+        self.dirty = false;
+        self.apply_effects_of(&mut inst);
+        self.instance = Some(inst);
+        Ok(self.instance.as_mut().expect("just set"))
+    }
+
+    fn apply_effects_of(&mut self, inst: &mut Instance) {
+        let effects = inst.take_effects();
+        if let Some(hz) = effects.tick_hz {
+            self.tick = (hz > 0).then(|| {
+                let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(hz)));
+                t.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                t
+            });
+        }
+    }
+
+    fn apply_effects(&mut self) {
+        if let Some(mut inst) = self.instance.take() {
+            self.apply_effects_of(&mut inst);
+            self.instance = Some(inst);
+        }
+    }
+
+    async fn handle(&mut self, env: Envelope) {
+        self.status.handled.fetch_add(1, Ordering::Relaxed);
+        self.handle_inner(env).await;
+        self.drop_poisoned();
+    }
+
+    /// A trapped instance cannot be entered again: free its memory (up to the
+    /// cap) now rather than at the next message.
+    fn drop_poisoned(&mut self) {
+        if self.instance.as_ref().is_some_and(|i| i.is_poisoned()) {
+            self.instance = None;
+        }
+    }
+
+    async fn handle_inner(&mut self, env: Envelope) {
+        match env {
+            Envelope::Message(m) => self.handle_message(m).await,
+            Envelope::Timer { tag } => {
+                let outcome = match self.ensure_instance().await {
+                    Ok(inst) => inst.on_timer(&tag).await,
+                    Err(e) => Err(e),
+                };
+                self.after_call(outcome.map(|_| ())).await.ok();
+            }
+        }
+    }
+
+    async fn handle_message(&mut self, m: Message) {
+        let Message {
+            from,
+            payload,
+            reply,
+            chain,
+        } = m;
+        let outcome = match self.ensure_instance().await {
+            Ok(inst) => inst.on_message(&from, payload, chain).await,
+            Err(e) => Err(e),
+        };
+        let outcome = match self.after_call(outcome).await {
+            Ok(r) => Ok(r.unwrap_or_default()),
+            Err(e) => Err(e),
+        };
+        // Before the caller hears of a trap, its memory is already released.
+        self.drop_poisoned();
+        match reply {
+            Some(reply) => {
+                let _ = reply.send(outcome);
+            }
+            None => {
+                if let Err(e) = outcome {
+                    tracing::debug!(actor = %self.address, error = %e, "a sent message failed");
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping after a guest call: effects, dirtiness, and for
+    /// `every-message` durability the snapshot, committed before the outcome is
+    /// released.
+    async fn after_call<T>(&mut self, outcome: Result<T, CallError>) -> Result<T, CallError> {
+        let trapped = matches!(
+            outcome,
+            Err(CallError::Trapped { .. }
+                | CallError::DeadlineExceeded { .. }
+                | CallError::OutOfMemory { .. })
+        );
+        if trapped || self.instance.is_none() {
+            return outcome;
+        }
+        self.apply_effects();
+        self.dirty = true;
+        if self.module.settings().durability == Durability::EveryMessage {
+            self.persist().await?;
+        }
+        outcome
+    }
+
+    async fn tick(&mut self) {
+        let Some(inst) = self.instance.as_mut().filter(|i| !i.is_poisoned()) else {
+            return;
+        };
+        let outcome = inst.on_tick(now_ms()).await;
+        let _ = self.after_call(outcome).await;
+        self.drop_poisoned();
+    }
+
+    /// Writes the actor's snapshot to the store (and, for `every-message`
+    /// durability, to disk before returning).
+    async fn persist(&mut self) -> Result<(), CallError> {
+        let Some(inst) = self.instance.as_mut().filter(|i| !i.is_poisoned()) else {
+            return Ok(());
+        };
+        let state = inst.snapshot().await?;
+        let snap = Snapshot {
+            version: inst.version.version,
+            taken_at_ms: now_ms(),
+            state,
+        };
+        let store = &self.node.store;
+        store
+            .put_snapshot(&self.address.module, &self.address.key, &snap)
+            .map_err(|e| CallError::Internal(e.to_string()))?;
+        if self.module.settings().durability == Durability::EveryMessage {
+            store
+                .flush()
+                .await
+                .map_err(|e| CallError::Internal(e.to_string()))?;
+        }
+        self.dirty = false;
+        self.status
+            .last_snapshot_ms
+            .store(snap.taken_at_ms, Ordering::Relaxed);
+        self.module.metrics.snapshots.inc();
+        Ok(())
+    }
+
+    /// Snapshots if anything changed; a failure is logged and the last stored
+    /// snapshot stays.
+    async fn persist_if_dirty(&mut self, when: &str) {
+        if self.dirty
+            && let Err(e) = self.persist().await
+        {
+            tracing::error!(actor = %self.address, error = %e, "{when} snapshot failed; the last stored snapshot stays");
+        }
+    }
+
+    /// Idle: leave the routing table, finish what was already queued, snapshot,
+    /// exit. Returns false if the table had already moved on.
+    async fn passivate(&mut self) -> bool {
+        let (retiring, done) = Retiring::new();
+        if !self
+            .module
+            .actors
+            .retire(&self.address.key, self.id, retiring)
+        {
+            return false;
+        }
+        self.mailbox.close();
+        while let Some(env) = self.mailbox.recv().await {
+            self.handle(env).await;
+        }
+        self.persist_if_dirty("passivation").await;
+        done.done();
+        self.module.actors.retired(&self.address.key);
+        self.module.metrics.passivations.inc();
+        true
+    }
+
+    async fn stop(&mut self, snapshot: bool) {
+        self.module.actors.remove(&self.address.key, self.id);
+        self.mailbox.close();
+        while let Ok(env) = self.mailbox.try_recv() {
+            if snapshot {
+                self.handle(env).await;
+            } else if let Envelope::Message(Message { reply: Some(r), .. }) = env {
+                let _ = r.send(Err(CallError::ModuleNotFound(self.address.module.clone())));
+            }
+        }
+        if snapshot {
+            self.persist_if_dirty("shutdown").await;
+        }
+    }
+
+    /// Moves this actor to `to`, carrying state through snapshot/restore. On
+    /// failure the old instance stays in place, untouched.
+    async fn swap(&mut self, to: Arc<LoadedVersion>) -> Result<SwapReport, CallError> {
+        let started = Instant::now();
+        let live = self.instance.as_ref().is_some_and(|i| !i.is_poisoned());
+        if !live {
+            // Nothing in memory: the next activation restores the stored
+            // snapshot into the new version.
+            self.instance = None;
+            self.version = to.clone();
+            self.status.version.store(to.version, Ordering::Relaxed);
+            return Ok(SwapReport {
+                stall: started.elapsed(),
+                carried: None,
+            });
+        }
+        let old = self.instance.as_mut().expect("live");
+        let from_version = old.version.version;
+        let state = old.snapshot().await?;
+        let mut next = Instance::start(
+            &self.node,
+            to.clone(),
+            &self.address,
+            self.limits(),
+            self.module.metrics.clone(),
+        )
+        .await?;
+        next.restore(state.clone(), from_version).await?;
+        self.apply_effects_of(&mut next);
+        self.instance = Some(next);
+        self.version = to.clone();
+        self.status.version.store(to.version, Ordering::Relaxed);
+        self.dirty = true;
+        Ok(SwapReport {
+            stall: started.elapsed(),
+            carried: Some(state),
+        })
+    }
+}

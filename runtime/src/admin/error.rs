@@ -1,0 +1,105 @@
+//! API errors as JSON `{error, detail}`, and the status each failure maps to:
+//! 4xx for the caller's input, 5xx only for the node's own faults.
+
+use crate::actor::CallError;
+use crate::engine::ComponentError;
+use crate::module::DeployError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    detail: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(Body {
+            error: self.error,
+            detail: &self.detail,
+        });
+        (self.status, body).into_response()
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> ApiError {
+        let status = match &e {
+            CallError::ModuleNotFound(_) | CallError::NotFound(_) => StatusCode::NOT_FOUND,
+            CallError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CallError::Timeout { .. } | CallError::DeadlineExceeded { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            CallError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CallError::Cycle(_) => StatusCode::LOOP_DETECTED,
+            CallError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            // The module failed, not the node: a bad gateway, like a proxy whose
+            // upstream crashed.
+            CallError::Trapped { .. } | CallError::OutOfMemory { .. } => StatusCode::BAD_GATEWAY,
+            CallError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            CallError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            CallError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.kind(), e.to_string())
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> ApiError {
+        let (status, kind) = match &e {
+            DeployError::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid-name"),
+            DeployError::Component(ComponentError::NotAComponent(_)) => {
+                (StatusCode::BAD_REQUEST, "not-a-component")
+            }
+            DeployError::Component(ComponentError::Invalid(_)) => {
+                (StatusCode::BAD_REQUEST, "invalid-component")
+            }
+            DeployError::Component(ComponentError::WrongWorld(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "wrong-world")
+            }
+            DeployError::Settings(_) => (StatusCode::BAD_REQUEST, "invalid-settings"),
+            DeployError::KindChange { .. } => (StatusCode::CONFLICT, "kind-change"),
+            DeployError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            DeployError::SwapFailed { .. } => (StatusCode::CONFLICT, "swap-failed"),
+            DeployError::Store(s) if is_disk_full(s) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "disk-full")
+            }
+            DeployError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
+            DeployError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+fn is_disk_full(e: &crate::store::StoreError) -> bool {
+    match e {
+        crate::store::StoreError::Io { source, .. } => {
+            source.kind() == std::io::ErrorKind::StorageFull
+        }
+        crate::store::StoreError::Db {
+            source: sled::Error::Io(io),
+            ..
+        } => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
+    }
+}

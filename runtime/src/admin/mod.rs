@@ -1,0 +1,53 @@
+//! The admin HTTP API (axum) under `/v1`, plus `/metrics` and `/healthz`. Every
+//! route but `/healthz` needs `Authorization: Bearer TOKEN`. Errors are JSON
+//! `{error, detail}` with a status that says whose fault it is.
+
+mod auth;
+mod error;
+mod routes;
+
+pub use auth::{TokenError, TokenSource, load_token};
+pub use error::ApiError;
+
+use crate::node::Node;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub(crate) struct AdminState {
+    pub node: Arc<Node>,
+    pub token: Arc<str>,
+}
+
+/// Builds the API.
+pub fn router(node: Arc<Node>, token: String) -> Router {
+    let upload_limit = (node.config.limits.upload_limit_mb as usize) << 20;
+    let state = AdminState {
+        node,
+        token: token.into(),
+    };
+    let authed = Router::new()
+        .route("/metrics", get(routes::metrics))
+        .route("/v1/modules", get(routes::list_modules))
+        .route(
+            "/v1/modules/{name}",
+            get(routes::get_module)
+                .put(routes::deploy)
+                .delete(routes::undeploy),
+        )
+        .route("/v1/modules/{name}/call", post(routes::call))
+        .route("/v1/actors", get(routes::actors))
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(authed)
+        .fallback(routes::not_found)
+        .with_state(state)
+}

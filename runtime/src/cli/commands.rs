@@ -1,0 +1,310 @@
+//! The admin commands: deploy, modules, call, undeploy, actors.
+
+use super::AdminArgs;
+use super::client::AdminClient;
+use crate::module::{Deployed, ModuleInfo};
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub(super) struct DeployArgs {
+    /// Module name (a-z, 0-9, `-`, `_`).
+    name: String,
+    /// The component (.wasm).
+    file: PathBuf,
+    /// One actor per key (rooms, players...) instead of a singleton.
+    #[arg(long)]
+    keyed: bool,
+    /// Per-call guest deadline in ms [default: the node's, 100]
+    #[arg(long)]
+    deadline_ms: Option<u64>,
+    /// Memory cap per actor in MiB [default: the node's, 64]
+    #[arg(long)]
+    memory_mb: Option<u32>,
+    /// `interval` or `every-message`
+    #[arg(long)]
+    durability: Option<String>,
+    /// Passivate keyed actors idle this long (ms)
+    #[arg(long)]
+    idle_timeout_ms: Option<u64>,
+    /// Snapshot live actors with changes this often (ms)
+    #[arg(long)]
+    snapshot_interval_ms: Option<u64>,
+    /// Mailbox capacity per actor
+    #[arg(long)]
+    mailbox: Option<usize>,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ModulesArgs {
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct CallArgs {
+    /// `module` or `module/key`
+    target: String,
+    /// The payload: text, or `@path` to send a file's bytes.
+    payload: String,
+    /// Reply timeout in ms
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct UndeployArgs {
+    name: String,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ActorsArgs {
+    /// Module whose actors to list (all modules when omitted).
+    module: Option<String>,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
+    let client = AdminClient::from_args(&a.admin)?;
+    let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let size = bytes.len() as u64;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    query.push(("kind", if a.keyed { "keyed" } else { "singleton" }.into()));
+    if let Some(v) = a.deadline_ms {
+        query.push(("deadline_ms", v.to_string()));
+    }
+    if let Some(v) = a.memory_mb {
+        query.push(("memory_mb", v.to_string()));
+    }
+    if let Some(v) = &a.durability {
+        query.push(("durability", v.clone()));
+    }
+    if let Some(v) = a.idle_timeout_ms {
+        query.push(("idle_timeout_ms", v.to_string()));
+    }
+    if let Some(v) = a.snapshot_interval_ms {
+        query.push(("snapshot_interval_ms", v.to_string()));
+    }
+    if let Some(v) = a.mailbox {
+        query.push(("mailbox", v.to_string()));
+    }
+
+    // Progress: upload bytes, then a spinner while the node validates, compiles
+    // (seconds for a large JS/Python component) and swaps live actors.
+    let tty = std::io::stderr().is_terminal() && !a.admin.json;
+    let bar = if tty {
+        let b = ProgressBar::new(size);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {bytes}/{total_bytes} {wide_bar}")
+                .expect("valid template"),
+        );
+        b.set_message(format!("uploading {}", a.name));
+        b
+    } else {
+        if !a.admin.json {
+            eprintln!("deploying {} ({})…", a.name, human_bytes(size));
+        }
+        ProgressBar::hidden()
+    };
+    let chunks: Vec<bytes::Bytes> = bytes
+        .chunks(256 << 10)
+        .map(bytes::Bytes::copy_from_slice)
+        .collect();
+    let up = bar.clone();
+    let compiling = bar.clone();
+    let name = a.name.clone();
+    let total = chunks.len();
+    let stream = futures::stream::iter(chunks.into_iter().enumerate().map(move |(i, c)| {
+        up.inc(c.len() as u64);
+        if i + 1 == total {
+            compiling.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .expect("valid template"),
+            );
+            compiling.set_message(format!("validating and compiling {name}…"));
+            compiling.enable_steady_tick(Duration::from_millis(100));
+        }
+        Ok::<_, std::io::Error>(c)
+    }));
+    let req = client
+        .request(Method::PUT, &format!("/v1/modules/{}", a.name))
+        .query(&query)
+        .header(reqwest::header::CONTENT_LENGTH, size)
+        .body(reqwest::Body::wrap_stream(stream));
+    let result = client.send(req, &format!("deploying {}", a.name)).await;
+    bar.finish_and_clear();
+    let deployed: Deployed = result?.json().await.context("reading the deploy answer")?;
+    if a.admin.json {
+        println!("{}", serde_json::to_string(&deployed)?);
+        return Ok(());
+    }
+    let how = if deployed.cached {
+        format!("loaded precompiled in {:.1} ms", deployed.compile_ms)
+    } else {
+        format!("compiled in {:.0} ms", deployed.compile_ms)
+    };
+    println!(
+        "deployed {} v{} ({}, {}, sha256 {}), {how}",
+        deployed.name,
+        deployed.version,
+        deployed.kind,
+        human_bytes(deployed.size),
+        &deployed.sha256[..12],
+    );
+    if let Some(s) = &deployed.swap {
+        println!(
+            "swapped {} live actor(s) v{} → v{} in {:.1} ms (max stall {:.2} ms)",
+            s.actors, s.from_version, s.to_version, s.duration_ms, s.max_stall_ms
+        );
+    }
+    Ok(())
+}
+
+pub(super) async fn modules(a: ModulesArgs) -> anyhow::Result<()> {
+    let client = AdminClient::from_args(&a.admin)?;
+    let resp = client
+        .send(
+            client.request(Method::GET, "/v1/modules"),
+            "listing modules",
+        )
+        .await?;
+    let list: Vec<ModuleInfo> = resp.json().await.context("reading the module list")?;
+    if a.admin.json {
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no modules deployed");
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<9} {:>7} {:>10} {:>7}  sha256",
+        "NAME", "KIND", "VERSION", "SIZE", "ACTORS"
+    );
+    for m in list {
+        println!(
+            "{:<20} {:<9} {:>7} {:>10} {:>7}  {}",
+            m.name,
+            m.kind.to_string(),
+            format!("v{}", m.version),
+            human_bytes(m.size),
+            m.live_actors,
+            &m.sha256[..12]
+        );
+    }
+    Ok(())
+}
+
+pub(super) async fn call(a: CallArgs) -> anyhow::Result<()> {
+    let client = AdminClient::from_args(&a.admin)?;
+    let (module, key) = match a.target.split_once('/') {
+        Some((m, k)) => (m.to_owned(), k.to_owned()),
+        None => (a.target.clone(), String::new()),
+    };
+    let payload = match a.payload.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("reading payload file {path}"))?
+        }
+        None => a.payload.clone().into_bytes(),
+    };
+    let mut req = client
+        .request(Method::POST, &format!("/v1/modules/{module}/call"))
+        .query(&[("key", key)])
+        .body(payload);
+    if let Some(t) = a.timeout_ms {
+        req = req.query(&[("timeout_ms", t)]);
+    }
+    let resp = client.send(req, &format!("calling {}", a.target)).await?;
+    let reply = resp.bytes().await.context("reading the reply")?;
+    if a.admin.json {
+        let text = String::from_utf8(reply.to_vec()).ok();
+        println!(
+            "{}",
+            serde_json::json!({ "bytes": reply.len(), "text": text, "hex": if text.is_none() { Some(hex::encode(&reply)) } else { None } })
+        );
+        return Ok(());
+    }
+    let mut out = std::io::stdout();
+    out.write_all(&reply)?;
+    if out.is_terminal() && !reply.ends_with(b"\n") {
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub(super) async fn undeploy(a: UndeployArgs) -> anyhow::Result<()> {
+    let client = AdminClient::from_args(&a.admin)?;
+    client
+        .send(
+            client.request(Method::DELETE, &format!("/v1/modules/{}", a.name)),
+            &format!("undeploying {}", a.name),
+        )
+        .await?;
+    if a.admin.json {
+        println!("{}", serde_json::json!({ "undeployed": a.name }));
+    } else {
+        println!("undeployed {}", a.name);
+    }
+    Ok(())
+}
+
+pub(super) async fn actors(a: ActorsArgs) -> anyhow::Result<()> {
+    let client = AdminClient::from_args(&a.admin)?;
+    let mut req = client.request(Method::GET, "/v1/actors");
+    if let Some(m) = &a.module {
+        req = req.query(&[("module", m)]);
+    }
+    let resp = client.send(req, "listing actors").await?;
+    let v: serde_json::Value = resp.json().await.context("reading the actor list")?;
+    if a.admin.json {
+        println!("{v}");
+        return Ok(());
+    }
+    for m in v.as_array().into_iter().flatten() {
+        let actors = m["actors"].as_array().cloned().unwrap_or_default();
+        println!(
+            "{} ({} live)",
+            m["module"].as_str().unwrap_or("?"),
+            actors.len()
+        );
+        for a in actors {
+            println!(
+                "  {:<24} v{:<3} mailbox {:>5}  handled {:>8}  last snapshot {}",
+                a["key"]
+                    .as_str()
+                    .map(|k| if k.is_empty() { "(singleton)" } else { k })
+                    .unwrap_or("?"),
+                a["version"],
+                a["mailbox_depth"],
+                a["handled"],
+                match a["last_snapshot_ms"].as_u64() {
+                    Some(0) | None => "never".to_owned(),
+                    Some(ms) => format!("{} ms ago", crate::node::now_ms().saturating_sub(ms)),
+                }
+            );
+        }
+    }
+    Ok(())
+}

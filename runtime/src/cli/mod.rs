@@ -1,0 +1,87 @@
+//! The `anthill` command line: `serve` runs a node; the other commands are
+//! clients of a node's admin API (found through flags, `ANTHILL_ADMIN` /
+//! `ANTHILL_TOKEN`, or the local data dir).
+
+mod client;
+mod commands;
+mod serve;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "anthill",
+    version,
+    about = "Anthill: a game server runtime for WebAssembly components"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node: admin API, modules, players.
+    Serve(serve::ServeArgs),
+    /// Deploy a component as a module, or hot-swap a deployed module to it.
+    Deploy(commands::DeployArgs),
+    /// List deployed modules.
+    Modules(commands::ModulesArgs),
+    /// Call a module: `anthill call counter/alice incr` (payload text, or @file).
+    Call(commands::CallArgs),
+    /// Remove a module and its state.
+    Undeploy(commands::UndeployArgs),
+    /// List a module's live actors.
+    Actors(commands::ActorsArgs),
+}
+
+/// How to reach a node's admin API.
+#[derive(Args, Clone, Debug)]
+pub struct AdminArgs {
+    /// Admin API URL [default: from DATA/admin.addr, else http://127.0.0.1:7350]
+    #[arg(long, env = "ANTHILL_ADMIN", global = true)]
+    admin: Option<String>,
+    /// Admin token [default: from DATA/admin.token]
+    #[arg(long, env = "ANTHILL_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// The node's data dir, to find the address and token of a local node.
+    #[arg(long, default_value = "./anthill-data", global = true)]
+    data: PathBuf,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Deploy(a) => commands::deploy(a).await,
+            Command::Modules(a) => commands::modules(a).await,
+            Command::Call(a) => commands::call(a).await,
+            Command::Undeploy(a) => commands::undeploy(a).await,
+            Command::Actors(a) => commands::actors(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `anthill serve`: runs a node until SIGINT/SIGTERM, then stops it gracefully
+//! (every live actor snapshotted).
+
+use crate::admin::TokenSource;
+use crate::config::Config;
+use crate::node::RunningNode;
+use anyhow::Context;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub(super) struct ServeArgs {
+    /// TOML config file; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data dir (module registry, snapshots, compile cache, token) [default: ./anthill-data]
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Admin API address [default: 127.0.0.1:7350]
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+    /// Player QUIC address [default: 127.0.0.1:7351]
+    #[arg(long)]
+    quic: Option<SocketAddr>,
+    /// Admin token (else the config's, else DATA/admin.token)
+    #[arg(long, env = "ANTHILL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Log filter, e.g. `info,anthill=debug` (or RUST_LOG)
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("parsing --log")?,
+        )
+        .with_target(false)
+        .init();
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(d) = args.data {
+        config.data = d;
+    }
+    if let Some(a) = args.admin {
+        config.admin = a;
+    }
+    if let Some(q) = args.quic {
+        config.quic = q;
+    }
+    if let Some(t) = args.token {
+        config.admin_token = Some(t);
+    }
+    let data = config.data.clone();
+    let running = RunningNode::start(config)
+        .await
+        .with_context(|| format!("starting the node with data dir {}", data.display()))?;
+
+    let token = match &running.token_source {
+        TokenSource::Config => "from config / ANTHILL_TOKEN".to_owned(),
+        TokenSource::File {
+            path,
+            generated: true,
+        } => format!("generated into {} (0600)", path.display()),
+        TokenSource::File { path, .. } => format!("in {}", path.display()),
+    };
+    println!("anthill {} node ready", env!("CARGO_PKG_VERSION"));
+    println!("admin api: {}", running.admin_url());
+    println!("admin token: {token}");
+    println!("data dir: {}", running.data_dir().display());
+    if running.reloaded.is_empty() {
+        println!("modules: none deployed yet (anthill deploy NAME FILE.wasm)");
+    } else {
+        println!("modules: {} (reloaded)", running.reloaded.join(", "));
+    }
+
+    wait_for_signal().await;
+    println!("stopping: snapshotting live actors…");
+    let stopped = running
+        .shutdown()
+        .await
+        .context("flushing the store at shutdown")?;
+    println!("stopped ({stopped} actors snapshotted)");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,135 @@
+//! [`ActorCtx`], the data of one actor's wasmtime `Store`: its WASI context
+//! (nothing granted), its memory cap, its deadline clock, who it is, and the
+//! effects its last call asked for.
+
+use super::clock::GuestClock;
+use super::stderr::StderrTail;
+use crate::node::Node;
+use crate::router::{Address, CallChain};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Per-actor caps, from the module's settings.
+#[derive(Debug, Clone)]
+pub struct ActorLimits {
+    /// Guest time one call may use.
+    pub deadline: Duration,
+    /// Linear memory the actor may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Largest payload the actor may hand to `send`, `call`, `publish`, `push`.
+    pub max_message_bytes: usize,
+    /// Longest timeout a guest `call` may ask for.
+    pub max_call_timeout: Duration,
+}
+
+/// What a guest call asked the host to do once it returns.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// `set-tick-rate` was called with this rate.
+    pub tick_hz: Option<u32>,
+}
+
+/// The store data of one actor.
+pub struct ActorCtx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    pub(crate) clock: Arc<GuestClock>,
+    pub(crate) node: Arc<Node>,
+    pub(crate) address: Address,
+    /// The call chain of the message being handled (for cycle detection).
+    pub(crate) chain: CallChain,
+    pub(crate) effects: Effects,
+    pub(crate) limits: ActorLimits,
+}
+
+impl ActorCtx {
+    pub fn new(
+        node: Arc<Node>,
+        address: Address,
+        limits: ActorLimits,
+        clock: Arc<GuestClock>,
+        stderr: StderrTail,
+    ) -> ActorCtx {
+        // Nothing preopened, no env, no args, no sockets, no name lookups:
+        // everything a module does to the world goes through `host`.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        ActorCtx {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap::new(limits.memory_bytes),
+            clock,
+            node,
+            address,
+            chain: CallChain::default(),
+            effects: Effects::default(),
+            limits,
+        }
+    }
+}
+
+impl WasiView for ActorCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps an actor's linear memory and tables, and remembers a refusal so the
+/// resulting trap is reported as "out of memory", not as a mystery.
+pub(crate) struct MemoryCap {
+    cap: usize,
+    denied: bool,
+}
+
+/// Table elements one actor may grow to: stops unbounded table growth.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl MemoryCap {
+    fn new(cap: usize) -> MemoryCap {
+        MemoryCap { cap, denied: false }
+    }
+
+    /// Whether a growth was refused since the last reset.
+    pub(crate) fn take_denied(&mut self) -> bool {
+        std::mem::take(&mut self.denied)
+    }
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.denied = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}

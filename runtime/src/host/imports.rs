@@ -1,0 +1,156 @@
+//! The `anthill:module/host` imports. Each one checks sizes first (a guest may
+//! hand over anything its memory holds), then delegates to the part of the node
+//! that owns the operation.
+
+use super::bindings::anthill::module::{host, types};
+use super::ctx::ActorCtx;
+use crate::actor::CallError;
+use crate::router::Address;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use types::{ActorRef, Channel, Delivery, Entity, Error, LogLevel, Sender};
+
+/// Longest log line kept; the rest is cut (a guest may log megabytes).
+const MAX_LOG_LINE: usize = 4096;
+
+type HostResult<T> = wasmtime::Result<Result<T, Error>>;
+
+impl types::Host for ActorCtx {}
+
+impl ActorCtx {
+    fn check_size(&self, what: &str, len: usize) -> Result<(), Error> {
+        let limit = self.limits.max_message_bytes;
+        if len > limit {
+            return Err(CallError::TooLarge {
+                what: what.to_owned(),
+                size: len,
+                limit,
+            }
+            .to_wit());
+        }
+        Ok(())
+    }
+
+    fn sender(&self) -> Sender {
+        Sender::Actor(self.address.to_wit())
+    }
+
+    fn unsupported(&self, what: &str) -> Error {
+        Error::Unsupported(format!("{what} is not supported by this host yet"))
+    }
+}
+
+impl host::Host for ActorCtx {
+    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let dropped = message.len() - cut;
+            message.truncate(cut);
+            message.push_str(&format!("… ({dropped} more bytes cut)"));
+        }
+        let module = self.address.module.as_str();
+        let key = self.address.key.as_str();
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "anthill::guest", module, key, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "anthill::guest", module, key, "{message}"),
+            LogLevel::Info => tracing::info!(target: "anthill::guest", module, key, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "anthill::guest", module, key, "{message}"),
+            LogLevel::Error => tracing::error!(target: "anthill::guest", module, key, "{message}"),
+        }
+        Ok(())
+    }
+
+    async fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0))
+    }
+
+    async fn self_ref(&mut self) -> wasmtime::Result<ActorRef> {
+        Ok(self.address.to_wit())
+    }
+
+    async fn send(&mut self, to: ActorRef, message: Vec<u8>) -> HostResult<()> {
+        if let Err(e) = self.check_size("message", message.len()) {
+            return Ok(Err(e));
+        }
+        let to = Address::from_wit(to);
+        let from = self.sender();
+        self.clock.host_wait_begin();
+        let outcome = self.node.router.send(&self.node, &to, from, message).await;
+        self.clock.host_wait_end();
+        Ok(outcome.map_err(|e| e.to_wit()))
+    }
+
+    async fn call(
+        &mut self,
+        to: ActorRef,
+        message: Vec<u8>,
+        timeout_ms: u32,
+    ) -> HostResult<Vec<u8>> {
+        if let Err(e) = self.check_size("message", message.len()) {
+            return Ok(Err(e));
+        }
+        let to = Address::from_wit(to);
+        let timeout =
+            Duration::from_millis(u64::from(timeout_ms)).min(self.limits.max_call_timeout);
+        let chain = self.chain.push(self.address.clone());
+        let from = self.sender();
+        self.clock.host_wait_begin();
+        let outcome = self
+            .node
+            .router
+            .call(&self.node, &to, from, message, timeout, chain)
+            .await;
+        self.clock.host_wait_end();
+        Ok(outcome.map_err(|e| e.to_wit()))
+    }
+
+    async fn publish(&mut self, _topic: String, event: Vec<u8>) -> HostResult<()> {
+        if let Err(e) = self.check_size("event", event.len()) {
+            return Ok(Err(e));
+        }
+        Ok(Err(self.unsupported("publish")))
+    }
+
+    async fn subscribe(&mut self, _topic: String, _delivery: Delivery) -> HostResult<()> {
+        Ok(Err(self.unsupported("subscribe")))
+    }
+
+    async fn unsubscribe(&mut self, _topic: String) -> HostResult<()> {
+        Ok(Err(self.unsupported("unsubscribe")))
+    }
+
+    async fn push(&mut self, _player: u64, _ch: Channel, message: Vec<u8>) -> HostResult<()> {
+        if let Err(e) = self.check_size("push", message.len()) {
+            return Ok(Err(e));
+        }
+        Ok(Err(self.unsupported("push")))
+    }
+
+    async fn set_synced_state(&mut self, _entities: Vec<Entity>) -> HostResult<()> {
+        Ok(Err(self.unsupported("set-synced-state")))
+    }
+
+    async fn set_timer(&mut self, _tag: String, _delay_ms: u32, _repeat: bool) -> HostResult<()> {
+        Ok(Err(self.unsupported("set-timer")))
+    }
+
+    async fn cancel_timer(&mut self, _tag: String) -> HostResult<()> {
+        Ok(Err(self.unsupported("cancel-timer")))
+    }
+
+    async fn set_tick_rate(&mut self, hz: u32) -> HostResult<()> {
+        if hz > 1000 {
+            return Ok(Err(Error::Rejected(format!(
+                "tick rate {hz} Hz is above the 1000 Hz maximum"
+            ))));
+        }
+        self.effects.tick_hz = Some(hz);
+        Ok(Ok(()))
+    }
+}

@@ -1,0 +1,167 @@
+//! Message routing: from an address (`module` or `module/key`) to the actor's
+//! mailbox, activating the actor if it is not live. The message path reads two
+//! lock-free tables (modules, then the module's actors); deploys and activations
+//! replace those tables whole and never block a reader.
+
+mod address;
+mod table;
+
+pub use address::{Address, CallChain};
+pub use table::{ActorTable, Retiring, RetiringDone};
+
+use crate::actor::{self, CallError, Envelope, Message};
+use crate::host::types::Sender;
+use crate::module::{Kind, Module};
+use crate::node::Node;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::oneshot;
+
+/// The node's routing table.
+#[derive(Default)]
+pub struct Router {
+    modules: ArcSwap<HashMap<String, Arc<Module>>>,
+    writer: Mutex<()>,
+}
+
+impl Router {
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// The deployed module called `name`.
+    pub fn module(&self, name: &str) -> Option<Arc<Module>> {
+        self.modules.load().get(name).cloned()
+    }
+
+    /// Every deployed module, by name.
+    pub fn modules(&self) -> Vec<Arc<Module>> {
+        let mut all: Vec<_> = self.modules.load().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Adds or replaces a module in the table.
+    pub(crate) fn install(&self, module: Arc<Module>) {
+        let _w = self.writer.lock().expect("router poisoned");
+        let mut next = (**self.modules.load()).clone();
+        next.insert(module.name.clone(), module);
+        self.modules.store(Arc::new(next));
+    }
+
+    /// Removes a module from the table; new messages to it fail with not-found.
+    pub(crate) fn uninstall(&self, name: &str) -> Option<Arc<Module>> {
+        let _w = self.writer.lock().expect("router poisoned");
+        let mut next = (**self.modules.load()).clone();
+        let removed = next.remove(name);
+        self.modules.store(Arc::new(next));
+        removed
+    }
+
+    fn resolve(&self, to: &Address) -> Result<Arc<Module>, CallError> {
+        let module = self
+            .module(&to.module)
+            .ok_or_else(|| CallError::ModuleNotFound(to.module.clone()))?;
+        match (module.settings().kind, to.key.is_empty()) {
+            (Kind::Singleton, false) => Err(CallError::BadRequest(format!(
+                "`{}` is a singleton: address it as `{}`, without a key",
+                to.module, to.module
+            ))),
+            (Kind::Keyed, true) => Err(CallError::BadRequest(format!(
+                "`{}` is keyed: address one actor as `{}/KEY`",
+                to.module, to.module
+            ))),
+            _ => Ok(module),
+        }
+    }
+
+    /// Puts an envelope in the mailbox of the actor at `to`, activating it if
+    /// needed. Never waits: a full mailbox is an immediate overload error.
+    pub fn deliver(
+        &self,
+        node: &Arc<Node>,
+        to: &Address,
+        envelope: Envelope,
+    ) -> Result<(), CallError> {
+        let module = self.resolve(to)?;
+        let mut envelope = envelope;
+        // A mailbox closes only while its actor passivates; the retry then
+        // activates a successor. A few rounds cover any interleaving.
+        for _ in 0..16 {
+            let handle = module.actors.get_or_activate(&to.key, |retiring| {
+                actor::spawn(node, &module, &to.key, retiring)
+            });
+            match handle.mailbox.try_send(envelope) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(_)) => {
+                    module.metrics.overloads.inc();
+                    return Err(CallError::Overloaded(format!(
+                        "the mailbox of {to} is full ({} messages waiting)",
+                        handle.mailbox.max_capacity()
+                    )));
+                }
+                Err(TrySendError::Closed(back)) => {
+                    envelope = back;
+                    module.actors.remove(&to.key, handle.id);
+                    std::thread::yield_now();
+                }
+            }
+        }
+        Err(CallError::Internal(format!(
+            "{to} kept stopping while a message was delivered"
+        )))
+    }
+
+    /// Request/response: delivers a message and waits up to `timeout` for the
+    /// reply. A call to an actor already waiting in this chain fails at once with
+    /// [`CallError::Cycle`] instead of deadlocking.
+    pub async fn call(
+        &self,
+        node: &Arc<Node>,
+        to: &Address,
+        from: Sender,
+        payload: Vec<u8>,
+        timeout: Duration,
+        chain: CallChain,
+    ) -> Result<Vec<u8>, CallError> {
+        if chain.contains(to) {
+            return Err(CallError::Cycle(chain.describe(to)));
+        }
+        let (tx, rx) = oneshot::channel();
+        let message = Message {
+            from,
+            payload,
+            reply: Some(tx),
+            chain,
+        };
+        self.deliver(node, to, Envelope::Message(message))?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(CallError::Internal(format!("{to} stopped before replying"))),
+            Err(_) => Err(CallError::Timeout {
+                to: to.to_string(),
+                ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Fire and forget; order is kept per sender and receiver.
+    pub async fn send(
+        &self,
+        node: &Arc<Node>,
+        to: &Address,
+        from: Sender,
+        payload: Vec<u8>,
+    ) -> Result<(), CallError> {
+        let message = Message {
+            from,
+            payload,
+            reply: None,
+            chain: CallChain::default(),
+        };
+        self.deliver(node, to, Envelope::Message(message))
+    }
+}

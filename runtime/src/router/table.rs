@@ -1,0 +1,126 @@
+//! The live actors of one module. Lookups on the message path are lock-free: the
+//! table is an immutable persistent map behind an `ArcSwap`, replaced whole on
+//! every change (a persistent map makes the copy O(log n), not O(n)). Writers
+//! (activation, passivation) serialize on a mutex the message path never takes.
+
+use crate::actor::ActorHandle;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Resolves when a retiring actor has written its last snapshot, so its successor
+/// restores the newest state.
+#[derive(Clone)]
+pub struct Retiring(watch::Receiver<bool>);
+
+/// The retiring actor's side of [`Retiring`].
+pub struct RetiringDone(watch::Sender<bool>);
+
+impl Retiring {
+    pub fn new() -> (Retiring, RetiringDone) {
+        let (tx, rx) = watch::channel(false);
+        (Retiring(rx), RetiringDone(tx))
+    }
+
+    /// Waits until the predecessor is done (or gone).
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|done| *done).await;
+    }
+}
+
+impl RetiringDone {
+    pub fn done(self) {
+        let _ = self.0.send(true);
+    }
+}
+
+#[derive(Default)]
+pub struct ActorTable {
+    live: ArcSwap<imbl::HashMap<String, ActorHandle>>,
+    writer: Mutex<HashMap<String, Retiring>>,
+}
+
+impl ActorTable {
+    /// The live actor for `key`, without taking any lock.
+    pub fn get(&self, key: &str) -> Option<ActorHandle> {
+        self.live.load().get(key).cloned()
+    }
+
+    /// The live actor for `key`, or a new one made by `spawn` (given the retiring
+    /// predecessor to wait for, if any).
+    pub fn get_or_activate(
+        &self,
+        key: &str,
+        spawn: impl FnOnce(Option<Retiring>) -> ActorHandle,
+    ) -> ActorHandle {
+        if let Some(h) = self.get(key) {
+            return h;
+        }
+        let retiring = self.writer.lock().expect("actor table poisoned");
+        if let Some(h) = self.get(key) {
+            return h;
+        }
+        let handle = spawn(retiring.get(key).cloned());
+        let mut next = (**self.live.load()).clone();
+        next.insert(key.to_owned(), handle.clone());
+        self.live.store(Arc::new(next));
+        handle
+    }
+
+    /// Takes the actor `id` out of the table because it is passivating; later
+    /// messages activate a successor that waits on `retiring`. False if the
+    /// table already moved on (another actor holds the key).
+    pub fn retire(&self, key: &str, id: u64, retiring: Retiring) -> bool {
+        let mut writer = self.writer.lock().expect("actor table poisoned");
+        if self.get(key).map(|h| h.id) != Some(id) {
+            return false;
+        }
+        let mut next = (**self.live.load()).clone();
+        next.remove(key);
+        self.live.store(Arc::new(next));
+        writer.insert(key.to_owned(), retiring);
+        true
+    }
+
+    /// The passivation of `key` finished.
+    pub fn retired(&self, key: &str) {
+        let mut writer = self.writer.lock().expect("actor table poisoned");
+        writer.remove(key);
+    }
+
+    /// Removes actor `id` if it is still the live one for `key`.
+    pub fn remove(&self, key: &str, id: u64) {
+        let _writer = self.writer.lock().expect("actor table poisoned");
+        if self.get(key).map(|h| h.id) != Some(id) {
+            return;
+        }
+        let mut next = (**self.live.load()).clone();
+        next.remove(key);
+        self.live.store(Arc::new(next));
+    }
+
+    /// Every live actor.
+    pub fn handles(&self) -> Vec<ActorHandle> {
+        self.live.load().values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.load().is_empty()
+    }
+}
+
+impl ActorTable {
+    /// Runs `f` while no actor can be activated, then lists the live actors: an
+    /// actor activated before `f` is in the list, one activated after sees what
+    /// `f` changed (used to switch a module's version without missing anyone).
+    pub fn handles_after(&self, f: impl FnOnce()) -> Vec<ActorHandle> {
+        let _writer = self.writer.lock().expect("actor table poisoned");
+        f();
+        self.live.load().values().cloned().collect()
+    }
+}

@@ -1,0 +1,300 @@
+//! Persistence: one sled database per node plus a directory of uploaded
+//! components. Other parts store their records through the typed functions here
+//! and never touch sled directly, so the engine can be swapped.
+//!
+//! Layout of the data directory:
+//!
+//! ```text
+//! DATA/db/            sled: trees `modules`, `snapshots`
+//! DATA/components/    uploaded components, named by sha256
+//! DATA/cache/         precompiled components (owned by engine::cache)
+//! DATA/admin.token    the admin token (0600)
+//! ```
+
+mod snapshot;
+
+pub use snapshot::Snapshot;
+
+use serde::{Serialize, de::DeserializeOwned};
+use std::path::{Path, PathBuf};
+
+/// A persistence failure, naming what was being read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database in {path}: {source} (is another node using this data dir?)")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("database error while {doing}: {source}")]
+    Db { doing: String, source: sled::Error },
+    #[error("i/o error while {doing}: {source}{hint}", hint = disk_hint(source))]
+    Io {
+        doing: String,
+        source: std::io::Error,
+    },
+    #[error("record {key} in {tree} is unreadable: {detail}")]
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        detail: String,
+    },
+}
+
+fn disk_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        " (the disk is full: free space in the data dir, nothing was changed)"
+    } else {
+        ""
+    }
+}
+
+/// The node's persistent state.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    modules: sled::Tree,
+    snapshots: sled::Tree,
+    dir: PathBuf,
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // bincode cannot fail on our plain records written to a Vec.
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("records are plain data")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let (value, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map_err(|e| e.to_string())?;
+    if used != bytes.len() {
+        return Err(format!("{} trailing bytes", bytes.len() - used));
+    }
+    Ok(value)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        for sub in ["components", "cache"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|source| StoreError::Io {
+                doing: format!("creating {}", dir.join(sub).display()),
+                source,
+            })?;
+        }
+        let path = dir.join("db");
+        let db = sled::Config::new()
+            .path(&path)
+            .flush_every_ms(Some(200))
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|source| StoreError::Db {
+                doing: format!("opening tree {name}"),
+                source,
+            })
+        };
+        Ok(Store {
+            modules: tree("modules")?,
+            snapshots: tree("snapshots")?,
+            db,
+            dir: dir.to_owned(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Makes every write so far durable (fsync). Group-commits concurrent callers.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|source| StoreError::Db {
+                doing: "flushing to disk".into(),
+                source,
+            })
+    }
+
+    // --- module registry -------------------------------------------------
+
+    /// Writes a module's registry record (JSON: readable, and new fields can be
+    /// added with defaults).
+    pub fn put_module<T: Serialize>(&self, name: &str, record: &T) -> Result<(), StoreError> {
+        self.modules
+            .insert(
+                name.as_bytes(),
+                serde_json::to_vec(record).expect("records are plain data"),
+            )
+            .map(|_| ())
+            .map_err(|source| StoreError::Db {
+                doing: format!("saving module {name}"),
+                source,
+            })
+    }
+
+    /// Removes a module's registry record.
+    pub fn remove_module(&self, name: &str) -> Result<(), StoreError> {
+        self.modules
+            .remove(name.as_bytes())
+            .map(|_| ())
+            .map_err(|source| StoreError::Db {
+                doing: format!("removing module {name}"),
+                source,
+            })
+    }
+
+    /// Every module record, in name order. An unreadable record is an error, not
+    /// silently skipped.
+    pub fn modules<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.modules.iter() {
+            let (k, v) = item.map_err(|source| StoreError::Db {
+                doing: "listing modules".into(),
+                source,
+            })?;
+            let name = String::from_utf8_lossy(&k).into_owned();
+            let record = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                tree: "modules",
+                key: name.clone(),
+                detail: e.to_string(),
+            })?;
+            out.push((name, record));
+        }
+        Ok(out)
+    }
+
+    // --- components --------------------------------------------------------
+
+    pub fn component_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("components").join(format!("{sha256}.wasm"))
+    }
+
+    /// Keeps an uploaded component, written atomically (temp file + rename).
+    pub fn put_component(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.component_path(sha256);
+        if path.exists() {
+            return Ok(());
+        }
+        write_atomically(&path, bytes).map_err(|source| StoreError::Io {
+            doing: format!("saving component {sha256}"),
+            source,
+        })
+    }
+
+    pub fn read_component(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.component_path(sha256);
+        std::fs::read(&path).map_err(|source| StoreError::Io {
+            doing: format!("reading component {}", path.display()),
+            source,
+        })
+    }
+
+    // --- snapshots ---------------------------------------------------------
+
+    fn snapshot_key(module: &str, key: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(module.len() + key.len() + 1);
+        k.extend_from_slice(module.as_bytes());
+        k.push(0);
+        k.extend_from_slice(key.as_bytes());
+        k
+    }
+
+    /// Stores an actor's snapshot (replacing the previous one).
+    pub fn put_snapshot(&self, module: &str, key: &str, snap: &Snapshot) -> Result<(), StoreError> {
+        self.snapshots
+            .insert(Self::snapshot_key(module, key), snap.encode())
+            .map(|_| ())
+            .map_err(|source| StoreError::Db {
+                doing: format!("saving the snapshot of {module}/{key}"),
+                source,
+            })
+    }
+
+    /// The last snapshot of an actor. A snapshot whose checksum does not match is
+    /// an error: it is reported, never silently used.
+    pub fn get_snapshot(&self, module: &str, key: &str) -> Result<Option<Snapshot>, StoreError> {
+        let raw = self
+            .snapshots
+            .get(Self::snapshot_key(module, key))
+            .map_err(|source| StoreError::Db {
+                doing: format!("reading the snapshot of {module}/{key}"),
+                source,
+            })?;
+        match raw {
+            None => Ok(None),
+            Some(bytes) => {
+                Snapshot::decode(&bytes)
+                    .map(Some)
+                    .map_err(|detail| StoreError::Corrupt {
+                        tree: "snapshots",
+                        key: format!("{module}/{key}"),
+                        detail,
+                    })
+            }
+        }
+    }
+
+    /// Deletes an actor's snapshot.
+    pub fn remove_snapshot(&self, module: &str, key: &str) -> Result<(), StoreError> {
+        self.snapshots
+            .remove(Self::snapshot_key(module, key))
+            .map(|_| ())
+            .map_err(|source| StoreError::Db {
+                doing: format!("removing the snapshot of {module}/{key}"),
+                source,
+            })
+    }
+
+    /// Deletes every snapshot of a module (on undeploy).
+    pub fn remove_snapshots(&self, module: &str) -> Result<usize, StoreError> {
+        let mut prefix = module.as_bytes().to_vec();
+        prefix.push(0);
+        let mut n = 0;
+        for item in self.snapshots.scan_prefix(&prefix).keys() {
+            let k = item.map_err(|source| StoreError::Db {
+                doing: format!("listing snapshots of {module}"),
+                source,
+            })?;
+            self.snapshots.remove(k).map_err(|source| StoreError::Db {
+                doing: format!("removing snapshots of {module}"),
+                source,
+            })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Keys of every stored snapshot of a module.
+    pub fn snapshot_keys(&self, module: &str) -> Result<Vec<String>, StoreError> {
+        let mut prefix = module.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.snapshots.scan_prefix(&prefix).keys() {
+            let k = item.map_err(|source| StoreError::Db {
+                doing: format!("listing snapshots of {module}"),
+                source,
+            })?;
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+}
+
+/// Writes a file so that readers see either nothing or all of it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

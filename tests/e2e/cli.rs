@@ -1,0 +1,105 @@
+//! The `anthill` CLI against a running node, as an operator uses it.
+
+use anthill_tests::{Node, anthill_bin, guest};
+use std::process::Command;
+
+fn anthill(node: &Node, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    let out = Command::new(anthill_bin())
+        .args(args)
+        .args(["--admin", &node.admin_url])
+        .env("ANTHILL_TOKEN", &node.token)
+        .output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn deploy_list_call_undeploy_from_the_cli() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let counter = guest("counter");
+    let (ok, out, err) = anthill(
+        &node,
+        &["deploy", "counter", counter.to_str().unwrap(), "--keyed"],
+    )?;
+    assert!(ok, "{err}");
+    assert!(out.contains("deployed counter v1 (keyed"), "{out}");
+    assert!(
+        err.contains("deploying counter"),
+        "progress is shown: {err}"
+    );
+
+    let (ok, out, _) = anthill(&node, &["call", "counter/alice", "incr"])?;
+    assert!(ok);
+    assert_eq!(out, "1");
+
+    let payload = tempfile::NamedTempFile::new()?;
+    std::fs::write(payload.path(), "incr")?;
+    let (ok, out, _) = anthill(
+        &node,
+        &[
+            "call",
+            "counter/alice",
+            &format!("@{}", payload.path().display()),
+        ],
+    )?;
+    assert!(ok);
+    assert_eq!(out, "2");
+
+    let (ok, out, _) = anthill(&node, &["modules", "--json"])?;
+    assert!(ok);
+    let list: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(list[0]["name"], "counter");
+    assert_eq!(list[0]["kind"], "keyed");
+    assert_eq!(list[0]["live_actors"], 1);
+
+    let (ok, out, _) = anthill(&node, &["modules"])?;
+    assert!(
+        ok && out.contains("counter") && out.contains("keyed"),
+        "{out}"
+    );
+
+    // Errors carry the API's explanation and a failing exit status.
+    let (ok, _, err) = anthill(&node, &["call", "nosuch", "x"])?;
+    assert!(!ok);
+    assert!(err.contains("`nosuch` is not deployed"), "{err}");
+    let (ok, _, err) = Command::new(anthill_bin())
+        .args(["modules", "--admin", &node.admin_url, "--token", "wrong"])
+        .output()
+        .map(|o| {
+            (
+                o.status.success(),
+                (),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })?;
+    assert!(!ok);
+    assert!(err.contains("unauthorized"), "{err}");
+
+    let (ok, out, _) = anthill(&node, &["undeploy", "counter"])?;
+    assert!(ok, "{out}");
+    let (ok, out, _) = anthill(&node, &["modules"])?;
+    assert!(ok && out.contains("no modules deployed"), "{out}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_cli_finds_a_local_node_through_its_data_dir() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    node.admin().deploy("echo", "echo", "").await?;
+    let out = Command::new(anthill_bin())
+        .args(["call", "echo", "found you", "--data"])
+        .arg(&node.data)
+        .env_remove("ANTHILL_TOKEN")
+        .env_remove("ANTHILL_ADMIN")
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "found you");
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Deploying and calling modules.
+
+use anthill_tests::Node;
+
+#[tokio::test]
+async fn echo_replies_with_the_payload() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    let body = admin.deploy("echo", "echo", "kind=singleton").await?;
+    assert_eq!(body["name"], "echo");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["sha256"].as_str().map(str::len), Some(64));
+
+    assert_eq!(
+        admin.call_text("echo", "hello, anthill").await?,
+        "hello, anthill"
+    );
+    // Any bytes, not only text.
+    let payload: Vec<u8> = (0..=255u8).collect();
+    let (status, reply) = admin.call("echo", &payload).await?;
+    assert_eq!(status, 200);
+    assert_eq!(reply, payload);
+    Ok(())
+}
+
+#[tokio::test]
+async fn counter_keeps_a_value_per_key() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("counter", "counter", "kind=keyed").await?;
+    for expected in 1..=3 {
+        assert_eq!(
+            admin.call_text("counter/alice", "incr").await?,
+            expected.to_string()
+        );
+    }
+    assert_eq!(admin.call_text("counter/bob", "incr").await?, "1");
+    assert_eq!(admin.call_text("counter/alice", "get").await?, "3");
+    assert_eq!(admin.call_text("counter/bob", "get").await?, "1");
+    assert_eq!(admin.call_text("counter/carol", "get").await?, "0");
+
+    // The module's own refusal comes back as 422 with its words.
+    let (status, body) = admin.call("counter/alice", b"decr").await?;
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("`incr` and `get`"));
+
+    let (_, actors) = admin.get_json("/v1/actors?module=counter").await?;
+    let keys: Vec<&str> = actors[0]["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["alice", "bob", "carol"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn addressing_errors_are_clear() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("counter", "counter", "kind=keyed").await?;
+    admin.deploy("echo", "echo", "").await?;
+
+    let (status, body) = admin.call("nosuch", b"x").await?;
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&body).contains("`nosuch` is not deployed"));
+
+    let (status, body) = admin.call("counter", b"incr").await?;
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("counter/KEY"));
+
+    let (status, _) = admin.call("echo/some-key", b"x").await?;
+    assert_eq!(status, 400);
+
+    let (status, body) = admin
+        .deploy_bytes("Bad Name", std::fs::read(anthill_tests::guest("echo"))?, "")
+        .await?;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid-name");
+    Ok(())
+}
+
+#[tokio::test]
+async fn undeploy_removes_the_module_and_its_state() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("counter", "counter", "kind=keyed").await?;
+    admin.call_text("counter/a", "incr").await?;
+    let resp = admin
+        .http
+        .delete(admin.url("/v1/modules/counter"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 204);
+    assert!(admin.module_names().await?.is_empty());
+    assert_eq!(admin.call("counter/a", b"get").await?.0, 404);
+
+    // Deployed again, it starts from scratch.
+    admin.deploy("counter", "counter", "kind=keyed").await?;
+    assert_eq!(admin.call_text("counter/a", "get").await?, "0");
+    Ok(())
+}

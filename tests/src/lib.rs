@@ -1,0 +1,386 @@
+//! Harness of the end-to-end tests: builds and starts the real `anthill` binary on
+//! loopback ports with a temporary data dir, and talks to it over its admin API.
+
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A sample module built by this crate's build script.
+pub fn guest(name: &str) -> PathBuf {
+    let file = if name == "hello-command" {
+        name.to_owned()
+    } else {
+        name.replace('-', "_")
+    };
+    PathBuf::from(env!("ANTHILL_GUESTS_DIR")).join(format!("{file}.wasm"))
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_owned()
+}
+
+/// The `anthill` binary, built (incrementally) in the profile these tests use.
+pub fn anthill_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let release = !cfg!(debug_assertions);
+        let mut cmd = Command::new(env!("CARGO"));
+        // Cargo hands the test process its own build variables (CARGO_MANIFEST_DIR,
+        // OUT_DIR, ...); build scripts that watch them (ring's does) would rerun
+        // and rebuild half the tree if the nested build inherited them.
+        for (var, _) in std::env::vars_os() {
+            let var = var.to_string_lossy();
+            let keep = var == "CARGO_HOME" || var == "CARGO_TARGET_DIR";
+            if !keep
+                && (var.starts_with("CARGO_")
+                    || var == "OUT_DIR"
+                    || var.starts_with("RUSTC")
+                    || var.starts_with("NEXTEST"))
+            {
+                cmd.env_remove(var.as_ref());
+            }
+        }
+        cmd.current_dir(workspace_root())
+            .args(["build", "--quiet", "-p", "anthill", "--bin", "anthill"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .expect("running cargo build for the anthill binary");
+        assert!(status.success(), "building the anthill binary failed");
+        // target/<profile>/deps/e2e-… → target/<profile>/anthill
+        let exe = std::env::current_exe().expect("test binary path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps");
+        profile_dir.join("anthill")
+    })
+}
+
+/// A running `anthill serve` process.
+pub struct Node {
+    child: Option<Child>,
+    pub data: PathBuf,
+    pub admin_url: String,
+    pub token: String,
+    output: Arc<Mutex<Vec<String>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Node {
+    /// Starts a node on a fresh temporary data dir.
+    pub async fn start() -> anyhow::Result<Node> {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a node on a fresh temporary data dir with extra `serve` flags.
+    pub async fn start_with(extra: &[&str]) -> anyhow::Result<Node> {
+        let tmp = tempfile::tempdir()?;
+        let mut node = Self::start_in(tmp.path(), extra).await?;
+        node._tmp = Some(tmp);
+        Ok(node)
+    }
+
+    /// Starts a node on `data` (which may hold an earlier node's state).
+    pub async fn start_in(data: &Path, extra: &[&str]) -> anyhow::Result<Node> {
+        let bin = anthill_bin();
+        let mut child = Command::new(bin)
+            .args(["serve", "--data"])
+            .arg(data)
+            .args(["--admin", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("ANTHILL_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        for stream in [
+            Box::new(child.stdout.take().expect("piped")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("piped")),
+        ] {
+            let out = output.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    out.lock().expect("output lock").push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        drop(tx);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut admin_url = None;
+        let admin_url = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("admin api: ") {
+                        admin_url = Some(url.trim().to_owned());
+                    }
+                    // `modules:` ends the start banner.
+                    if line.starts_with("modules: ")
+                        && let Some(url) = admin_url.take()
+                    {
+                        break url;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    bail!(
+                        "the node did not report its admin address; output:\n{}",
+                        output.lock().expect("output lock").join("\n")
+                    );
+                }
+            }
+        };
+        let token = std::fs::read_to_string(data.join("admin.token"))
+            .context("reading the generated admin token")?
+            .trim()
+            .to_owned();
+        Ok(Node {
+            child: Some(child),
+            data: data.to_owned(),
+            admin_url,
+            token,
+            output,
+            _tmp: None,
+        })
+    }
+
+    pub fn admin(&self) -> Admin {
+        Admin::new(&self.admin_url, &self.token)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Resident memory of the node process, in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .context("no VmRSS line")?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("VmRSS value")?
+            .parse()?)
+    }
+
+    /// Everything the node printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().expect("output lock").join("\n")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGKILL: no chance to flush or snapshot.
+    pub fn kill9(mut self) -> PathBuf {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.data.clone()
+    }
+
+    /// SIGTERM and wait for a graceful exit; returns the node's output.
+    pub fn stop(mut self) -> anyhow::Result<String> {
+        let mut child = self.child.take().expect("running");
+        let signalled = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !signalled {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("kill -TERM failed");
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                anyhow::ensure!(
+                    status.success(),
+                    "node exited with {status}:\n{}",
+                    self.output()
+                );
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("node did not stop within 30 s:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Let the reader threads catch the last lines.
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(self.output())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A client of a node's admin API.
+#[derive(Clone)]
+pub struct Admin {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+impl Admin {
+    pub fn new(base: &str, token: &str) -> Admin {
+        Admin {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `PUT /v1/modules/{name}?{query}` with `bytes`: (status, JSON body).
+    pub async fn deploy_bytes(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        query: &str,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let resp = self
+            .http
+            .put(self.url(&format!("/v1/modules/{name}?{query}")))
+            .bearer_auth(&self.token)
+            .body(bytes)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+        Ok((status, body))
+    }
+
+    /// Deploys a sample module and insists it worked.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        module: &str,
+        query: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let bytes =
+            std::fs::read(guest(module)).with_context(|| format!("reading the {module} sample"))?;
+        let (status, body) = self.deploy_bytes(name, bytes, query).await?;
+        anyhow::ensure!(
+            status == 201 || status == 200,
+            "deploy {name} failed: {status} {body}"
+        );
+        Ok(body)
+    }
+
+    /// `POST /v1/modules/{module}/call?key=` for `module[/key]`: (status, body).
+    pub async fn call(&self, target: &str, payload: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        let (module, key) = target.split_once('/').unwrap_or((target, ""));
+        let resp = self
+            .http
+            .post(self.url(&format!("/v1/modules/{module}/call")))
+            .query(&[("key", key)])
+            .bearer_auth(&self.token)
+            .body(payload.to_vec())
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.bytes().await?.to_vec()))
+    }
+
+    /// A call that must succeed with a text reply.
+    pub async fn call_text(&self, target: &str, payload: &str) -> anyhow::Result<String> {
+        let (status, body) = self.call(target, payload.as_bytes()).await?;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        anyhow::ensure!(
+            status == 200,
+            "call {target} {payload:?} failed: {status} {text}"
+        );
+        Ok(text)
+    }
+
+    /// `GET path` with the token: (status, JSON body).
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let resp = self
+            .http
+            .get(self.url("/metrics"))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "/metrics answered {}",
+            resp.status()
+        );
+        Ok(resp.text().await?)
+    }
+
+    /// The value of one series in `/metrics` (0 when absent).
+    pub async fn metric(&self, name: &str, labels: &str) -> anyhow::Result<f64> {
+        let text = self.metrics().await?;
+        let wanted = if labels.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{name}{{{labels}}}")
+        };
+        Ok(text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&wanted)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(0.0))
+    }
+
+    /// Names of the deployed modules.
+    pub async fn module_names(&self) -> anyhow::Result<Vec<String>> {
+        let (status, body) = self.get_json("/v1/modules").await?;
+        anyhow::ensure!(status == 200, "listing modules: {status}");
+        Ok(body
+            .as_array()
+            .context("module list is an array")?
+            .iter()
+            .filter_map(|m| m["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+}
