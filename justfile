@@ -19,7 +19,7 @@ build-modules: setup
     set -euo pipefail
     pkgs=()
     for manifest in sample-modules/*/Cargo.toml; do pkgs+=(-p "$(basename "$(dirname "$manifest")")"); done
-    echo "building ${#pkgs[@]} Rust sample modules (wasm32-wasip2)…"
+    echo "building $(( ${#pkgs[@]} / 2 )) Rust sample modules (wasm32-wasip2)…"
     cargo build -j {{jobs}} --quiet --profile guest --target wasm32-wasip2 --target-dir target/guests "${pkgs[@]}"
     mkdir -p target/modules
     for manifest in sample-modules/*/Cargo.toml; do

@@ -83,7 +83,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .shutdown()
         .await
         .context("flushing the store at shutdown")?;
-    println!("stopped ({stopped} actors snapshotted)");
+    println!("stopped ({stopped} live actors stopped, their state saved)");
     Ok(())
 }
 
