@@ -1,6 +1,8 @@
 //! The node's configuration: one struct, read from an optional TOML file and then
 //! overridden by command-line flags. Every limit says what it protects against.
 
+use crate::events::EventSettings;
+use crate::router::AdmissionSettings;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub limits: Limits,
     pub actors: ActorSettings,
+    /// Inbound rate limit and circuit breaker per actor.
+    pub admission: AdmissionSettings,
+    pub events: EventSettings,
 }
 
 /// Caps on what one module, actor or request may use.
@@ -34,7 +39,11 @@ pub struct Limits {
     pub memory_mb: u32,
     /// The largest memory cap a module may ask for; sizes the instance pool.
     pub max_memory_mb: u32,
-    /// Live actors the instance pool holds at once: bounds host memory.
+    /// Live actors the instance pool holds at once: bounds host memory. Each
+    /// live actor also takes about four kernel memory mappings (its linear
+    /// memory and its async stack), and Linux allows 65530 per process by
+    /// default (vm.max_map_count). Near this limit the least recently used idle
+    /// actors are passivated to make room.
     pub max_actors: u32,
     /// Largest component upload: bounds admin-request memory.
     pub upload_limit_mb: u32,
@@ -68,6 +77,8 @@ impl Default for Config {
             admin_token: None,
             limits: Limits::default(),
             actors: ActorSettings::default(),
+            admission: AdmissionSettings::default(),
+            events: EventSettings::default(),
         }
     }
 }
@@ -78,7 +89,7 @@ impl Default for Limits {
             deadline_ms: 100,
             memory_mb: 64,
             max_memory_mb: 256,
-            max_actors: 20_000,
+            max_actors: 12_000,
             upload_limit_mb: 64,
             max_message_bytes: 1 << 20,
             call_timeout_ms: 5_000,

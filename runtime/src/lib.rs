@@ -11,7 +11,9 @@
 //! - [`actor`]: mailbox, lifecycle (activate, passivate), snapshot/restore;
 //! - [`router`]: address → actor resolution and message delivery;
 //! - [`module`]: registry of modules and versions; deploy, undeploy;
-//! - [`store`]: sled persistence (module registry, snapshots);
+//! - [`events`]: pub/sub with at-most-once and at-least-once delivery;
+//! - [`timers`]: durable actor timers;
+//! - [`store`]: sled persistence (modules, snapshots, events, timers);
 //! - [`admin`]: the authenticated HTTP API, `/metrics`, `/healthz`;
 //! - [`metrics`]: the Prometheus registry every part reports to;
 //! - [`node`]: wires the parts together and runs them;
@@ -22,12 +24,14 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod host;
 pub mod metrics;
 pub mod module;
 pub mod node;
 pub mod router;
 pub mod store;
+pub mod timers;
 
 pub use config::Config;
 pub use node::{Node, RunningNode};

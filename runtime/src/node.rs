@@ -5,10 +5,12 @@
 use crate::admin;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, EngineError};
+use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::module;
 use crate::router::Router;
 use crate::store::{Store, StoreError};
+use crate::timers::Timers;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,7 +34,11 @@ pub struct Node {
     pub store: Store,
     pub metrics: Metrics,
     pub router: Router,
+    pub events: Events,
+    pub timers: Timers,
     pub(crate) deploy_lock: tokio::sync::Mutex<()>,
+    /// Wakes the reaper when an activation found the pool full.
+    pub(crate) capacity_wanted: tokio::sync::Notify,
     next_actor: AtomicU64,
 }
 
@@ -72,6 +78,8 @@ pub struct RunningNode {
     pub reloaded: Vec<String>,
     shutdown: watch::Sender<bool>,
     admin_task: tokio::task::JoinHandle<()>,
+    timer_task: tokio::task::JoinHandle<()>,
+    reaper_task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningNode {
@@ -81,16 +89,31 @@ impl RunningNode {
         let store = Store::open(&config.data)?;
         let (token, token_source) = admin::load_token(&config)?;
         let engine = Engine::new(&config.limits, config.data.join("cache"))?;
+        let metrics = Metrics::new();
+        let events = Events::new(config.events.clone(), metrics.registry());
         let node = Arc::new(Node {
             engine,
             store,
-            metrics: Metrics::new(),
+            metrics,
             router: Router::new(),
+            events,
+            timers: Timers::new(),
             deploy_lock: tokio::sync::Mutex::new(()),
+            capacity_wanted: tokio::sync::Notify::new(),
             next_actor: AtomicU64::new(1),
             config,
         });
         let reloaded = module::load_all(&node).await?;
+        let subscriptions = Events::start(&node)?;
+        let timers = node.timers.load(&node)?;
+        let timer_task = tokio::spawn(Timers::run(node.clone()));
+        let reaper_task = tokio::spawn(crate::actor::run_reaper(node.clone()));
+        tracing::info!(
+            modules = reloaded.len(),
+            subscriptions,
+            timers,
+            "state reloaded"
+        );
 
         let listener = tokio::net::TcpListener::bind(node.config.admin)
             .await
@@ -125,6 +148,8 @@ impl RunningNode {
             reloaded,
             shutdown,
             admin_task,
+            timer_task,
+            reaper_task,
         })
     }
 
@@ -141,6 +166,10 @@ impl RunningNode {
     pub async fn shutdown(self) -> Result<usize, StoreError> {
         let _ = self.shutdown.send(true);
         let _ = self.admin_task.await;
+        // No new work from timers or event deliveries while actors stop.
+        self.timer_task.abort();
+        self.reaper_task.abort();
+        self.node.events.stop();
         let mut stopped = 0;
         for module in self.node.router.modules() {
             let handles = module.actors.handles();

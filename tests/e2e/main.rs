@@ -3,9 +3,14 @@
 //! players) QUIC, as a user would.
 
 mod auth;
+mod backpressure;
 mod cli;
 mod deploy;
+mod events;
 mod hostile;
+mod lifecycle;
 mod metrics;
 mod restart;
+mod routing;
+mod timers;
 mod upload;

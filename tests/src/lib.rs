@@ -90,6 +90,18 @@ impl Node {
         Ok(node)
     }
 
+    /// Starts a node on a fresh temporary data dir with this TOML config.
+    pub async fn start_with_config(toml: &str) -> anyhow::Result<Node> {
+        let tmp = tempfile::tempdir()?;
+        let config = tmp.path().join("anthill.toml");
+        std::fs::write(&config, toml)?;
+        let data = tmp.path().join("data");
+        let mut node =
+            Self::start_in(&data, &["--config", config.to_str().expect("utf-8 path")]).await?;
+        node._tmp = Some(tmp);
+        Ok(node)
+    }
+
     /// Starts a node on `data` (which may hold an earlier node's state).
     pub async fn start_in(data: &Path, extra: &[&str]) -> anyhow::Result<Node> {
         let bin = anthill_bin();
@@ -372,6 +384,12 @@ impl Admin {
             .unwrap_or(0.0))
     }
 
+    /// The probe fixture's observed state (`state` command).
+    pub async fn probe_state(&self, target: &str) -> anyhow::Result<serde_json::Value> {
+        let text = self.call_text(target, "state").await?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
     /// Names of the deployed modules.
     pub async fn module_names(&self) -> anyhow::Result<Vec<String>> {
         let (status, body) = self.get_json("/v1/modules").await?;
@@ -382,5 +400,23 @@ impl Admin {
             .iter()
             .filter_map(|m| m["name"].as_str().map(str::to_owned))
             .collect())
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or fails after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

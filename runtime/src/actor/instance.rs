@@ -101,8 +101,20 @@ impl Instance {
         let bindings = match instantiated {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
+                let text = format!("{e:#}");
+                // Capacity, not a bug: the pool is full or the kernel refused
+                // more mappings. The sender may retry later.
+                if text.contains("Cannot allocate memory")
+                    || text.contains("maximum concurrent")
+                    || text.contains("limit of")
+                {
+                    return Err(CallError::Overloaded(format!(
+                        "no capacity to activate {address}: {text} (raise limits.max_actors, \
+                         or vm.max_map_count, or shorten idle timeouts)"
+                    )));
+                }
                 return Err(CallError::Internal(format!(
-                    "cannot instantiate {address} (version {}): {e:#}",
+                    "cannot instantiate {address} (version {}): {text}",
                     version.version
                 )));
             }
@@ -215,6 +227,13 @@ impl Instance {
             .call_on_message(s, from, &payload));
         self.store.data_mut().chain = CallChain::default();
         r?.map_err(CallError::from_guest)
+    }
+
+    pub(crate) async fn on_event(&mut self, topic: &str, event: Vec<u8>) -> Result<(), CallError> {
+        guest_call!(self, |b, s| b
+            .anthill_module_actor()
+            .call_on_event(s, topic, &event))?
+        .map_err(CallError::from_guest)
     }
 
     pub(crate) async fn on_timer(&mut self, tag: &str) -> Result<(), CallError> {

@@ -12,6 +12,9 @@ use tokio::sync::oneshot;
 
 pub type ReplyTo = oneshot::Sender<Result<Vec<u8>, CallError>>;
 
+/// Where an at-least-once delivery learns whether `on-event` succeeded.
+pub type AckTo = oneshot::Sender<Result<(), CallError>>;
+
 /// A message for `on-message`.
 pub struct Message {
     pub from: Sender,
@@ -25,7 +28,14 @@ pub struct Message {
 /// One unit of work for an actor.
 pub enum Envelope {
     Message(Message),
-    Timer { tag: String },
+    Event {
+        topic: String,
+        event: Vec<u8>,
+        ack: Option<AckTo>,
+    },
+    Timer {
+        tag: String,
+    },
 }
 
 /// What one actor's swap did, for the module's swap report.
@@ -45,6 +55,8 @@ pub enum Control {
         to: Arc<LoadedVersion>,
         done: oneshot::Sender<Result<SwapReport, CallError>>,
     },
+    /// Passivate now (the node needs the room): as if idle.
+    Passivate,
     /// Stop: drain, optionally snapshot, exit.
     Stop {
         snapshot: bool,

@@ -6,14 +6,17 @@
 mod error;
 mod instance;
 mod mailbox;
+mod reaper;
 mod task;
 
+pub use reaper::run as run_reaper;
+
 pub use error::CallError;
-pub use mailbox::{Control, Envelope, Message, ReplyTo, SwapReport};
+pub use mailbox::{AckTo, Control, Envelope, Message, ReplyTo, SwapReport};
 
 use crate::module::Module;
 use crate::node::Node;
-use crate::router::Retiring;
+use crate::router::{Admission, Retiring};
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -27,6 +30,8 @@ pub struct ActorHandle {
     pub(crate) mailbox: mpsc::Sender<Envelope>,
     pub(crate) control: mpsc::UnboundedSender<Control>,
     pub status: Arc<ActorStatus>,
+    /// Rate limit and circuit breaker, checked by the router before delivery.
+    pub admission: Arc<Admission>,
 }
 
 /// Live facts about an actor, readable without disturbing it.
@@ -37,6 +42,9 @@ pub struct ActorStatus {
     pub activated_at_ms: u64,
     pub last_snapshot_ms: AtomicU64,
     pub handled: AtomicU64,
+    /// When the actor last handled an envelope (for least-recently-used
+    /// passivation under pressure).
+    pub last_active_ms: AtomicU64,
 }
 
 /// A row of `GET /v1/actors`.
@@ -49,6 +57,8 @@ pub struct ActorInfo {
     pub activated_at_ms: u64,
     /// 0 when never snapshotted since activation.
     pub last_snapshot_ms: u64,
+    /// The circuit breaker is open: messages are refused until the next probe.
+    pub circuit_open: bool,
 }
 
 impl ActorHandle {
@@ -60,6 +70,7 @@ impl ActorHandle {
             handled: self.status.handled.load(Ordering::Relaxed),
             activated_at_ms: self.status.activated_at_ms,
             last_snapshot_ms: self.status.last_snapshot_ms.load(Ordering::Relaxed),
+            circuit_open: self.admission.is_open(),
         }
     }
 
@@ -91,22 +102,17 @@ pub(crate) fn spawn(
         activated_at_ms: crate::node::now_ms(),
         last_snapshot_ms: AtomicU64::new(0),
         handled: AtomicU64::new(0),
+        last_active_ms: AtomicU64::new(crate::node::now_ms()),
     });
+    let admission = Arc::new(Admission::new(node.config.admission.clone()));
     let handle = ActorHandle {
         id: node.next_actor_id(),
         mailbox: tx,
         control: ctl_tx,
         status: status.clone(),
+        admission: admission.clone(),
     };
-    let task = task::ActorTask::new(
-        node.clone(),
-        module.clone(),
-        key,
-        handle.id,
-        rx,
-        ctl_rx,
-        status,
-    );
+    let task = task::ActorTask::new(node.clone(), module.clone(), &handle, rx, ctl_rx);
     tokio::spawn(task.run(predecessor));
     handle
 }

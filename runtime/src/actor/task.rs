@@ -4,10 +4,11 @@
 
 use super::instance::Instance;
 use super::mailbox::{Control, Envelope, Message, SwapReport};
-use super::{ActorStatus, CallError};
+use super::{ActorHandle, ActorStatus, CallError};
 use crate::host::ActorLimits;
 use crate::module::{Durability, Kind, LoadedVersion, Module};
 use crate::node::{Node, now_ms};
+use crate::router::Admission;
 use crate::router::{Address, Retiring};
 use crate::store::Snapshot;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub(crate) struct ActorTask {
     /// State changed since the last snapshot.
     dirty: bool,
     tick: Option<Interval>,
+    admission: Arc<Admission>,
 }
 
 /// How the actor loop ended.
@@ -48,28 +50,44 @@ async fn next_tick(tick: &mut Option<Interval>) {
 }
 
 impl ActorTask {
+    /// The task behind `handle`, draining the receiving ends of its channels.
     pub(crate) fn new(
         node: Arc<Node>,
         module: Arc<Module>,
-        key: &str,
-        id: u64,
+        handle: &ActorHandle,
         mailbox: mpsc::Receiver<Envelope>,
         control: mpsc::UnboundedReceiver<Control>,
-        status: Arc<ActorStatus>,
     ) -> ActorTask {
         let version = module.current();
         ActorTask {
-            address: Address::new(module.name.clone(), key),
+            address: Address::new(module.name.clone(), handle.status.key.clone()),
             node,
             module,
-            id,
+            id: handle.id,
             mailbox,
             control,
-            status,
+            status: handle.status.clone(),
             instance: None,
             version,
             dirty: false,
             tick: None,
+            admission: handle.admission.clone(),
+        }
+    }
+
+    /// Feeds the circuit breaker: faults are the module's failures (traps,
+    /// deadlines, memory, failed activation), not its deliberate refusals.
+    fn record_outcome<T>(&self, outcome: &Result<T, CallError>) {
+        let fault = matches!(
+            outcome,
+            Err(CallError::Trapped { .. }
+                | CallError::DeadlineExceeded { .. }
+                | CallError::OutOfMemory { .. }
+                | CallError::Internal(_))
+        );
+        if self.admission.record(fault) {
+            self.module.metrics.circuit_opens.inc();
+            tracing::warn!(actor = %self.address, "circuit opened: refusing messages until a probe succeeds");
         }
     }
 
@@ -116,6 +134,11 @@ impl ActorTask {
                     Some(Control::Swap { to, done }) => {
                         let _ = done.send(self.swap(to).await);
                     }
+                    Some(Control::Passivate) => {
+                        if passivates && self.passivate().await {
+                            break Exit::Passivated;
+                        }
+                    }
                     None => break Exit::Closed,
                 },
                 env = self.mailbox.recv() => match env {
@@ -152,14 +175,7 @@ impl ActorTask {
         // Free the poisoned store's pool slot before taking another.
         self.instance = None;
         let version = self.version.clone();
-        let mut inst = Instance::start(
-            &self.node,
-            version.clone(),
-            &self.address,
-            self.limits(),
-            self.module.metrics.clone(),
-        )
-        .await?;
+        let mut inst = self.start_instance(version.clone()).await?;
         let snap = self
             .node
             .store
@@ -182,6 +198,38 @@ impl ActorTask {
         Ok(self.instance.as_mut().expect("just set"))
     }
 
+    /// Instantiates `version`. When the pool is full, asks the reaper for room
+    /// and tries again for up to half a second before giving up (overloaded).
+    fn start_instance(
+        &self,
+        version: Arc<LoadedVersion>,
+    ) -> impl Future<Output = Result<Instance, CallError>> + Send + 'static {
+        // Owned copies: the future must not borrow the (non-Sync) task.
+        let (node, address) = (self.node.clone(), self.address.clone());
+        let (limits, metrics) = (self.limits(), self.module.metrics.clone());
+        async move {
+            let mut tries = 0;
+            loop {
+                let started = Instance::start(
+                    &node,
+                    version.clone(),
+                    &address,
+                    limits.clone(),
+                    metrics.clone(),
+                )
+                .await;
+                match started {
+                    Err(CallError::Overloaded(_)) if tries < 10 => {
+                        tries += 1;
+                        node.capacity_wanted.notify_one();
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    other => return other,
+                }
+            }
+        }
+    }
+
     fn apply_effects_of(&mut self, inst: &mut Instance) {
         let effects = inst.take_effects();
         if let Some(hz) = effects.tick_hz {
@@ -202,6 +250,9 @@ impl ActorTask {
 
     async fn handle(&mut self, env: Envelope) {
         self.status.handled.fetch_add(1, Ordering::Relaxed);
+        self.status
+            .last_active_ms
+            .store(now_ms(), Ordering::Relaxed);
         self.handle_inner(env).await;
         self.drop_poisoned();
     }
@@ -217,6 +268,25 @@ impl ActorTask {
     async fn handle_inner(&mut self, env: Envelope) {
         match env {
             Envelope::Message(m) => self.handle_message(m).await,
+            Envelope::Event { topic, event, ack } => {
+                let outcome = match self.ensure_instance().await {
+                    Ok(inst) => inst.on_event(&topic, event).await,
+                    Err(e) => Err(e),
+                };
+                let outcome = self.after_call(outcome).await;
+                self.record_outcome(&outcome);
+                self.drop_poisoned();
+                match ack {
+                    Some(ack) => {
+                        let _ = ack.send(outcome);
+                    }
+                    None => {
+                        if let Err(e) = outcome {
+                            tracing::warn!(actor = %self.address, %topic, error = %e, "at-most-once event failed");
+                        }
+                    }
+                }
+            }
             Envelope::Timer { tag } => {
                 let outcome = match self.ensure_instance().await {
                     Ok(inst) => inst.on_timer(&tag).await,
@@ -242,6 +312,7 @@ impl ActorTask {
             Ok(r) => Ok(r.unwrap_or_default()),
             Err(e) => Err(e),
         };
+        self.record_outcome(&outcome);
         // Before the caller hears of a trap, its memory is already released.
         self.drop_poisoned();
         match reply {
@@ -382,14 +453,7 @@ impl ActorTask {
         let old = self.instance.as_mut().expect("live");
         let from_version = old.version.version;
         let state = old.snapshot().await?;
-        let mut next = Instance::start(
-            &self.node,
-            to.clone(),
-            &self.address,
-            self.limits(),
-            self.module.metrics.clone(),
-        )
-        .await?;
+        let mut next = self.start_instance(to.clone()).await?;
         next.restore(state.clone(), from_version).await?;
         self.apply_effects_of(&mut next);
         self.instance = Some(next);

@@ -31,6 +31,7 @@ pub fn router(node: Arc<Node>, token: String) -> Router {
     };
     let authed = Router::new()
         .route("/metrics", get(routes::metrics))
+        .route("/v1/node", get(routes::node_info))
         .route("/v1/modules", get(routes::list_modules))
         .route(
             "/v1/modules/{name}",
@@ -40,7 +41,21 @@ pub fn router(node: Arc<Node>, token: String) -> Router {
         )
         .route("/v1/modules/{name}/call", post(routes::call))
         .route("/v1/actors", get(routes::actors))
+        .route("/v1/subscriptions", get(routes::subscriptions))
+        .route("/v1/dead-letters", get(routes::dead_letters))
+        .route(
+            "/v1/dead-letters/{id}",
+            axum::routing::delete(routes::discard_dead_letter),
+        )
+        .route(
+            "/v1/dead-letters/{id}/replay",
+            post(routes::replay_dead_letter),
+        )
         .layer(DefaultBodyLimit::max(upload_limit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::refuse_declared_oversize,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

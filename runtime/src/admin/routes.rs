@@ -14,6 +14,33 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use std::time::Duration;
 
+/// Answers 413 from the `Content-Length` header alone, before reading a body the
+/// node would refuse anyway (the body limit still catches bodies without one).
+pub(super) async fn refuse_declared_oversize(
+    State(s): State<AdminState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    let limit_mb = s.node.config.limits.upload_limit_mb;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared
+        && len > u64::from(limit_mb) << 20
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!(
+                "the body ({len} bytes) exceeds the {limit_mb} MiB upload limit (limits.upload_limit_mb)"
+            ),
+        ));
+    }
+    Ok(next.run(req).await)
+}
+
 pub(super) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -30,6 +57,26 @@ pub(super) async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         )],
         s.node.metrics.render(),
     )
+}
+
+/// What a client may want to know before it sends anything: version and limits.
+pub(super) async fn node_info(State(s): State<AdminState>) -> impl IntoResponse {
+    let c = &s.node.config;
+    let modules = s.node.router.modules();
+    Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "modules": modules.len(),
+        "live_actors": modules.iter().map(|m| m.actors.len()).sum::<usize>(),
+        "timers": s.node.timers.len(),
+        "limits": {
+            "upload_limit_bytes": (c.limits.upload_limit_mb as u64) << 20,
+            "max_message_bytes": c.limits.max_message_bytes,
+            "deadline_ms": c.limits.deadline_ms,
+            "memory_mb": c.limits.memory_mb,
+            "max_memory_mb": c.limits.max_memory_mb,
+            "max_actors": c.limits.max_actors,
+        },
+    }))
 }
 
 pub(super) async fn list_modules(State(s): State<AdminState>) -> impl IntoResponse {
@@ -174,4 +221,71 @@ pub(super) async fn actors(
         .map(|m| serde_json::json!({ "module": m.name, "actors": m.actors() }))
         .collect();
     Ok(Json(out))
+}
+
+pub(super) async fn subscriptions(State(s): State<AdminState>) -> impl IntoResponse {
+    let subs: Vec<_> = s
+        .node
+        .events
+        .subscriptions()
+        .into_iter()
+        .map(|(topic, address, durable)| {
+            serde_json::json!({
+                "topic": topic,
+                "subscriber": address.to_string(),
+                "delivery": if durable { "at-least-once" } else { "at-most-once" },
+            })
+        })
+        .collect();
+    Json(subs)
+}
+
+fn store_error(e: crate::store::StoreError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+}
+
+pub(super) async fn dead_letters(
+    State(s): State<AdminState>,
+) -> Result<impl IntoResponse, ApiError> {
+    let letters = s.node.events.dead_letters(&s.node).map_err(store_error)?;
+    let out: Vec<_> = letters
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "id": d.id,
+                "topic": d.topic,
+                "subscriber": Address::new(d.module.clone(), d.key.clone()).to_string(),
+                "seq": d.seq,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "at_ms": d.at_ms,
+                "bytes": d.event.len(),
+                "text": std::str::from_utf8(&d.event).ok(),
+            })
+        })
+        .collect();
+    Ok(Json(out))
+}
+
+pub(super) async fn replay_dead_letter(
+    State(s): State<AdminState>,
+    Path(id): Path<u64>,
+) -> Result<impl IntoResponse, ApiError> {
+    s.node.events.replay(&s.node, id).await?;
+    Ok(Json(serde_json::json!({ "replayed": id })))
+}
+
+pub(super) async fn discard_dead_letter(
+    State(s): State<AdminState>,
+    Path(id): Path<u64>,
+) -> Result<impl IntoResponse, ApiError> {
+    if s.node.events.discard(&s.node, id).map_err(store_error)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no dead letter {id}"),
+        ))
+    }
 }

@@ -90,6 +90,25 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     let client = AdminClient::from_args(&a.admin)?;
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let size = bytes.len() as u64;
+    // Refuse locally what the node would refuse before reading the body: a
+    // clear message instead of a connection closed mid-upload.
+    if let Ok(resp) = client
+        .send(
+            client.request(Method::GET, "/v1/node"),
+            "reading the node's limits",
+        )
+        .await
+        && let Ok(info) = resp.json::<serde_json::Value>().await
+        && let Some(limit) = info["limits"]["upload_limit_bytes"].as_u64()
+        && size > limit
+    {
+        anyhow::bail!(
+            "{} is {}, over the node's upload limit of {} (limits.upload_limit_mb)",
+            a.file.display(),
+            human_bytes(size),
+            human_bytes(limit)
+        );
+    }
     let mut query: Vec<(&str, String)> = Vec::new();
     query.push(("kind", if a.keyed { "keyed" } else { "singleton" }.into()));
     if let Some(v) = a.deadline_ms {

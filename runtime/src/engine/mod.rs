@@ -53,13 +53,14 @@ impl Engine {
     /// Builds the engine: async support, epoch interruption, the pooling allocator
     /// sized from `limits`, and a linker with the host imports and locked-down WASI.
     pub fn new(limits: &Limits, cache_dir: PathBuf) -> Result<Engine, EngineError> {
-        let slots = limits.max_actors + 64;
+        let slots = limits.max_actors;
         let max_memory = u64::from(limits.max_memory_mb) << 20;
 
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
             .total_memories(slots)
             .total_tables(slots.saturating_mul(4))
+            // A store keeps its async stack between calls: one per live actor.
             .total_stacks(slots)
             .total_core_instances(slots.saturating_mul(8))
             .max_memory_size(max_memory as usize)
@@ -82,6 +83,10 @@ impl Engine {
             .memory_reservation(max_memory)
             .memory_guard_size(64 << 10)
             .memory_reservation_for_growth(0)
+            // Copy initial data instead of mapping a copy-on-write image: two
+            // fewer kernel mappings per actor (see limits.max_actors), at the
+            // cost of a memcpy of the data segment (kilobytes for Rust guests).
+            .memory_init_cow(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
         let wasm =

@@ -110,19 +110,31 @@ impl host::Host for ActorCtx {
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 
-    async fn publish(&mut self, _topic: String, event: Vec<u8>) -> HostResult<()> {
+    async fn publish(&mut self, topic: String, event: Vec<u8>) -> HostResult<()> {
         if let Err(e) = self.check_size("event", event.len()) {
             return Ok(Err(e));
         }
-        Ok(Err(self.unsupported("publish")))
+        self.clock.host_wait_begin();
+        let outcome = self.node.events.publish(&self.node, &topic, event).await;
+        self.clock.host_wait_end();
+        Ok(outcome.map_err(|e| e.to_wit()))
     }
 
-    async fn subscribe(&mut self, _topic: String, _delivery: Delivery) -> HostResult<()> {
-        Ok(Err(self.unsupported("subscribe")))
+    async fn subscribe(&mut self, topic: String, delivery: Delivery) -> HostResult<()> {
+        let durable = matches!(delivery, Delivery::AtLeastOnce);
+        let outcome = self
+            .node
+            .events
+            .subscribe(&self.node, &self.address, &topic, durable);
+        Ok(outcome.map_err(|e| e.to_wit()))
     }
 
-    async fn unsubscribe(&mut self, _topic: String) -> HostResult<()> {
-        Ok(Err(self.unsupported("unsubscribe")))
+    async fn unsubscribe(&mut self, topic: String) -> HostResult<()> {
+        let outcome = self
+            .node
+            .events
+            .unsubscribe(&self.node, &self.address, &topic);
+        Ok(outcome.map_err(|e| e.to_wit()))
     }
 
     async fn push(&mut self, _player: u64, _ch: Channel, message: Vec<u8>) -> HostResult<()> {
@@ -136,12 +148,17 @@ impl host::Host for ActorCtx {
         Ok(Err(self.unsupported("set-synced-state")))
     }
 
-    async fn set_timer(&mut self, _tag: String, _delay_ms: u32, _repeat: bool) -> HostResult<()> {
-        Ok(Err(self.unsupported("set-timer")))
+    async fn set_timer(&mut self, tag: String, delay_ms: u32, repeat: bool) -> HostResult<()> {
+        let outcome =
+            self.node
+                .timers
+                .set(&self.node, &self.address, &tag, u64::from(delay_ms), repeat);
+        Ok(outcome.map_err(|e| e.to_wit()))
     }
 
-    async fn cancel_timer(&mut self, _tag: String) -> HostResult<()> {
-        Ok(Err(self.unsupported("cancel-timer")))
+    async fn cancel_timer(&mut self, tag: String) -> HostResult<()> {
+        let outcome = self.node.timers.cancel(&self.node, &self.address, &tag);
+        Ok(outcome.map_err(|e| e.to_wit()))
     }
 
     async fn set_tick_rate(&mut self, hz: u32) -> HostResult<()> {

@@ -22,6 +22,8 @@ pub struct Metrics {
     passivations: IntCounterVec,
     snapshots: IntCounterVec,
     overloads: IntCounterVec,
+    rate_limited: IntCounterVec,
+    circuit_opens: IntCounterVec,
     pub compiles: IntCounter,
     pub compile_cache_hits: IntCounter,
     pub compile_seconds: Histogram,
@@ -41,6 +43,8 @@ pub struct ModuleMetrics {
     pub passivations: IntCounter,
     pub snapshots: IntCounter,
     pub overloads: IntCounter,
+    pub rate_limited: IntCounter,
+    pub circuit_opens: IntCounter,
     call_errors: IntCounterVec,
     module: String,
 }
@@ -147,6 +151,18 @@ impl Metrics {
             "Messages refused because a mailbox was full.",
             m,
         );
+        let rate_limited = counter(
+            &registry,
+            "anthill_rate_limited_total",
+            "Messages refused by an actor's adaptive rate limit.",
+            m,
+        );
+        let circuit_opens = counter(
+            &registry,
+            "anthill_circuit_opens_total",
+            "Times an actor's circuit breaker opened.",
+            m,
+        );
         let compiles = IntCounter::new(
             "anthill_component_compiles_total",
             "Components compiled (cache misses).",
@@ -193,6 +209,8 @@ impl Metrics {
             passivations,
             snapshots,
             overloads,
+            rate_limited,
+            circuit_opens,
             compiles,
             compile_cache_hits,
             compile_seconds,
@@ -219,6 +237,8 @@ impl Metrics {
             passivations: self.passivations.with_label_values(l),
             snapshots: self.snapshots.with_label_values(l),
             overloads: self.overloads.with_label_values(l),
+            rate_limited: self.rate_limited.with_label_values(l),
+            circuit_opens: self.circuit_opens.with_label_values(l),
             call_errors: self.call_errors.clone(),
             module: module.to_owned(),
         }

@@ -339,9 +339,12 @@ pub async fn undeploy(node: &Arc<Node>, name: &str) -> Result<(), DeployError> {
         .router
         .uninstall(name)
         .ok_or_else(|| DeployError::NotFound(name.to_owned()))?;
+    node.events.remove_module(name);
+    node.timers.remove_module(name);
     let stops = module.actors.handles();
     futures::future::join_all(stops.iter().map(|h| h.stop(false))).await;
     node.store.remove_module(name)?;
+    node.store.remove_module_state(name)?;
     let removed = node.store.remove_snapshots(name)?;
     tracing::info!(module = name, snapshots = removed, "undeployed");
     Ok(())

@@ -4,9 +4,11 @@
 //! replace those tables whole and never block a reader.
 
 mod address;
+mod admission;
 mod table;
 
 pub use address::{Address, CallChain};
+pub use admission::{Admission, AdmissionSettings, Refusal};
 pub use table::{ActorTable, Retiring, RetiringDone};
 
 use crate::actor::{self, CallError, Envelope, Message};
@@ -94,6 +96,16 @@ impl Router {
             let handle = module.actors.get_or_activate(&to.key, |retiring| {
                 actor::spawn(node, &module, &to.key, retiring)
             });
+            // The actor's own timers are not subject to its inbound limits.
+            if !matches!(envelope, Envelope::Timer { .. }) {
+                let depth = handle.mailbox.max_capacity() - handle.mailbox.capacity();
+                if let Err(refusal) = handle.admission.admit(depth, handle.mailbox.max_capacity()) {
+                    if let Refusal::RateLimited { .. } = refusal {
+                        module.metrics.rate_limited.inc();
+                    }
+                    return Err(CallError::Overloaded(format!("{to}: {refusal}")));
+                }
+            }
             match handle.mailbox.try_send(envelope) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(_)) => {

@@ -5,15 +5,20 @@
 //! Layout of the data directory:
 //!
 //! ```text
-//! DATA/db/            sled: trees `modules`, `snapshots`
+//! DATA/db/            sled: trees `modules`, `snapshots`, `subscriptions`,
+//!                     `events`, `cursors`, `dead_letters`, `timers`
 //! DATA/components/    uploaded components, named by sha256
 //! DATA/cache/         precompiled components (owned by engine::cache)
 //! DATA/admin.token    the admin token (0600)
 //! ```
 
+mod events;
 mod snapshot;
+mod timers;
 
+pub use events::{CursorRecord, DeadLetter, SubscriptionRecord};
 pub use snapshot::Snapshot;
+pub use timers::TimerRecord;
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
@@ -52,6 +57,11 @@ pub struct Store {
     db: sled::Db,
     modules: sled::Tree,
     snapshots: sled::Tree,
+    subscriptions: sled::Tree,
+    events: sled::Tree,
+    cursors: sled::Tree,
+    dead_letters: sled::Tree,
+    timers: sled::Tree,
     dir: PathBuf,
 }
 
@@ -97,6 +107,11 @@ impl Store {
         Ok(Store {
             modules: tree("modules")?,
             snapshots: tree("snapshots")?,
+            subscriptions: tree("subscriptions")?,
+            events: tree("events")?,
+            cursors: tree("cursors")?,
+            dead_letters: tree("dead_letters")?,
+            timers: tree("timers")?,
             db,
             dir: dir.to_owned(),
         })
@@ -281,6 +296,30 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// `a \0 b \0 c`: keys of records owned by an actor, prefix-scannable by module.
+pub(crate) fn key_of(parts: &[&str]) -> Vec<u8> {
+    let mut k = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p.as_bytes());
+    }
+    k
+}
+
+/// Splits a key made by [`key_of`].
+pub(crate) fn parts_of(key: &[u8]) -> Vec<String> {
+    key.split(|b| *b == 0)
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
+fn db_err(doing: impl Into<String>) -> impl FnOnce(sled::Error) -> StoreError {
+    let doing = doing.into();
+    move |source| StoreError::Db { doing, source }
 }
 
 /// Writes a file so that readers see either nothing or all of it.
