@@ -103,3 +103,58 @@ async fn the_cli_finds_a_local_node_through_its_data_dir() -> anyhow::Result<()>
     assert_eq!(String::from_utf8_lossy(&out.stdout), "found you");
     Ok(())
 }
+
+#[tokio::test]
+async fn canary_promote_and_rollback_from_the_cli() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let (v1, v2) = (guest("counter"), guest("counter-v2"));
+    let (ok, _, err) = anthill(
+        &node,
+        &["deploy", "counter", v1.to_str().unwrap(), "--keyed"],
+    )?;
+    assert!(ok, "{err}");
+    for k in 0..20 {
+        anthill(&node, &["call", &format!("counter/k{k}"), "incr"])?;
+    }
+    let (ok, out, err) = anthill(
+        &node,
+        &[
+            "deploy",
+            "counter",
+            v2.to_str().unwrap(),
+            "--keyed",
+            "--canary",
+            "50",
+        ],
+    )?;
+    assert!(ok, "{err}");
+    assert!(out.contains("deployed counter v2"), "{out}");
+    assert!(out.contains("canary: v2 serves 50% of keys"), "{out}");
+    assert!(
+        out.contains("stall per actor p50"),
+        "the swap summary is printed: {out}"
+    );
+
+    let (ok, out, err) = anthill(&node, &["promote", "counter"])?;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("promoted counter: v2 now serves every key"),
+        "{out}"
+    );
+    let (_, out, _) = anthill(&node, &["call", "counter/k3", "get"])?;
+    assert_eq!(out, "v2:1");
+
+    let (ok, out, err) = anthill(&node, &["rollback", "counter"])?;
+    assert!(ok, "{err}");
+    assert!(out.contains("rolled back counter to v1"), "{out}");
+    let (_, out, _) = anthill(&node, &["call", "counter/k3", "get"])?;
+    assert_eq!(out, "1");
+
+    let (ok, _, err) = anthill(&node, &["promote", "counter"])?;
+    assert!(!ok);
+    assert!(err.contains("no canary in progress"), "{err}");
+    let (ok, _, err) = anthill(&node, &["rollback", "counter", "--to", "9"])?;
+    assert!(!ok);
+    assert!(err.contains("no version 9"), "{err}");
+    Ok(())
+}

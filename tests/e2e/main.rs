@@ -12,5 +12,6 @@ mod lifecycle;
 mod metrics;
 mod restart;
 mod routing;
+mod swap;
 mod timers;
 mod upload;

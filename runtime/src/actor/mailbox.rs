@@ -43,9 +43,10 @@ pub enum Envelope {
 pub struct SwapReport {
     /// How long the actor stopped taking messages.
     pub stall: Duration,
-    /// State handed over (None if the actor had no live instance: it restores
-    /// its stored snapshot when it next activates).
-    pub carried: Option<Vec<u8>>,
+    /// The state handed over and the version that wrote it (None if the actor
+    /// had no live instance: it restores its stored snapshot when it next
+    /// activates). A rollback uses it if the old version refuses newer state.
+    pub carried: Option<(Vec<u8>, u32)>,
 }
 
 /// Requests from the node, handled between messages.
@@ -53,6 +54,9 @@ pub enum Control {
     /// Move to another version, carrying state: snapshot, instantiate, restore.
     Swap {
         to: Arc<LoadedVersion>,
+        /// State to restore instead if `to` refuses the carried state (a rollback
+        /// passes the pre-swap snapshot).
+        fallback: Option<(Vec<u8>, u32)>,
         done: oneshot::Sender<Result<SwapReport, CallError>>,
     },
     /// Passivate now (the node needs the room): as if idle.

@@ -95,7 +95,7 @@ pub(crate) fn spawn(
     let settings = module.settings();
     let (tx, rx) = mpsc::channel(settings.mailbox);
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-    let version = module.current();
+    let version = module.version_for(key);
     let status = Arc::new(ActorStatus {
         key: key.to_owned(),
         version: AtomicU32::new(version.version),

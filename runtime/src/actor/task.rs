@@ -58,7 +58,7 @@ impl ActorTask {
         mailbox: mpsc::Receiver<Envelope>,
         control: mpsc::UnboundedReceiver<Control>,
     ) -> ActorTask {
-        let version = module.current();
+        let version = module.version_for(&handle.status.key);
         ActorTask {
             address: Address::new(module.name.clone(), handle.status.key.clone()),
             node,
@@ -131,8 +131,8 @@ impl ActorTask {
                         let _ = done.send(());
                         break Exit::Stopped;
                     }
-                    Some(Control::Swap { to, done }) => {
-                        let _ = done.send(self.swap(to).await);
+                    Some(Control::Swap { to, fallback, done }) => {
+                        let _ = done.send(self.swap(to, fallback).await);
                     }
                     Some(Control::Passivate) => {
                         if passivates && self.passivate().await {
@@ -434,9 +434,14 @@ impl ActorTask {
         }
     }
 
-    /// Moves this actor to `to`, carrying state through snapshot/restore. On
-    /// failure the old instance stays in place, untouched.
-    async fn swap(&mut self, to: Arc<LoadedVersion>) -> Result<SwapReport, CallError> {
+    /// Moves this actor to `to`, carrying state through snapshot/restore. If
+    /// `to` refuses the state and a `fallback` is given, a fresh instance
+    /// restores that instead. On failure the old instance stays, untouched.
+    async fn swap(
+        &mut self,
+        to: Arc<LoadedVersion>,
+        fallback: Option<(Vec<u8>, u32)>,
+    ) -> Result<SwapReport, CallError> {
         let started = Instant::now();
         let live = self.instance.as_ref().is_some_and(|i| !i.is_poisoned());
         if !live {
@@ -454,7 +459,14 @@ impl ActorTask {
         let from_version = old.version.version;
         let state = old.snapshot().await?;
         let mut next = self.start_instance(to.clone()).await?;
-        next.restore(state.clone(), from_version).await?;
+        if let Err(refused) = next.restore(state.clone(), from_version).await {
+            let Some((fallback_state, fallback_version)) = fallback else {
+                return Err(refused);
+            };
+            tracing::warn!(actor = %self.address, to = to.version, error = %refused, "the target version refused the current state; restoring the pre-swap snapshot instead");
+            next = self.start_instance(to.clone()).await?;
+            next.restore(fallback_state, fallback_version).await?;
+        }
         self.apply_effects_of(&mut next);
         self.instance = Some(next);
         self.version = to.clone();
@@ -462,7 +474,7 @@ impl ActorTask {
         self.dirty = true;
         Ok(SwapReport {
             stall: started.elapsed(),
-            carried: Some(state),
+            carried: Some((state, from_version)),
         })
     }
 }

@@ -81,6 +81,11 @@ impl From<DeployError> for ApiError {
             DeployError::KindChange { .. } => (StatusCode::CONFLICT, "kind-change"),
             DeployError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             DeployError::SwapFailed { .. } => (StatusCode::CONFLICT, "swap-failed"),
+            DeployError::NoCanary(_) => (StatusCode::CONFLICT, "no-canary"),
+            DeployError::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no-previous-version"),
+            DeployError::UnknownVersion { .. } => (StatusCode::NOT_FOUND, "unknown-version"),
+            DeployError::CanaryInProgress { .. } => (StatusCode::CONFLICT, "canary-in-progress"),
+            DeployError::CanaryPercent(_) => (StatusCode::BAD_REQUEST, "invalid-settings"),
             DeployError::Store(s) if is_disk_full(s) => {
                 (StatusCode::INSUFFICIENT_STORAGE, "disk-full")
             }

@@ -40,6 +40,8 @@ pub fn router(node: Arc<Node>, token: String) -> Router {
                 .delete(routes::undeploy),
         )
         .route("/v1/modules/{name}/call", post(routes::call))
+        .route("/v1/modules/{name}/promote", post(routes::promote))
+        .route("/v1/modules/{name}/rollback", post(routes::rollback))
         .route("/v1/actors", get(routes::actors))
         .route("/v1/subscriptions", get(routes::subscriptions))
         .route("/v1/dead-letters", get(routes::dead_letters))

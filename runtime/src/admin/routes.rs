@@ -154,6 +154,26 @@ pub(super) async fn undeploy(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub(super) async fn promote(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(module::promote(&s.node, &name).await?))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RollbackQuery {
+    to: Option<u32>,
+}
+
+pub(super) async fn rollback(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    Query(q): Query<RollbackQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(module::rollback(&s.node, &name, q.to).await?))
+}
+
 #[derive(Deserialize)]
 pub(super) struct CallQuery {
     #[serde(default)]

@@ -38,6 +38,27 @@ pub(super) struct DeployArgs {
     /// Mailbox capacity per actor
     #[arg(long)]
     mailbox: Option<usize>,
+    /// Canary: route only this percentage of keys to the new version (then
+    /// `anthill promote` or `anthill rollback`).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    canary: Option<u8>,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct PromoteArgs {
+    name: String,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct RollbackArgs {
+    name: String,
+    /// The version to go back to [default: the canary's stable version, else the one before]
+    #[arg(long)]
+    to: Option<u32>,
     #[command(flatten)]
     admin: AdminArgs,
 }
@@ -111,6 +132,9 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     }
     let mut query: Vec<(&str, String)> = Vec::new();
     query.push(("kind", if a.keyed { "keyed" } else { "singleton" }.into()));
+    if let Some(v) = a.canary {
+        query.push(("canary", v.to_string()));
+    }
     if let Some(v) = a.deadline_ms {
         query.push(("deadline_ms", v.to_string()));
     }
@@ -172,7 +196,13 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
         .query(&query)
         .header(reqwest::header::CONTENT_LENGTH, size)
         .body(reqwest::Body::wrap_stream(stream));
-    let result = client.send(req, &format!("deploying {}", a.name)).await;
+    let result = with_swap_progress(
+        &client,
+        &a.name,
+        &bar,
+        client.send(req, &format!("deploying {}", a.name)),
+    )
+    .await;
     bar.finish_and_clear();
     let deployed: Deployed = result?.json().await.context("reading the deploy answer")?;
     if a.admin.json {
@@ -193,10 +223,104 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
         &deployed.sha256[..12],
     );
     if let Some(s) = &deployed.swap {
+        print_swap(s);
+    }
+    Ok(())
+}
+
+fn print_swap(s: &crate::module::SwapSummary) {
+    println!(
+        "swapped {} live actor(s) v{} → v{} in {:.1} ms; stall per actor p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; 0 failures",
+        s.actors,
+        s.from_version,
+        s.to_version,
+        s.duration_ms,
+        s.p50_stall_ms,
+        s.p99_stall_ms,
+        s.max_stall_ms
+    );
+    if let Some(c) = &s.canary {
         println!(
-            "swapped {} live actor(s) v{} → v{} in {:.1} ms (max stall {:.2} ms)",
-            s.actors, s.from_version, s.to_version, s.duration_ms, s.max_stall_ms
+            "canary: v{} serves {}% of keys (anthill promote / anthill rollback)",
+            c.version, c.percent
         );
+    }
+}
+
+/// While `work` (a deploy, promote or rollback) runs, polls the module's swap
+/// progress and shows it: a swap of many actors takes a moment.
+async fn with_swap_progress<T>(
+    client: &AdminClient,
+    name: &str,
+    bar: &ProgressBar,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::pin!(work);
+    let mut poll = tokio::time::interval(Duration::from_millis(100));
+    poll.tick().await;
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            _ = poll.tick() => {
+                let Ok(resp) = client.send(client.request(Method::GET, &format!("/v1/modules/{name}")), "reading swap progress").await else { continue };
+                let Ok(info) = resp.json::<ModuleInfo>().await else { continue };
+                if let Some(p) = info.swap_in_progress {
+                    let line = format!("swapping {name} to v{}: {}/{} actors ({} failed)", p.to_version, p.done, p.total, p.failed);
+                    if bar.is_hidden() {
+                        eprintln!("{line}");
+                    } else {
+                        bar.set_message(line);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn promote(a: PromoteArgs) -> anyhow::Result<()> {
+    let client = AdminClient::from_args(&a.admin)?;
+    let bar = ProgressBar::hidden();
+    let req = client.request(Method::POST, &format!("/v1/modules/{}/promote", a.name));
+    let resp = with_swap_progress(
+        &client,
+        &a.name,
+        &bar,
+        client.send(req, &format!("promoting {}", a.name)),
+    )
+    .await?;
+    let s: crate::module::SwapSummary = resp.json().await.context("reading the promote answer")?;
+    if a.admin.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!(
+            "promoted {}: v{} now serves every key",
+            a.name, s.to_version
+        );
+        print_swap(&s);
+    }
+    Ok(())
+}
+
+pub(super) async fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
+    let client = AdminClient::from_args(&a.admin)?;
+    let bar = ProgressBar::hidden();
+    let mut req = client.request(Method::POST, &format!("/v1/modules/{}/rollback", a.name));
+    if let Some(v) = a.to {
+        req = req.query(&[("to", v)]);
+    }
+    let resp = with_swap_progress(
+        &client,
+        &a.name,
+        &bar,
+        client.send(req, &format!("rolling back {}", a.name)),
+    )
+    .await?;
+    let s: crate::module::SwapSummary = resp.json().await.context("reading the rollback answer")?;
+    if a.admin.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!("rolled back {} to v{}", a.name, s.to_version);
+        print_swap(&s);
     }
     Ok(())
 }

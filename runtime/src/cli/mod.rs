@@ -35,6 +35,10 @@ enum Command {
     Undeploy(commands::UndeployArgs),
     /// List a module's live actors.
     Actors(commands::ActorsArgs),
+    /// Complete a canary: its version serves every key.
+    Promote(commands::PromoteArgs),
+    /// Go back: end a canary, or return to an earlier version (state carried).
+    Rollback(commands::RollbackArgs),
 }
 
 /// How to reach a node's admin API.
@@ -75,6 +79,8 @@ pub fn main() -> ExitCode {
             Command::Call(a) => commands::call(a).await,
             Command::Undeploy(a) => commands::undeploy(a).await,
             Command::Actors(a) => commands::actors(a).await,
+            Command::Promote(a) => commands::promote(a).await,
+            Command::Rollback(a) => commands::rollback(a).await,
         }
     });
     match result {

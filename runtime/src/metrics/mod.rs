@@ -24,6 +24,8 @@ pub struct Metrics {
     overloads: IntCounterVec,
     rate_limited: IntCounterVec,
     circuit_opens: IntCounterVec,
+    swap_seconds: HistogramVec,
+    swap_stall_seconds: HistogramVec,
     pub compiles: IntCounter,
     pub compile_cache_hits: IntCounter,
     pub compile_seconds: Histogram,
@@ -45,6 +47,8 @@ pub struct ModuleMetrics {
     pub overloads: IntCounter,
     pub rate_limited: IntCounter,
     pub circuit_opens: IntCounter,
+    pub swap_seconds: Histogram,
+    pub swap_stall_seconds: Histogram,
     call_errors: IntCounterVec,
     module: String,
 }
@@ -163,6 +167,35 @@ impl Metrics {
             "Times an actor's circuit breaker opened.",
             m,
         );
+        let swap_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "anthill_swap_duration_seconds",
+                "Whole-module swap duration.",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            m,
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(swap_seconds.clone()))
+            .expect("unique metric");
+        let swap_stall_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "anthill_swap_stall_seconds",
+                "How long each actor stopped taking messages during a swap.",
+            )
+            .buckets(vec![
+                0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05,
+                0.1,
+            ]),
+            m,
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(swap_stall_seconds.clone()))
+            .expect("unique metric");
         let compiles = IntCounter::new(
             "anthill_component_compiles_total",
             "Components compiled (cache misses).",
@@ -211,6 +244,8 @@ impl Metrics {
             overloads,
             rate_limited,
             circuit_opens,
+            swap_seconds,
+            swap_stall_seconds,
             compiles,
             compile_cache_hits,
             compile_seconds,
@@ -239,6 +274,8 @@ impl Metrics {
             overloads: self.overloads.with_label_values(l),
             rate_limited: self.rate_limited.with_label_values(l),
             circuit_opens: self.circuit_opens.with_label_values(l),
+            swap_seconds: self.swap_seconds.with_label_values(l),
+            swap_stall_seconds: self.swap_stall_seconds.with_label_values(l),
             call_errors: self.call_errors.clone(),
             module: module.to_owned(),
         }

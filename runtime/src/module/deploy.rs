@@ -1,18 +1,19 @@
-//! Deploy, swap, undeploy, and reload at start. A deploy is all or nothing: the
+//! Deploy, undeploy, and reload at start. A deploy is all or nothing: the
 //! component is validated and compiled before anything changes, and the registry
 //! record is written only once the new version is live.
 
+use super::swap::{SwapSummary, switch};
 use super::{
-    Kind, LoadedVersion, Module, ModuleRecord, ModuleSettings, SettingsRequest, VersionRecord,
+    CanaryRecord, Kind, LoadedVersion, Module, ModuleRecord, ModuleSettings, Routing,
+    SettingsRequest, VersionRecord,
 };
-use crate::actor::{CallError, Control};
+use crate::actor::CallError;
 use crate::engine::{ComponentError, component_header};
 use crate::node::{Node, now_ms};
 use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Versions kept per module for rollback.
 pub(crate) const KEEP_VERSIONS: usize = 5;
@@ -39,16 +40,6 @@ pub struct Deployed {
     pub swap: Option<SwapSummary>,
 }
 
-/// What swapping the live actors to a new version did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SwapSummary {
-    pub from_version: u32,
-    pub to_version: u32,
-    pub actors: usize,
-    pub duration_ms: f64,
-    pub max_stall_ms: f64,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error(
@@ -69,7 +60,25 @@ pub enum DeployError {
     },
     #[error("module `{0}` is not deployed")]
     NotFound(String),
-    #[error("swap of `{module}` to version {version} failed at {actor}: {error}")]
+    #[error("module `{0}` has no canary in progress")]
+    NoCanary(String),
+    #[error("module `{0}` has no earlier version to roll back to")]
+    NoPreviousVersion(String),
+    #[error("module `{name}` has no version {version} (kept: {kept:?})")]
+    UnknownVersion {
+        name: String,
+        version: u32,
+        kept: Vec<u32>,
+    },
+    #[error(
+        "module `{name}` has a canary of version {version} in progress: `anthill promote {name}` or `anthill rollback {name}` first"
+    )]
+    CanaryInProgress { name: String, version: u32 },
+    #[error("canary percentage {0} must be between 1 and 99")]
+    CanaryPercent(u8),
+    #[error(
+        "swap of `{module}` to version {version} failed at {actor}: {error}; every actor is back on its previous version"
+    )]
     SwapFailed {
         module: String,
         version: u32,
@@ -162,7 +171,7 @@ fn resolve_settings(
 
 /// Compiles (or loads from the cache) and links a component, off the async
 /// threads: Cranelift can take seconds for a large component.
-async fn load_version(
+pub(super) async fn load_version(
     node: &Arc<Node>,
     version: u32,
     sha256: &str,
@@ -222,16 +231,27 @@ pub async fn deploy(node: &Arc<Node>, req: DeployRequest) -> Result<Deployed, De
     };
     let swap = match existing {
         None => {
+            if req.settings.canary.is_some() {
+                return Err(DeployError::Settings(format!(
+                    "`{}` is not deployed yet: a canary needs a running version to compare with",
+                    req.name
+                )));
+            }
             let record = ModuleRecord {
                 settings: settings.clone(),
                 versions: vec![vr],
                 active: version,
+                canary: None,
             };
             node.store.put_module(&req.name, &record)?;
+            let routing = Routing {
+                stable: loaded,
+                canary: None,
+            };
             let module = Module::new(
                 req.name.clone(),
                 record,
-                loaded,
+                routing,
                 node.metrics.module(&req.name),
             );
             node.router.install(Arc::new(module));
@@ -239,16 +259,50 @@ pub async fn deploy(node: &Arc<Node>, req: DeployRequest) -> Result<Deployed, De
         }
         Some(module) => {
             let mut record = base.expect("existing module has a record");
+            let routing = module.routing();
+            if let Some((c, _)) = &routing.canary {
+                return Err(DeployError::CanaryInProgress {
+                    name: req.name.clone(),
+                    version: c.version,
+                });
+            }
+            let next = match req.settings.canary {
+                Some(pct) if pct == 0 || pct >= 100 => return Err(DeployError::CanaryPercent(pct)),
+                Some(pct) => {
+                    record.canary = Some(CanaryRecord {
+                        version,
+                        percent: pct,
+                    });
+                    Routing {
+                        stable: routing.stable.clone(),
+                        canary: Some((loaded, pct)),
+                    }
+                }
+                None => {
+                    record.active = version;
+                    Routing {
+                        stable: loaded,
+                        canary: None,
+                    }
+                }
+            };
             record.settings = settings.clone();
             record.versions.push(vr);
-            let excess = record.versions.len().saturating_sub(KEEP_VERSIONS);
-            record.versions.drain(..excess);
-            let from = record.active;
-            record.active = version;
+            // Keep the last few versions (and always the stable one).
+            while record.versions.len() > KEEP_VERSIONS {
+                let Some(pos) = record
+                    .versions
+                    .iter()
+                    .position(|v| v.version != record.active)
+                else {
+                    break;
+                };
+                record.versions.remove(pos);
+            }
             // New settings (deadline, memory cap...) apply to the new instances.
             let previous = module.record();
             module.set_record(record.clone());
-            let summary = match swap_all(&module, loaded, from).await {
+            let summary = match switch(&module, next).await {
                 Ok(s) => s,
                 Err(e) => {
                     module.set_record(previous);
@@ -273,65 +327,6 @@ pub async fn deploy(node: &Arc<Node>, req: DeployRequest) -> Result<Deployed, De
     })
 }
 
-/// Switches a module to `to` and swaps every live actor to it concurrently.
-async fn swap_all(
-    module: &Arc<Module>,
-    to: Arc<LoadedVersion>,
-    from: u32,
-) -> Result<SwapSummary, DeployError> {
-    let started = Instant::now();
-    let handles = module
-        .actors
-        .handles_after(|| module.set_current(to.clone()));
-    let waits = handles.iter().map(|h| {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        let sent = h
-            .control
-            .send(Control::Swap {
-                to: to.clone(),
-                done,
-            })
-            .is_ok();
-        let key = h.status.key.clone();
-        async move {
-            if !sent {
-                // The actor already exited: its successor activates on `to`.
-                return (key, Ok(Duration::ZERO));
-            }
-            match wait.await {
-                Ok(Ok(report)) => (key, Ok(report.stall)),
-                Ok(Err(e)) => (key, Err(e)),
-                Err(_) => (key, Ok(Duration::ZERO)),
-            }
-        }
-    });
-    let results = futures::future::join_all(waits).await;
-    let mut max_stall = Duration::ZERO;
-    for (key, r) in &results {
-        match r {
-            Ok(stall) => max_stall = max_stall.max(*stall),
-            Err(e) => {
-                return Err(DeployError::SwapFailed {
-                    module: module.name.clone(),
-                    version: to.version,
-                    actor: crate::router::Address::new(module.name.clone(), key.clone())
-                        .to_string(),
-                    error: e.clone(),
-                });
-            }
-        }
-    }
-    let summary = SwapSummary {
-        from_version: from,
-        to_version: to.version,
-        actors: results.len(),
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        max_stall_ms: max_stall.as_secs_f64() * 1000.0,
-    };
-    tracing::info!(module = %module.name, from, to = to.version, sha256 = %to.sha256, actors = summary.actors, duration_ms = summary.duration_ms, max_stall_ms = summary.max_stall_ms, "swapped");
-    Ok(summary)
-}
-
 /// Removes a module: its actors stop, its snapshots are deleted.
 pub async fn undeploy(node: &Arc<Node>, name: &str) -> Result<(), DeployError> {
     let _serial = node.deploy_lock.lock().await;
@@ -350,32 +345,56 @@ pub async fn undeploy(node: &Arc<Node>, name: &str) -> Result<(), DeployError> {
     Ok(())
 }
 
+async fn load_recorded(
+    node: &Arc<Node>,
+    name: &str,
+    record: &ModuleRecord,
+    version: u32,
+) -> Result<Arc<LoadedVersion>, DeployError> {
+    let vr = record
+        .version(version)
+        .ok_or_else(|| DeployError::UnknownVersion {
+            name: name.to_owned(),
+            version,
+            kept: record.versions.iter().map(|v| v.version).collect(),
+        })?;
+    let bytes = bytes::Bytes::from(node.store.read_component(&vr.sha256)?);
+    Ok(load_version(node, vr.version, &vr.sha256, bytes).await?.0)
+}
+
 /// Reloads every module in the registry (at start). Precompiled components come
 /// from the cache, so this takes milliseconds. A module that cannot be loaded is
 /// reported and skipped; the others still start.
 pub async fn load_all(node: &Arc<Node>) -> Result<Vec<String>, StoreError> {
     let mut loaded = Vec::new();
     for (name, record) in node.store.modules::<ModuleRecord>()? {
-        let Some(vr) = record.version(record.active).cloned() else {
-            tracing::error!(module = %name, active = record.active, "registry names an active version it does not list; skipping");
-            continue;
-        };
-        let bytes = match node.store.read_component(&vr.sha256) {
-            Ok(b) => bytes::Bytes::from(b),
+        let stable = match load_recorded(node, &name, &record, record.active).await {
+            Ok(v) => v,
             Err(e) => {
                 tracing::error!(module = %name, error = %e, "cannot reload module; skipping");
                 continue;
             }
         };
-        match load_version(node, vr.version, &vr.sha256, bytes).await {
-            Ok((version, ms, cached)) => {
-                let module = Module::new(name.clone(), record, version, node.metrics.module(&name));
-                node.router.install(Arc::new(module));
-                tracing::info!(module = %name, version = vr.version, cached, load_ms = ms, "reloaded");
-                loaded.push(name);
-            }
-            Err(e) => tracing::error!(module = %name, error = %e, "cannot reload module; skipping"),
-        }
+        let canary = match record.canary {
+            None => None,
+            Some(c) => match load_recorded(node, &name, &record, c.version).await {
+                Ok(v) => Some((v, c.percent)),
+                Err(e) => {
+                    tracing::error!(module = %name, error = %e, "cannot reload the canary version; serving every key from the stable one");
+                    None
+                }
+            },
+        };
+        let version = stable.version;
+        let module = Module::new(
+            name.clone(),
+            record,
+            Routing { stable, canary },
+            node.metrics.module(&name),
+        );
+        node.router.install(Arc::new(module));
+        tracing::info!(module = %name, version, "reloaded");
+        loaded.push(name);
     }
     Ok(loaded)
 }

@@ -3,14 +3,17 @@
 //! swap and undeploy.
 
 mod deploy;
+mod swap;
 
-pub use deploy::{DeployError, DeployRequest, Deployed, SwapSummary, deploy, load_all, undeploy};
+pub use deploy::{DeployError, DeployRequest, Deployed, deploy, load_all, undeploy};
+pub use swap::{SwapSummary, promote, rollback};
 
 use crate::host::{ActorCtx, BindingsPre};
 use crate::metrics::ModuleMetrics;
 use crate::router::ActorTable;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Placement of a module's actors.
@@ -68,6 +71,9 @@ pub struct SettingsRequest {
     pub idle_timeout_ms: Option<u64>,
     pub snapshot_interval_ms: Option<u64>,
     pub mailbox: Option<usize>,
+    /// Deploy strategy, not a setting: route only this percentage of keys (by a
+    /// stable hash) to the new version, until `promote` or `rollback`.
+    pub canary: Option<u8>,
 }
 
 /// One deployed version, as persisted.
@@ -79,14 +85,23 @@ pub struct VersionRecord {
     pub deployed_at_ms: u64,
 }
 
+/// A canary in progress, as persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryRecord {
+    pub version: u32,
+    pub percent: u8,
+}
+
 /// A module's registry entry, as persisted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleRecord {
     pub settings: ModuleSettings,
     /// Oldest first; the last few are kept for rollback.
     pub versions: Vec<VersionRecord>,
-    /// The version actors run.
+    /// The version actors run (outside the canary).
     pub active: u32,
+    #[serde(default)]
+    pub canary: Option<CanaryRecord>,
 }
 
 impl ModuleRecord {
@@ -106,14 +121,52 @@ pub struct LoadedVersion {
     pub pre: BindingsPre<ActorCtx>,
 }
 
+/// Which version serves which key.
+#[derive(Clone)]
+pub struct Routing {
+    pub stable: Arc<LoadedVersion>,
+    /// The canary version and the share of keys it serves.
+    pub canary: Option<(Arc<LoadedVersion>, u8)>,
+}
+
+/// The canary bucket of a key, 0..100: a stable hash (FNV-1a), so a key stays on
+/// the same side of a canary split across restarts and nodes.
+pub fn canary_bucket(key: &str) -> u8 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % 100) as u8
+}
+
+impl Routing {
+    pub fn version_for(&self, key: &str) -> &Arc<LoadedVersion> {
+        match &self.canary {
+            Some((v, pct)) if canary_bucket(key) < *pct => v,
+            _ => &self.stable,
+        }
+    }
+}
+
+/// Progress of a swap in flight, for `GET /v1/modules/{name}` and the CLI.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SwapProgress {
+    pub to_version: u32,
+    pub total: usize,
+    pub done: usize,
+    pub failed: usize,
+}
+
 /// A deployed module at run time.
 pub struct Module {
     pub name: String,
     settings: ArcSwap<ModuleSettings>,
-    current: ArcSwap<LoadedVersion>,
+    routing: ArcSwap<Routing>,
     pub(crate) actors: ActorTable,
     pub metrics: ModuleMetrics,
     record: Mutex<ModuleRecord>,
+    pub(crate) progress: Mutex<Option<SwapProgress>>,
 }
 
 /// What `GET /v1/modules/{name}` shows.
@@ -121,11 +174,16 @@ pub struct Module {
 pub struct ModuleInfo {
     pub name: String,
     pub kind: Kind,
+    /// The stable version (what every key runs outside a canary).
     pub version: u32,
     pub sha256: String,
     pub size: u64,
     pub deployed_at_ms: u64,
     pub live_actors: usize,
+    /// Live actors by the version they run.
+    pub actors_per_version: BTreeMap<u32, usize>,
+    pub canary: Option<CanaryRecord>,
+    pub swap_in_progress: Option<SwapProgress>,
     pub settings: ModuleSettings,
     pub versions: Vec<VersionRecord>,
 }
@@ -134,16 +192,17 @@ impl Module {
     pub(crate) fn new(
         name: String,
         record: ModuleRecord,
-        current: Arc<LoadedVersion>,
+        routing: Routing,
         metrics: ModuleMetrics,
     ) -> Module {
         Module {
             name,
             settings: ArcSwap::from_pointee(record.settings.clone()),
-            current: ArcSwap::new(current),
+            routing: ArcSwap::from_pointee(routing),
             actors: ActorTable::default(),
             metrics,
             record: Mutex::new(record),
+            progress: Mutex::new(None),
         }
     }
 
@@ -151,9 +210,17 @@ impl Module {
         self.settings.load_full()
     }
 
-    /// The version new activations run.
-    pub fn current(&self) -> Arc<LoadedVersion> {
-        self.current.load_full()
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing.load_full()
+    }
+
+    /// The version a new activation of `key` runs.
+    pub fn version_for(&self, key: &str) -> Arc<LoadedVersion> {
+        self.routing.load().version_for(key).clone()
+    }
+
+    pub(crate) fn set_routing(&self, r: Routing) {
+        self.routing.store(Arc::new(r));
     }
 
     pub fn record(&self) -> ModuleRecord {
@@ -165,22 +232,31 @@ impl Module {
         *self.record.lock().expect("module record poisoned") = record;
     }
 
-    pub(crate) fn set_current(&self, v: Arc<LoadedVersion>) {
-        self.current.store(v);
-    }
-
     pub fn info(&self) -> ModuleInfo {
         let record = self.record();
-        let current = self.current();
-        let vr = record.version(current.version).cloned();
+        let routing = self.routing();
+        let stable = &routing.stable;
+        let vr = record.version(stable.version).cloned();
+        let mut per_version = BTreeMap::new();
+        for h in self.actors.handles() {
+            *per_version
+                .entry(h.status.version.load(std::sync::atomic::Ordering::Relaxed))
+                .or_insert(0) += 1;
+        }
         ModuleInfo {
             name: self.name.clone(),
             kind: record.settings.kind,
-            version: current.version,
-            sha256: current.sha256.clone(),
+            version: stable.version,
+            sha256: stable.sha256.clone(),
             size: vr.as_ref().map(|v| v.size).unwrap_or(0),
             deployed_at_ms: vr.as_ref().map(|v| v.deployed_at_ms).unwrap_or(0),
             live_actors: self.actors.len(),
+            actors_per_version: per_version,
+            canary: routing.canary.as_ref().map(|(v, p)| CanaryRecord {
+                version: v.version,
+                percent: *p,
+            }),
+            swap_in_progress: self.progress.lock().expect("progress poisoned").clone(),
             settings: record.settings.clone(),
             versions: record.versions.clone(),
         }
@@ -191,5 +267,22 @@ impl Module {
         let mut v: Vec<_> = self.actors.handles().iter().map(|h| h.info()).collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canary_bucket;
+
+    #[test]
+    fn canary_buckets_are_stable_and_spread() {
+        assert_eq!(canary_bucket("room-1"), canary_bucket("room-1"));
+        let in_quarter = (0..10_000)
+            .filter(|i| canary_bucket(&format!("k{i}")) < 25)
+            .count();
+        assert!(
+            (2_300..=2_700).contains(&in_quarter),
+            "{in_quarter} of 10000 keys under 25%"
+        );
     }
 }
