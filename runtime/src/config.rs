@@ -2,6 +2,7 @@
 //! overridden by command-line flags. Every limit says what it protects against.
 
 use crate::events::EventSettings;
+use crate::gateway::GatewaySettings;
 use crate::router::AdmissionSettings;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ pub struct Config {
     /// Inbound rate limit and circuit breaker per actor.
     pub admission: AdmissionSettings,
     pub events: EventSettings,
+    pub gateway: GatewaySettings,
 }
 
 /// Caps on what one module, actor or request may use.
@@ -79,6 +81,7 @@ impl Default for Config {
             actors: ActorSettings::default(),
             admission: AdmissionSettings::default(),
             events: EventSettings::default(),
+            gateway: GatewaySettings::default(),
         }
     }
 }

@@ -13,6 +13,8 @@
 //! - [`module`]: registry of modules and versions; deploy, undeploy;
 //! - [`events`]: pub/sub with at-most-once and at-least-once delivery;
 //! - [`timers`]: durable actor timers;
+//! - [`gateway`]: players over QUIC: sessions, requests, pushes, joins;
+//! - [`sync`]: room state to players as deltas against acknowledged baselines;
 //! - [`store`]: sled persistence (modules, snapshots, events, timers);
 //! - [`admin`]: the authenticated HTTP API, `/metrics`, `/healthz`;
 //! - [`metrics`]: the Prometheus registry every part reports to;
@@ -25,12 +27,14 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod events;
+pub mod gateway;
 pub mod host;
 pub mod metrics;
 pub mod module;
 pub mod node;
 pub mod router;
 pub mod store;
+pub mod sync;
 pub mod timers;
 
 pub use config::Config;

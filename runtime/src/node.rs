@@ -6,10 +6,12 @@ use crate::admin;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, EngineError};
 use crate::events::Events;
+use crate::gateway::{Gateway, GatewayError, GatewayInfo};
 use crate::metrics::Metrics;
 use crate::module;
 use crate::router::Router;
 use crate::store::{Store, StoreError};
+use crate::sync::Sync;
 use crate::timers::Timers;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +38,8 @@ pub struct Node {
     pub router: Router,
     pub events: Events,
     pub timers: Timers,
+    pub gateway: Gateway,
+    pub sync: Sync,
     pub(crate) deploy_lock: tokio::sync::Mutex<()>,
     /// Wakes the reaper when an activation found the pool full.
     pub(crate) capacity_wanted: tokio::sync::Notify,
@@ -59,6 +63,8 @@ pub enum StartError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Token(#[from] admin::TokenError),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
     #[error(
         "cannot listen for the admin API on {addr}: {source} (is another node running? pick another with --admin)"
     )]
@@ -76,6 +82,9 @@ pub struct RunningNode {
     /// Where the token came from, for the start banner.
     pub token_source: admin::TokenSource,
     pub reloaded: Vec<String>,
+    /// The player endpoint, when the gateway is enabled.
+    pub gateway: Option<GatewayInfo>,
+    gateway_task: Option<tokio::task::JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     admin_task: tokio::task::JoinHandle<()>,
     timer_task: tokio::task::JoinHandle<()>,
@@ -91,6 +100,8 @@ impl RunningNode {
         let engine = Engine::new(&config.limits, config.data.join("cache"))?;
         let metrics = Metrics::new();
         let events = Events::new(config.events.clone(), metrics.registry());
+        let gateway = Gateway::new(config.gateway.clone(), metrics.registry());
+        let sync = Sync::new(metrics.registry());
         let node = Arc::new(Node {
             engine,
             store,
@@ -98,6 +109,8 @@ impl RunningNode {
             router: Router::new(),
             events,
             timers: Timers::new(),
+            gateway,
+            sync,
             deploy_lock: tokio::sync::Mutex::new(()),
             capacity_wanted: tokio::sync::Notify::new(),
             next_actor: AtomicU64::new(1),
@@ -114,6 +127,20 @@ impl RunningNode {
             timers,
             "state reloaded"
         );
+        let (gateway, gateway_task) = if node.config.gateway.enabled {
+            let (info, task) = Gateway::start(&node, node.config.quic)?;
+            let _ = std::fs::write(
+                node.config.data.join("quic.addr"),
+                format!("{}\n", info.addr),
+            );
+            let _ = std::fs::write(
+                node.config.data.join("gateway.fingerprint"),
+                format!("{}\n", info.fingerprint),
+            );
+            (Some(info), Some(task))
+        } else {
+            (None, None)
+        };
 
         let listener = tokio::net::TcpListener::bind(node.config.admin)
             .await
@@ -146,6 +173,8 @@ impl RunningNode {
             token,
             token_source,
             reloaded,
+            gateway,
+            gateway_task,
             shutdown,
             admin_task,
             timer_task,
@@ -169,6 +198,10 @@ impl RunningNode {
         // No new work from timers or event deliveries while actors stop.
         self.timer_task.abort();
         self.reaper_task.abort();
+        self.node.gateway.stop();
+        if let Some(t) = self.gateway_task {
+            t.abort();
+        }
         self.node.events.stop();
         let mut stopped = 0;
         for module in self.node.router.modules() {

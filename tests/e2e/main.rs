@@ -10,6 +10,7 @@ mod events;
 mod hostile;
 mod lifecycle;
 mod metrics;
+mod players;
 mod restart;
 mod routing;
 mod swap;

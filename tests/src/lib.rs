@@ -72,6 +72,9 @@ pub struct Node {
     pub data: PathBuf,
     pub admin_url: String,
     pub token: String,
+    /// The player (QUIC) address and certificate fingerprint.
+    pub quic: Option<std::net::SocketAddr>,
+    pub fingerprint: String,
     output: Arc<Mutex<Vec<String>>>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -157,6 +160,12 @@ impl Node {
                 }
             }
         };
+        let quic = std::fs::read_to_string(data.join("quic.addr"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        let fingerprint = std::fs::read_to_string(data.join("gateway.fingerprint"))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
         let token = std::fs::read_to_string(data.join("admin.token"))
             .context("reading the generated admin token")?
             .trim()
@@ -166,6 +175,8 @@ impl Node {
             data: data.to_owned(),
             admin_url,
             token,
+            quic,
+            fingerprint,
             output,
             _tmp: None,
         })
@@ -173,6 +184,16 @@ impl Node {
 
     pub fn admin(&self) -> Admin {
         Admin::new(&self.admin_url, &self.token)
+    }
+
+    /// A player client connected to this node (not yet logged in).
+    pub async fn player(&self) -> anyhow::Result<anthill_client::Client> {
+        let addr = self.quic.context("the node has no player gateway")?;
+        Ok(anthill_client::Client::connect(
+            addr,
+            anthill_client::Trust::Fingerprint(self.fingerprint.clone()),
+        )
+        .await?)
     }
 
     pub fn pid(&self) -> u32 {

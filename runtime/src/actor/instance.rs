@@ -236,6 +236,19 @@ impl Instance {
         .map_err(CallError::from_guest)
     }
 
+    pub(crate) async fn on_join(&mut self, player: u64) -> Result<(), CallError> {
+        guest_call!(self, |b, s| b
+            .anthill_module_actor()
+            .call_on_join(s, player))?
+        .map_err(CallError::from_guest)
+    }
+
+    pub(crate) async fn on_leave(&mut self, player: u64) -> Result<(), CallError> {
+        guest_call!(self, |b, s| b
+            .anthill_module_actor()
+            .call_on_leave(s, player))
+    }
+
     pub(crate) async fn on_timer(&mut self, tag: &str) -> Result<(), CallError> {
         guest_call!(self, |b, s| b.anthill_module_actor().call_on_timer(s, tag))
     }

@@ -36,6 +36,15 @@ pub enum Envelope {
     Timer {
         tag: String,
     },
+    /// A player asks to join this room; the reply says whether `on-join` agreed.
+    Join {
+        player: u64,
+        reply: oneshot::Sender<Result<(), CallError>>,
+    },
+    /// A player left this room (or its session ended).
+    Leave {
+        player: u64,
+    },
 }
 
 /// What one actor's swap did, for the module's swap report.

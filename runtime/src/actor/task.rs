@@ -151,6 +151,11 @@ impl ActorTask {
                 _ = next_tick(&mut self.tick) => self.tick().await,
                 _ = snapshot_every.tick() => self.persist_if_dirty("periodic").await,
                 _ = tokio::time::sleep_until(idle_at), if passivates => {
+                    // A room with players in it is not idle, whatever its mailbox.
+                    if self.node.sync.has_members(&self.address) {
+                        last_activity = Instant::now();
+                        continue;
+                    }
                     if self.passivate().await {
                         break Exit::Passivated;
                     }
@@ -232,6 +237,11 @@ impl ActorTask {
 
     fn apply_effects_of(&mut self, inst: &mut Instance) {
         let effects = inst.take_effects();
+        if let Some(entities) = effects.synced_state {
+            self.node
+                .sync
+                .publish(&self.node.gateway, &self.address, entities);
+        }
         if let Some(hz) = effects.tick_hz {
             self.tick = (hz > 0).then(|| {
                 let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(hz)));
@@ -285,6 +295,25 @@ impl ActorTask {
                             tracing::warn!(actor = %self.address, %topic, error = %e, "at-most-once event failed");
                         }
                     }
+                }
+            }
+            Envelope::Join { player, reply } => {
+                let outcome = match self.ensure_instance().await {
+                    Ok(inst) => inst.on_join(player).await,
+                    Err(e) => Err(e),
+                };
+                let outcome = self.after_call(outcome).await;
+                self.record_outcome(&outcome);
+                self.drop_poisoned();
+                let _ = reply.send(outcome);
+            }
+            Envelope::Leave { player } => {
+                let outcome = match self.ensure_instance().await {
+                    Ok(inst) => inst.on_leave(player).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = self.after_call(outcome).await {
+                    tracing::warn!(actor = %self.address, player, error = %e, "on-leave failed");
                 }
             }
             Envelope::Timer { tag } => {

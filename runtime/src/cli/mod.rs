@@ -2,6 +2,7 @@
 //! clients of a node's admin API (found through flags, `ANTHILL_ADMIN` /
 //! `ANTHILL_TOKEN`, or the local data dir).
 
+mod bot;
 mod client;
 mod commands;
 mod serve;
@@ -39,6 +40,8 @@ enum Command {
     Promote(commands::PromoteArgs),
     /// Go back: end a canary, or return to an earlier version (state carried).
     Rollback(commands::RollbackArgs),
+    /// Simulated players over QUIC, with live stats and a summary.
+    Bot(bot::BotArgs),
 }
 
 /// How to reach a node's admin API.
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
             Command::Actors(a) => commands::actors(a).await,
             Command::Promote(a) => commands::promote(a).await,
             Command::Rollback(a) => commands::rollback(a).await,
+            Command::Bot(a) => bot::run(a).await,
         }
     });
     match result {

@@ -70,6 +70,13 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("anthill {} node ready", env!("CARGO_PKG_VERSION"));
     println!("admin api: {}", running.admin_url());
     println!("admin token: {token}");
+    match &running.gateway {
+        Some(g) => println!(
+            "players: quic://{} (alpn anthill/1, certificate sha256 {}, {})",
+            g.addr, g.fingerprint, g.cert_source
+        ),
+        None => println!("players: gateway disabled"),
+    }
     println!("data dir: {}", running.data_dir().display());
     if running.reloaded.is_empty() {
         println!("modules: none deployed yet (anthill deploy NAME FILE.wasm)");

@@ -30,6 +30,8 @@ pub struct ActorLimits {
 pub struct Effects {
     /// `set-tick-rate` was called with this rate.
     pub tick_hz: Option<u32>,
+    /// `set-synced-state` was called: the room's new state (the last call wins).
+    pub synced_state: Option<Vec<anthill_protocol::Entity>>,
 }
 
 /// The store data of one actor.

@@ -12,6 +12,9 @@ use types::{ActorRef, Channel, Delivery, Entity, Error, LogLevel, Sender};
 /// Longest log line kept; the rest is cut (a guest may log megabytes).
 const MAX_LOG_LINE: usize = 4096;
 
+/// Entities in one room's synced state: bounds the per-tick diff work.
+const MAX_SYNCED_ENTITIES: usize = 10_000;
+
 type HostResult<T> = wasmtime::Result<Result<T, Error>>;
 
 impl types::Host for ActorCtx {}
@@ -32,10 +35,6 @@ impl ActorCtx {
 
     fn sender(&self) -> Sender {
         Sender::Actor(self.address.to_wit())
-    }
-
-    fn unsupported(&self, what: &str) -> Error {
-        Error::Unsupported(format!("{what} is not supported by this host yet"))
     }
 }
 
@@ -137,15 +136,38 @@ impl host::Host for ActorCtx {
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 
-    async fn push(&mut self, _player: u64, _ch: Channel, message: Vec<u8>) -> HostResult<()> {
+    async fn push(&mut self, player: u64, ch: Channel, message: Vec<u8>) -> HostResult<()> {
         if let Err(e) = self.check_size("push", message.len()) {
             return Ok(Err(e));
         }
-        Ok(Err(self.unsupported("push")))
+        Ok(self
+            .node
+            .gateway
+            .push(player, ch, message)
+            .map_err(|e| e.to_wit()))
     }
 
-    async fn set_synced_state(&mut self, _entities: Vec<Entity>) -> HostResult<()> {
-        Ok(Err(self.unsupported("set-synced-state")))
+    async fn set_synced_state(&mut self, entities: Vec<Entity>) -> HostResult<()> {
+        let size: usize = entities.iter().map(|e| e.state.len() + 16).sum();
+        if let Err(e) = self.check_size("synced state", size) {
+            return Ok(Err(e));
+        }
+        if entities.len() > MAX_SYNCED_ENTITIES {
+            return Ok(Err(Error::Rejected(format!(
+                "{} entities exceed the {MAX_SYNCED_ENTITIES}-entity limit of a room's synced state",
+                entities.len()
+            ))));
+        }
+        self.effects.synced_state = Some(
+            entities
+                .into_iter()
+                .map(|e| anthill_protocol::Entity {
+                    id: e.id,
+                    state: e.state,
+                })
+                .collect(),
+        );
+        Ok(Ok(()))
     }
 
     async fn set_timer(&mut self, tag: String, delay_ms: u32, repeat: bool) -> HostResult<()> {

@@ -336,6 +336,7 @@ pub async fn undeploy(node: &Arc<Node>, name: &str) -> Result<(), DeployError> {
         .ok_or_else(|| DeployError::NotFound(name.to_owned()))?;
     node.events.remove_module(name);
     node.timers.remove_module(name);
+    node.sync.remove_module(name);
     let stops = module.actors.handles();
     futures::future::join_all(stops.iter().map(|h| h.stop(false))).await;
     node.store.remove_module(name)?;

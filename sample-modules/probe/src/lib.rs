@@ -13,6 +13,10 @@
 //! | `fail N` | fail the next N `on-event` deliveries |
 //! | `timer TAG MS once\|repeat`, `cancel TAG` | timers |
 //! | `tick HZ` | `host::set-tick-rate` |
+//! | `push PLAYER reliable\|unreliable TEXT` | `host::push` |
+//! | `pushback TEXT` | pushes TEXT (reliably) to the player who sent this |
+//! | `churn K` | changes K of this room's synced entities and publishes the state |
+//! | `entities` | JSON of the synced state last published |
 //! | `state` | JSON of everything observed |
 //!
 //! Any other payload is recorded in `received` (with its sender) and echoed.
@@ -32,6 +36,12 @@ struct Probe {
     fail_next: u32,
     fired: Vec<(String, u64)>,
     ticks: u64,
+    joined: Vec<u64>,
+    left: Vec<u64>,
+    #[serde(default)]
+    entities: std::collections::BTreeMap<u64, Vec<u8>>,
+    #[serde(default)]
+    churned: u64,
 }
 
 fn address(s: &str) -> ActorRef {
@@ -144,6 +154,58 @@ impl Probe {
                 host::set_tick_rate(rest.parse().map_err(|_| Error::rejected("tick HZ"))?)?;
                 reply_text("ok")
             }
+            "push" => {
+                let a = arg(2);
+                let [player, mode, text] = a[..] else {
+                    return Err(Error::rejected("push PLAYER reliable|unreliable TEXT"));
+                };
+                let player: u64 = player
+                    .parse()
+                    .map_err(|_| Error::rejected("bad player id"))?;
+                let ch = if mode == "unreliable" {
+                    Channel::Unreliable
+                } else {
+                    Channel::Reliable
+                };
+                host::push(player, ch, text.as_bytes())?;
+                reply_text("pushed")
+            }
+            "pushback" => {
+                let Sender::Player(p) = from else {
+                    return Err(Error::rejected("pushback is for players"));
+                };
+                host::push(*p, Channel::Reliable, rest.as_bytes())?;
+                reply_text("pushed")
+            }
+            "churn" => {
+                let k: u64 = rest.parse().map_err(|_| Error::rejected("churn K"))?;
+                if self.entities.is_empty() {
+                    self.entities = (0..200u64).map(|i| (i, vec![0u8; 12])).collect();
+                }
+                for _ in 0..k {
+                    self.churned += 1;
+                    let mut h = self.churned.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    h ^= h >> 29;
+                    let id = h % 220;
+                    if id >= 200 && self.entities.contains_key(&id) {
+                        self.entities.remove(&id);
+                    } else {
+                        let e = self.entities.entry(id).or_insert_with(|| vec![0u8; 12]);
+                        e[(h % 12) as usize] = e[(h % 12) as usize].wrapping_add(1);
+                    }
+                }
+                let list: Vec<Entity> = self
+                    .entities
+                    .iter()
+                    .map(|(id, s)| Entity {
+                        id: *id,
+                        state: s.clone(),
+                    })
+                    .collect();
+                host::set_synced_state(&list)?;
+                reply_text(format!("{} entities", list.len()))
+            }
+            "entities" => json::reply(&self.entities),
             "state" => json::reply(self),
             _ => {
                 self.received
@@ -183,6 +245,15 @@ impl Actor for Probe {
 
     fn on_timer(&mut self, tag: &str) {
         self.fired.push((tag.to_owned(), host::now_ms()));
+    }
+
+    fn on_join(&mut self, player: u64) -> Result<(), Error> {
+        self.joined.push(player);
+        Ok(())
+    }
+
+    fn on_leave(&mut self, player: u64) {
+        self.left.push(player);
     }
 
     fn on_tick(&mut self, _now_ms: u64) {

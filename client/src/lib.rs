@@ -1,0 +1,611 @@
+//! # anthill-client: a player's connection to an Anthill node
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), anthill_client::ClientError> {
+//! use anthill_client::{Client, Trust};
+//! let client = Client::connect("127.0.0.1:7351".parse().unwrap(), Trust::Fingerprint("ab12…".into())).await?;
+//! let player = client.login_device("my-device-id").await?;
+//! let reply = client.request("echo", b"hello".to_vec()).await?;
+//! let room = client.join("arena/room-1").await?;
+//! if let Some((tick, entities)) = client.room_state(room) { /* render */ }
+//! # Ok(()) }
+//! ```
+//!
+//! The protocol rules are `anthill-protocol`'s; this crate adds QUIC (quinn),
+//! certificate pinning, request/reply matching, a mirror of each joined room's
+//! state (acknowledged as it is applied), and automatic resume: when the
+//! connection drops, the client reconnects with its session token, keeps its
+//! rooms, and receives the reliable pushes it missed.
+
+mod tls;
+
+pub use anthill_protocol::sync::EntityMap;
+pub use anthill_protocol::{ErrorCode, Frame};
+
+use anthill_protocol::Auth;
+use anthill_protocol::session::{ClientEvent, ClientSession};
+use anthill_protocol::wire::{self, FrameReader, MAX_FRAME};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// How the client trusts the node's certificate.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Accept exactly the certificate with this SHA-256 (hex), as printed by
+    /// `anthill serve` (self-signed node certificates).
+    Fingerprint(String),
+    /// Verify the chain against these PEM root certificates.
+    CaPem(Vec<u8>),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("the node closed the session: {code:?}: {message}")]
+    Closed { code: ErrorCode, message: String },
+    #[error("{code:?}: {message}")]
+    Failed { code: ErrorCode, message: String },
+    #[error("the connection was lost")]
+    ConnectionLost,
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("not logged in")]
+    NotLoggedIn,
+}
+
+impl ClientError {
+    /// The protocol error code, when the node sent one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Closed { code, .. } | ClientError::Failed { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// A push from a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub payload: Vec<u8>,
+    pub reliable: bool,
+}
+
+/// What the client received, for bots and benchmarks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub datagrams_in: AtomicU64,
+    pub datagram_bytes_in: AtomicU64,
+    pub stream_bytes_in: AtomicU64,
+    pub state_frames: AtomicU64,
+    pub datagrams_dropped_on_purpose: AtomicU64,
+    pub resumes: AtomicU64,
+}
+
+type Reply = oneshot::Sender<Result<Vec<u8>, ClientError>>;
+type JoinReply = oneshot::Sender<Result<u32, ClientError>>;
+type Welcome = oneshot::Sender<Result<(u64, bool), ClientError>>;
+
+#[derive(Clone)]
+struct Link {
+    conn: quinn::Connection,
+    out: mpsc::Sender<Bytes>,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct State {
+    session: ClientSession,
+    link: Option<Link>,
+    generation: u64,
+    replies: HashMap<u32, Reply>,
+    joins: HashMap<u32, JoinReply>,
+    welcome: Option<Welcome>,
+    closed: Option<ClientError>,
+}
+
+struct Inner {
+    endpoint: quinn::Endpoint,
+    config: quinn::ClientConfig,
+    addr: SocketAddr,
+    state: Mutex<State>,
+    pushes: mpsc::UnboundedSender<Push>,
+    pushes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Push>>,
+    state_changed: Notify,
+    auto_resume: AtomicBool,
+    /// Share of incoming datagrams to drop, in millionths (a lossy-link knob
+    /// for tests and bots).
+    drop_ppm: AtomicU64,
+    rng: AtomicU64,
+    stalled: AtomicBool,
+    stats: Stats,
+}
+
+/// A player connection. Cheap to clone; all clones share one session.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// How long a request or a join waits for its answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Client {
+    /// Connects to a node (QUIC, ALPN `anthill/1`) and opens the control stream.
+    pub async fn connect(addr: SocketAddr, trust: Trust) -> Result<Client, ClientError> {
+        let crypto = tls::client_config(&trust).map_err(ClientError::Connect)?;
+        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(quic));
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .keep_alive_interval(Some(Duration::from_secs(5)))
+            .datagram_receive_buffer_size(Some(1 << 20));
+        config.transport_config(Arc::new(transport));
+        let bind: SocketAddr = if addr.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        }
+        .parse()
+        .expect("valid");
+        let endpoint =
+            quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect(e.to_string()))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            endpoint,
+            config,
+            addr,
+            state: Mutex::new(State::default()),
+            pushes: tx,
+            pushes_rx: tokio::sync::Mutex::new(rx),
+            state_changed: Notify::new(),
+            auto_resume: AtomicBool::new(true),
+            drop_ppm: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
+            rng: AtomicU64::new(0x9e37_79b9_7f4a_7c15 ^ u64::from(addr.port())),
+            stats: Stats::default(),
+        });
+        Inner::open(&inner).await?;
+        Ok(Client { inner })
+    }
+
+    /// Logs in with a device id (the node derives a stable player id).
+    pub async fn login_device(&self, device: &str) -> Result<u64, ClientError> {
+        self.hello(Auth::Device {
+            id: device.to_owned(),
+        })
+        .await
+        .map(|(p, _)| p)
+    }
+
+    /// Logs in through the node's login module.
+    pub async fn login_custom(&self, payload: Vec<u8>) -> Result<u64, ClientError> {
+        self.hello(Auth::Custom { payload }).await.map(|(p, _)| p)
+    }
+
+    async fn hello(&self, auth: Auth) -> Result<(u64, bool), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let (frame, link) = {
+            let mut st = self.inner.state.lock().expect("client poisoned");
+            st.welcome = Some(tx);
+            (st.session.hello(auth), st.link.clone())
+        };
+        let link = link.ok_or(ClientError::ConnectionLost)?;
+        send(&link, &frame)?;
+        wait(rx).await
+    }
+
+    /// The player id, once logged in.
+    pub fn player(&self) -> Option<u64> {
+        self.inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .session
+            .player()
+    }
+
+    /// The session token (to resume from another process) and its expiry.
+    pub fn token(&self) -> Option<(String, u64)> {
+        let st = self.inner.state.lock().expect("client poisoned");
+        st.session.token().map(|(t, e)| (t.to_owned(), e))
+    }
+
+    /// Sends a message to `module` or `module/key` and waits for the reply.
+    pub async fn request(&self, target: &str, payload: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let (frame, link) = {
+            let mut st = self.inner.state.lock().expect("client poisoned");
+            if st.session.player().is_none() {
+                return Err(ClientError::NotLoggedIn);
+            }
+            let (id, frame) = st.session.request(target, payload);
+            st.replies.insert(id, tx);
+            (frame, st.link.clone())
+        };
+        send(&link.ok_or(ClientError::ConnectionLost)?, &frame)?;
+        wait(rx).await
+    }
+
+    /// Joins a room (`module/key`); returns its handle.
+    pub async fn join(&self, room: &str) -> Result<u32, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let (frame, link) = {
+            let mut st = self.inner.state.lock().expect("client poisoned");
+            let (id, frame) = st.session.join(room);
+            st.joins.insert(id, tx);
+            (frame, st.link.clone())
+        };
+        send(&link.ok_or(ClientError::ConnectionLost)?, &frame)?;
+        wait(rx).await
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: u32) -> Result<(), ClientError> {
+        let (frame, link) = {
+            let mut st = self.inner.state.lock().expect("client poisoned");
+            (st.session.leave(room).1, st.link.clone())
+        };
+        send(&link.ok_or(ClientError::ConnectionLost)?, &frame)
+    }
+
+    /// The mirrored state of a joined room and its tick.
+    pub fn room_state(&self, room: u32) -> Option<(u64, EntityMap)> {
+        let st = self.inner.state.lock().expect("client poisoned");
+        st.session.room_state(room).map(|(t, m)| (t, m.clone()))
+    }
+
+    /// Waits until some room state changes (or `timeout`).
+    pub async fn state_changed(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.inner.state_changed.notified())
+            .await
+            .is_ok()
+    }
+
+    /// The next push from a module (waits up to `timeout`).
+    pub async fn next_push(&self, timeout: Duration) -> Option<Push> {
+        let mut rx = self.inner.pushes_rx.lock().await;
+        tokio::time::timeout(timeout, rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Resumes a session with a token saved earlier (another process, an app
+    /// restart): the node keeps the session for its resume grace period.
+    pub async fn login_resume(&self, token: &str) -> Result<(u64, bool), ClientError> {
+        self.hello(Auth::Resume {
+            token: token.to_owned(),
+        })
+        .await
+    }
+
+    /// Resume automatically after a lost connection (default: on).
+    pub fn set_auto_resume(&self, on: bool) {
+        self.inner.auto_resume.store(on, Ordering::Relaxed);
+    }
+
+    /// Drops this share (0.0..1.0) of incoming datagrams, as a lossy link would.
+    pub fn set_datagram_loss(&self, share: f64) {
+        self.inner.drop_ppm.store(
+            (share.clamp(0.0, 1.0) * 1_000_000.0) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Drops the connection without telling the node (a network failure); with
+    /// auto-resume on, the client reconnects.
+    pub fn simulate_network_loss(&self) {
+        let link = self
+            .inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .link
+            .clone();
+        if let Some(l) = link {
+            l.conn.close(0u32.into(), b"simulated loss");
+        }
+    }
+
+    /// Test knob: stop reading from the node (a frozen client), to check that
+    /// the node neither waits for it nor buffers for it without bound.
+    #[doc(hidden)]
+    pub fn stall(&self) {
+        self.inner.stalled.store(true, Ordering::Relaxed);
+    }
+
+    /// Test knob: write raw bytes on the control stream (junk frames).
+    #[doc(hidden)]
+    pub fn send_raw(&self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        let link = self
+            .inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .link
+            .clone();
+        link.ok_or(ClientError::ConnectionLost)?
+            .out
+            .try_send(Bytes::from(bytes))
+            .map_err(|_| ClientError::ConnectionLost)
+    }
+
+    /// Reconnects and resumes the session now.
+    pub async fn resume(&self) -> Result<bool, ClientError> {
+        Inner::resume(&self.inner).await
+    }
+
+    /// Closes the connection for good.
+    pub fn close(&self) {
+        self.inner.auto_resume.store(false, Ordering::Relaxed);
+        let link = self
+            .inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .link
+            .take();
+        if let Some(l) = link {
+            l.conn.close(0u32.into(), b"bye");
+        }
+    }
+
+    /// Whether the client has a live connection now.
+    pub fn is_connected(&self) -> bool {
+        self.inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .link
+            .is_some()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Why the node closed the session, if it did.
+    pub fn closed_reason(&self) -> Option<ClientError> {
+        self.inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .closed
+            .clone()
+    }
+}
+
+fn send(link: &Link, frame: &Frame) -> Result<(), ClientError> {
+    link.out
+        .try_send(Bytes::from(wire::encode_prefixed(frame)))
+        .map_err(|_| ClientError::ConnectionLost)
+}
+
+async fn wait<T>(rx: oneshot::Receiver<Result<T, ClientError>>) -> Result<T, ClientError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(ClientError::ConnectionLost),
+        Err(_) => Err(ClientError::Timeout(REQUEST_TIMEOUT)),
+    }
+}
+
+impl Inner {
+    /// A new QUIC connection and control stream, with its reader and writer.
+    /// (Boxed: `open` → reader → reconnect → `open` is a cycle of futures.)
+    fn open(
+        this: &Arc<Inner>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Link, ClientError>> + Send + '_>>
+    {
+        Box::pin(Inner::open_inner(this))
+    }
+
+    async fn open_inner(this: &Arc<Inner>) -> Result<Link, ClientError> {
+        let conn = this
+            .endpoint
+            .connect_with(this.config.clone(), this.addr, "localhost")
+            .map_err(|e| ClientError::Connect(e.to_string()))?
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let (mut send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let (out, mut out_rx) = mpsc::channel::<Bytes>(4096);
+        tokio::spawn(async move {
+            while let Some(b) = out_rx.recv().await {
+                if send.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let link = {
+            let mut st = this.state.lock().expect("client poisoned");
+            st.generation += 1;
+            let link = Link {
+                conn: conn.clone(),
+                out,
+                generation: st.generation,
+            };
+            st.link = Some(link.clone());
+            link
+        };
+        tokio::spawn(Inner::read_loop(this.clone(), link.clone(), recv));
+        Ok(link)
+    }
+
+    async fn resume(this: &Arc<Inner>) -> Result<bool, ClientError> {
+        let hello = this
+            .state
+            .lock()
+            .expect("client poisoned")
+            .session
+            .resume_hello()
+            .ok_or(ClientError::NotLoggedIn)?;
+        let link = Inner::open(this).await?;
+        let (tx, rx) = oneshot::channel();
+        this.state.lock().expect("client poisoned").welcome = Some(tx);
+        send(&link, &hello)?;
+        let (_, resumed) = wait(rx).await?;
+        this.stats.resumes.fetch_add(1, Ordering::Relaxed);
+        Ok(resumed)
+    }
+
+    fn lossy_drop(&self) -> bool {
+        let ppm = self.drop_ppm.load(Ordering::Relaxed);
+        if ppm == 0 {
+            return false;
+        }
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.store(x, Ordering::Relaxed);
+        x % 1_000_000 < ppm
+    }
+
+    async fn read_loop(this: Arc<Inner>, link: Link, mut recv: quinn::RecvStream) {
+        let mut reader = FrameReader::new(MAX_FRAME);
+        loop {
+            if this.stalled.load(Ordering::Relaxed) {
+                // Frozen: read nothing more, keep the connection open.
+                link.conn.closed().await;
+                break;
+            }
+            tokio::select! {
+                chunk = recv.read_chunk(64 << 10, true) => {
+                    let Ok(Some(chunk)) = chunk else { break };
+                    this.stats.stream_bytes_in.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed);
+                    reader.push(&chunk.bytes);
+                    loop {
+                        match reader.next_frame() {
+                            Ok(Some(f)) => this.on_frame(f, &link),
+                            Ok(None) => break,
+                            Err(_) => {
+                                link.conn.close(1u32.into(), b"bad frame from the node");
+                                break;
+                            }
+                        }
+                    }
+                }
+                d = link.conn.read_datagram() => {
+                    let Ok(bytes) = d else { break };
+                    if this.lossy_drop() {
+                        this.stats.datagrams_dropped_on_purpose.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    this.stats.datagrams_in.fetch_add(1, Ordering::Relaxed);
+                    this.stats.datagram_bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    if let Ok(f) = wire::decode(&bytes, MAX_FRAME) {
+                        this.on_frame(f, &link);
+                    }
+                }
+            }
+        }
+        Inner::on_disconnect(&this, link.generation).await;
+    }
+
+    fn on_frame(&self, frame: Frame, link: &Link) {
+        let is_state = matches!(frame, Frame::Snapshot { .. } | Frame::Delta { .. });
+        let mut st = self.state.lock().expect("client poisoned");
+        let (event, reply) = st.session.on_frame(frame);
+        if let Some(ack) = reply {
+            // Acks ride datagrams: a lost ack only makes the next delta larger.
+            let _ = link.conn.send_datagram(Bytes::from(wire::encode(&ack)));
+        }
+        if is_state {
+            self.stats.state_frames.fetch_add(1, Ordering::Relaxed);
+        }
+        match event {
+            Some(ClientEvent::Welcome { player, resumed }) => {
+                st.closed = None;
+                if let Some(w) = st.welcome.take() {
+                    let _ = w.send(Ok((player, resumed)));
+                }
+            }
+            Some(ClientEvent::Reply { id, payload }) => {
+                if let Some(r) = st.replies.remove(&id) {
+                    let _ = r.send(Ok(payload));
+                }
+            }
+            Some(ClientEvent::Failed { id, code, message }) => {
+                let e = ClientError::Failed { code, message };
+                if let Some(r) = st.replies.remove(&id) {
+                    let _ = r.send(Err(e));
+                } else if let Some(j) = st.joins.remove(&id) {
+                    let _ = j.send(Err(e));
+                }
+            }
+            Some(ClientEvent::Closed { code, message }) => {
+                let e = ClientError::Closed { code, message };
+                st.closed = Some(e.clone());
+                if let Some(w) = st.welcome.take() {
+                    let _ = w.send(Err(e.clone()));
+                }
+                for (_, r) in st.replies.drain() {
+                    let _ = r.send(Err(e.clone()));
+                }
+                for (_, j) in st.joins.drain() {
+                    let _ = j.send(Err(e.clone()));
+                }
+                self.auto_resume.store(false, Ordering::Relaxed);
+            }
+            Some(ClientEvent::Push { payload, reliable }) => {
+                let _ = self.pushes.send(Push { payload, reliable });
+            }
+            Some(ClientEvent::Joined { id, room, .. }) => {
+                if let Some(j) = st.joins.remove(&id) {
+                    let _ = j.send(Ok(room));
+                }
+            }
+            Some(ClientEvent::State { .. }) => {
+                drop(st);
+                self.state_changed.notify_waiters();
+            }
+            Some(ClientEvent::Left { .. }) | Some(ClientEvent::Pong { .. }) | None => {}
+        }
+    }
+
+    async fn on_disconnect(this: &Arc<Inner>, generation: u64) {
+        let resume = {
+            let mut st = this.state.lock().expect("client poisoned");
+            if st.generation != generation {
+                return; // an older connection; a newer one is in place
+            }
+            st.link = None;
+            for (_, r) in st.replies.drain() {
+                let _ = r.send(Err(ClientError::ConnectionLost));
+            }
+            for (_, j) in st.joins.drain() {
+                let _ = j.send(Err(ClientError::ConnectionLost));
+            }
+            this.auto_resume.load(Ordering::Relaxed)
+                && st.session.token().is_some()
+                && st.closed.is_none()
+        };
+        if !resume {
+            return;
+        }
+        let this = this.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(50);
+            for _ in 0..40 {
+                tokio::time::sleep(delay).await;
+                if !this.auto_resume.load(Ordering::Relaxed) {
+                    return;
+                }
+                match Inner::resume(&this).await {
+                    Ok(_) => return,
+                    Err(ClientError::Closed { .. }) => return,
+                    Err(_) => delay = (delay * 2).min(Duration::from_secs(2)),
+                }
+            }
+        });
+    }
+}

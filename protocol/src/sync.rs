@@ -1,0 +1,287 @@
+//! Room state sync: a room's state is a map of entity id → bytes. The server
+//! keeps the last few states of each room and sends each member the changes
+//! against the newest state that member acknowledged (or the whole state when it
+//! has none the server still holds). The client keeps the same few states, so
+//! any delta the server builds has a base the client can apply it to.
+
+use crate::wire::{Entity, Frame};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// A room's state: entity id → encoded entity.
+pub type EntityMap = BTreeMap<u64, Vec<u8>>;
+
+/// States kept per room on both ends: a member whose last ack is older gets a
+/// full snapshot.
+pub const HISTORY: usize = 32;
+
+/// Changes from one state to another.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// Entities added or changed, with their new state.
+    pub changed: Vec<Entity>,
+    /// Entities gone.
+    pub removed: Vec<u64>,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// The changes that turn `base` into `current`.
+pub fn diff(base: &EntityMap, current: &EntityMap) -> Delta {
+    let mut d = Delta::default();
+    let mut b = base.iter().peekable();
+    let mut c = current.iter().peekable();
+    loop {
+        match (b.peek(), c.peek()) {
+            (None, None) => break,
+            (Some((bid, _)), None) => {
+                d.removed.push(**bid);
+                b.next();
+            }
+            (None, Some((cid, cs))) => {
+                d.changed.push(Entity {
+                    id: **cid,
+                    state: (*cs).clone(),
+                });
+                c.next();
+            }
+            (Some((bid, bs)), Some((cid, cs))) => {
+                if bid < cid {
+                    d.removed.push(**bid);
+                    b.next();
+                } else if cid < bid {
+                    d.changed.push(Entity {
+                        id: **cid,
+                        state: (*cs).clone(),
+                    });
+                    c.next();
+                } else {
+                    if bs != cs {
+                        d.changed.push(Entity {
+                            id: **cid,
+                            state: (*cs).clone(),
+                        });
+                    }
+                    b.next();
+                    c.next();
+                }
+            }
+        }
+    }
+    d
+}
+
+/// `base` with `delta` applied.
+pub fn apply(base: &EntityMap, changed: &[Entity], removed: &[u64]) -> EntityMap {
+    let mut next = base.clone();
+    for id in removed {
+        next.remove(id);
+    }
+    for e in changed {
+        next.insert(e.id, e.state.clone());
+    }
+    next
+}
+
+/// Builds the map of a room's entity list (later duplicates win).
+pub fn to_map(entities: impl IntoIterator<Item = Entity>) -> EntityMap {
+    entities.into_iter().map(|e| (e.id, e.state)).collect()
+}
+
+/// Server side: the recent states of one room, newest last.
+#[derive(Debug, Default)]
+pub struct RoomHistory {
+    states: VecDeque<(u64, Arc<EntityMap>)>,
+}
+
+impl RoomHistory {
+    pub fn new() -> RoomHistory {
+        RoomHistory::default()
+    }
+
+    /// Records the state at `tick` (ticks only increase).
+    pub fn push(&mut self, tick: u64, state: Arc<EntityMap>) {
+        if self.states.back().is_some_and(|(t, _)| *t >= tick) {
+            return;
+        }
+        self.states.push_back((tick, state));
+        while self.states.len() > HISTORY {
+            self.states.pop_front();
+        }
+    }
+
+    pub fn latest(&self) -> Option<(u64, &Arc<EntityMap>)> {
+        self.states.back().map(|(t, s)| (*t, s))
+    }
+
+    pub fn get(&self, tick: u64) -> Option<&Arc<EntityMap>> {
+        self.states.iter().find(|(t, _)| *t == tick).map(|(_, s)| s)
+    }
+
+    /// The frame that brings a member who acknowledged `acked` to the latest
+    /// state: a delta if the server still has that state, else a snapshot;
+    /// `None` when the member is already there.
+    pub fn frame_for(&self, room: u32, acked: Option<u64>) -> Option<Frame> {
+        let (tick, latest) = self.latest()?;
+        if acked == Some(tick) {
+            return None;
+        }
+        match acked.and_then(|a| self.get(a).map(|s| (a, s))) {
+            Some((base, base_state)) => {
+                let d = diff(base_state, latest);
+                Some(Frame::Delta {
+                    room,
+                    tick,
+                    base,
+                    changed: d.changed,
+                    removed: d.removed,
+                })
+            }
+            None => Some(Frame::Snapshot {
+                room,
+                tick,
+                entities: latest
+                    .iter()
+                    .map(|(id, s)| Entity {
+                        id: *id,
+                        state: s.clone(),
+                    })
+                    .collect(),
+            }),
+        }
+    }
+}
+
+/// Client side: the recent states of one room as received, newest last.
+#[derive(Debug, Default, Clone)]
+pub struct Mirror {
+    states: VecDeque<(u64, EntityMap)>,
+}
+
+/// What applying a state frame did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The mirror is now at this tick: acknowledge it.
+    Now(u64),
+    /// Older than what the mirror has (reordered datagram): ignored.
+    Stale,
+    /// A delta whose base the mirror does not hold: ignored (the server sends a
+    /// snapshot once that base leaves its history).
+    MissingBase,
+}
+
+impl Mirror {
+    pub fn new() -> Mirror {
+        Mirror::default()
+    }
+
+    /// The newest state and its tick.
+    pub fn current(&self) -> Option<(u64, &EntityMap)> {
+        self.states.back().map(|(t, s)| (*t, s))
+    }
+
+    fn record(&mut self, tick: u64, state: EntityMap) -> Applied {
+        self.states.push_back((tick, state));
+        while self.states.len() > HISTORY {
+            self.states.pop_front();
+        }
+        Applied::Now(tick)
+    }
+
+    fn is_stale(&self, tick: u64) -> bool {
+        self.current().is_some_and(|(t, _)| tick <= t)
+    }
+
+    pub fn on_snapshot(&mut self, tick: u64, entities: &[Entity]) -> Applied {
+        if self.is_stale(tick) {
+            return Applied::Stale;
+        }
+        self.record(tick, to_map(entities.iter().cloned()))
+    }
+
+    pub fn on_delta(
+        &mut self,
+        tick: u64,
+        base: u64,
+        changed: &[Entity],
+        removed: &[u64],
+    ) -> Applied {
+        if self.is_stale(tick) {
+            return Applied::Stale;
+        }
+        let Some((_, base_state)) = self.states.iter().find(|(t, _)| *t == base) else {
+            return Applied::MissingBase;
+        };
+        let next = apply(base_state, changed, removed);
+        self.record(tick, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(u64, &str)]) -> EntityMap {
+        pairs
+            .iter()
+            .map(|(i, s)| (*i, s.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn diff_then_apply_gives_the_target() {
+        let a = map(&[(1, "a"), (2, "b"), (4, "d")]);
+        let b = map(&[(2, "B"), (3, "c"), (4, "d")]);
+        let d = diff(&a, &b);
+        assert_eq!(d.removed, vec![1]);
+        assert_eq!(
+            d.changed.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert_eq!(apply(&a, &d.changed, &d.removed), b);
+        assert!(diff(&b, &b).is_empty());
+    }
+
+    #[test]
+    fn members_without_a_held_baseline_get_a_snapshot() {
+        let mut h = RoomHistory::new();
+        for t in 1..=40u64 {
+            h.push(t, Arc::new(map(&[(1, &t.to_string())])));
+        }
+        assert!(matches!(
+            h.frame_for(0, None),
+            Some(Frame::Snapshot { tick: 40, .. })
+        ));
+        assert!(
+            matches!(h.frame_for(0, Some(2)), Some(Frame::Snapshot { .. })),
+            "tick 2 left the history"
+        );
+        assert!(matches!(
+            h.frame_for(0, Some(39)),
+            Some(Frame::Delta {
+                base: 39,
+                tick: 40,
+                ..
+            })
+        ));
+        assert_eq!(h.frame_for(0, Some(40)), None);
+    }
+
+    #[test]
+    fn the_mirror_ignores_stale_frames_and_unknown_bases() {
+        let mut m = Mirror::new();
+        let e = |id, s: &str| Entity {
+            id,
+            state: s.as_bytes().to_vec(),
+        };
+        assert_eq!(m.on_snapshot(5, &[e(1, "a")]), Applied::Now(5));
+        assert_eq!(m.on_delta(7, 6, &[e(1, "x")], &[]), Applied::MissingBase);
+        assert_eq!(m.on_delta(7, 5, &[e(2, "b")], &[]), Applied::Now(7));
+        assert_eq!(m.on_delta(6, 5, &[], &[1]), Applied::Stale);
+        assert_eq!(m.current().unwrap().1, &map(&[(1, "a"), (2, "b")]));
+    }
+}

@@ -1,0 +1,309 @@
+//! `anthill bot`: simulated players over QUIC, with live progress and a closing
+//! summary (requests/s, latency percentiles, datagrams/s, bytes per player per
+//! second, errors). Scenarios: `echo` (request/reply as fast as each player
+//! can) and `arena` (ask the lobby for a room, join it, move now and then,
+//! mirror the room's state).
+
+use anthill_client::{Client, Trust};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum Scenario {
+    Echo,
+    Arena,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct BotArgs {
+    /// The node's QUIC address [default: from DATA/quic.addr]
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// The node certificate's SHA-256 [default: from DATA/gateway.fingerprint]
+    #[arg(long)]
+    fingerprint: Option<String>,
+    /// Simulated players.
+    #[arg(long, default_value_t = 10)]
+    players: usize,
+    /// Seconds to run (0: until Ctrl-C).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[arg(long, value_enum, default_value_t = Scenario::Echo)]
+    scenario: Scenario,
+    /// Arena: share of the time a player is moving (the rest it stands still).
+    #[arg(long, default_value_t = 0.1)]
+    move_share: f64,
+    /// Echo: requests per second per player (0: as fast as replies come; the
+    /// node limits each player to `gateway.requests_per_sec`).
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Echo: payload bytes per request.
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// New connections per second while ramping up.
+    #[arg(long, default_value_t = 500)]
+    connect_rate: u64,
+    /// The node's data dir, to find its address and fingerprint.
+    #[arg(long, default_value = "./anthill-data")]
+    data: PathBuf,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// No progress lines, only the summary.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Counters shared by every bot.
+#[derive(Default)]
+struct Totals {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    connected: AtomicU64,
+    latencies_us: Mutex<Vec<u32>>,
+    window_us: Mutex<Vec<u32>>,
+}
+
+impl Totals {
+    fn record(&self, started: Instant) {
+        let us = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.latencies_us.lock().expect("stats poisoned").push(us);
+        self.window_us.lock().expect("stats poisoned").push(us);
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+}
+
+fn read_trimmed(path: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
+    let addr = match a.addr {
+        Some(x) => x,
+        None => read_trimmed(&a.data.join("quic.addr"))
+            .context("no --addr and no DATA/quic.addr: is a node running here?")?
+            .parse()
+            .context("DATA/quic.addr is not an address")?,
+    };
+    let fingerprint = match &a.fingerprint {
+        Some(f) => f.clone(),
+        None => read_trimmed(&a.data.join("gateway.fingerprint"))
+            .context("no --fingerprint and no DATA/gateway.fingerprint")?,
+    };
+    let totals = Arc::new(Totals::default());
+    let clients: Arc<Mutex<Vec<Client>>> = Arc::new(Mutex::new(Vec::new()));
+    let run_id: u32 = rand::random();
+    let started = Instant::now();
+    let stop_at = (a.duration > 0).then(|| started + Duration::from_secs(a.duration));
+    let gap = Duration::from_micros(1_000_000 / a.connect_rate.max(1));
+    let mut tasks = Vec::new();
+    for i in 0..a.players {
+        let (totals, clients) = (totals.clone(), clients.clone());
+        let trust = Trust::Fingerprint(fingerprint.clone());
+        let (scenario, payload, move_share, rate) = (a.scenario, a.payload, a.move_share, a.rate);
+        tasks.push(tokio::spawn(async move {
+            let outcome = player(
+                i, run_id, addr, trust, scenario, payload, move_share, rate, stop_at, &totals,
+                &clients,
+            )
+            .await;
+            if let Err(e) = outcome {
+                totals.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(bot = i, error = %e, "bot failed");
+            }
+        }));
+        tokio::time::sleep(gap).await;
+    }
+
+    // Live progress once a second until the end (or Ctrl-C).
+    let mut last = (Instant::now(), 0u64, 0u64, 0u64);
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let (dgrams, bytes) = client_bytes(&clients);
+        let reqs = totals.requests.load(Ordering::Relaxed);
+        let secs = last.0.elapsed().as_secs_f64();
+        let mut window = std::mem::take(&mut *totals.window_us.lock().expect("stats poisoned"));
+        window.sort_unstable();
+        if !a.quiet && !a.json {
+            let players = totals.connected.load(Ordering::Relaxed);
+            eprintln!(
+                "[{:>3}s] players {}/{} · {:.0} req/s · p50 {:.2} ms p99 {:.2} ms · {:.0} datagrams/s · {:.0} B/player/s · errors {}",
+                started.elapsed().as_secs(),
+                players,
+                a.players,
+                (reqs - last.1) as f64 / secs,
+                percentile(&window, 0.5),
+                percentile(&window, 0.99),
+                (dgrams - last.2) as f64 / secs,
+                (bytes - last.3) as f64 / secs / players.max(1) as f64,
+                totals.errors.load(Ordering::Relaxed),
+            );
+        }
+        last = (Instant::now(), reqs, dgrams, bytes);
+        if stop_at.is_some_and(|s| Instant::now() >= s) || tasks.iter().all(|t| t.is_finished()) {
+            break;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for c in clients.lock().expect("clients poisoned").iter() {
+        c.close();
+    }
+    for t in tasks {
+        t.abort();
+    }
+    let (dgrams, bytes) = client_bytes(&clients);
+    let mut all = std::mem::take(&mut *totals.latencies_us.lock().expect("stats poisoned"));
+    all.sort_unstable();
+    let reqs = totals.requests.load(Ordering::Relaxed);
+    let players = totals.connected.load(Ordering::Relaxed).max(1);
+    let summary = serde_json::json!({
+        "scenario": format!("{:?}", a.scenario).to_lowercase(),
+        "players": a.players,
+        "connected": totals.connected.load(Ordering::Relaxed),
+        "seconds": elapsed,
+        "requests": reqs,
+        "requests_per_sec": reqs as f64 / elapsed,
+        "p50_ms": percentile(&all, 0.5),
+        "p99_ms": percentile(&all, 0.99),
+        "datagrams_per_sec": dgrams as f64 / elapsed,
+        "bytes_per_player_per_sec": bytes as f64 / elapsed / players as f64,
+        "errors": totals.errors.load(Ordering::Relaxed),
+    });
+    if a.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "bot summary: {} players ({} connected) for {:.1} s: {} requests ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms, {:.0} datagrams/s, {:.0} B/player/s in, {} errors",
+            a.players,
+            summary["connected"],
+            elapsed,
+            reqs,
+            reqs as f64 / elapsed,
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+            dgrams as f64 / elapsed,
+            bytes as f64 / elapsed / players as f64,
+            summary["errors"],
+        );
+    }
+    Ok(())
+}
+
+/// Datagrams and bytes (datagrams + stream) received by every client so far.
+fn client_bytes(clients: &Mutex<Vec<Client>>) -> (u64, u64) {
+    let clients = clients.lock().expect("clients poisoned");
+    clients.iter().fold((0, 0), |(d, b), c| {
+        let s = c.stats();
+        (
+            d + s.datagrams_in.load(Ordering::Relaxed),
+            b + s.datagram_bytes_in.load(Ordering::Relaxed)
+                + s.stream_bytes_in.load(Ordering::Relaxed),
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn player(
+    i: usize,
+    run_id: u32,
+    addr: SocketAddr,
+    trust: Trust,
+    scenario: Scenario,
+    payload: usize,
+    move_share: f64,
+    rate: f64,
+    stop_at: Option<Instant>,
+    totals: &Totals,
+    clients: &Mutex<Vec<Client>>,
+) -> anyhow::Result<()> {
+    let client = Client::connect(addr, trust).await?;
+    clients
+        .lock()
+        .expect("clients poisoned")
+        .push(client.clone());
+    client
+        .login_device(&format!("bot-{run_id:08x}-{i}"))
+        .await?;
+    totals.connected.fetch_add(1, Ordering::Relaxed);
+    let running = || stop_at.is_none_or(|s| Instant::now() < s);
+    match scenario {
+        Scenario::Echo => {
+            let body = vec![b'x'; payload];
+            let mut pace = (rate > 0.0).then(|| {
+                let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            });
+            while running() {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
+                let t = Instant::now();
+                match client.request("echo", body.clone()).await {
+                    Ok(_) => totals.record(t),
+                    Err(_) => {
+                        totals.errors.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+        Scenario::Arena => {
+            let t = Instant::now();
+            let room = String::from_utf8(client.request("lobby", b"find".to_vec()).await?)?;
+            totals.record(t);
+            client.join(&room).await?;
+            let mut rng = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut next = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng % 10_000) as f64 / 10_000.0
+            };
+            let mut moving = false;
+            while running() {
+                tokio::time::sleep(Duration::from_millis(500 + (next() * 1000.0) as u64)).await;
+                let want = next() < move_share;
+                let cmd = if want {
+                    format!(
+                        "move {:.0} {:.0}",
+                        next() * 200.0 - 100.0,
+                        next() * 200.0 - 100.0
+                    )
+                } else if moving {
+                    "stop".to_owned()
+                } else {
+                    continue;
+                };
+                moving = want;
+                let t = Instant::now();
+                match client.request(&room, cmd.into_bytes()).await {
+                    Ok(_) => totals.record(t),
+                    Err(_) => {
+                        totals.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

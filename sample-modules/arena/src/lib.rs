@@ -1,0 +1,205 @@
+//! `arena` (keyed: one actor per room). Players join (up to 50 a room), send
+//! movement inputs, and see everyone's position: the room ticks at 20 Hz and
+//! publishes its state with `set-synced-state`, which the host sends to members
+//! as deltas over datagrams.
+//!
+//! Player requests (text): `move DX DY` sets the player's velocity (units/s,
+//! clamped to 100), `stop`, `pos` replies `X Y`. Admin: `players` replies the
+//! count. Entity ids: a player's id, and `1<<40 | i` for the room's 64 pickups
+//! (static unless collected). Entity state: x, y as i16 little endian, in
+//! tenths of a unit, on a 1000×1000 field.
+
+use anthill_sdk::json;
+use anthill_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const MAX_PLAYERS: usize = 50;
+const FIELD: f32 = 1000.0;
+const MAX_SPEED: f32 = 100.0;
+const TICK_HZ: u32 = 20;
+const PICKUPS: u64 = 64;
+const PICKUP_ID: u64 = 1 << 40;
+
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+struct Body {
+    x: f32,
+    y: f32,
+    vx: f32,
+    vy: f32,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Arena {
+    name: String,
+    players: BTreeMap<u64, Body>,
+    pickups: BTreeMap<u64, (f32, f32)>,
+    collected: u64,
+    last_tick_ms: u64,
+}
+
+fn encode(x: f32, y: f32) -> Vec<u8> {
+    let q = |v: f32| ((v * 10.0).round() as i16).to_le_bytes();
+    let mut out = Vec::with_capacity(4);
+    out.extend_from_slice(&q(x));
+    out.extend_from_slice(&q(y));
+    out
+}
+
+/// A small deterministic generator (no clock or randomness in guests).
+fn scatter(seed: u64, i: u64) -> f32 {
+    let mut h = seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    (h % 10_000) as f32 / 10.0
+}
+
+impl Arena {
+    fn publish(&self) {
+        let mut entities: Vec<Entity> = self
+            .players
+            .iter()
+            .map(|(id, b)| Entity {
+                id: *id,
+                state: encode(b.x, b.y),
+            })
+            .collect();
+        entities.extend(self.pickups.iter().map(|(id, (x, y))| Entity {
+            id: *id,
+            state: encode(*x, *y),
+        }));
+        if let Err(e) = host::set_synced_state(&entities) {
+            host::warn(&format!("state not published: {e}"));
+        }
+    }
+
+    fn step(&mut self, dt: f32) {
+        for b in self.players.values_mut() {
+            b.x = (b.x + b.vx * dt).clamp(0.0, FIELD - 0.1);
+            b.y = (b.y + b.vy * dt).clamp(0.0, FIELD - 0.1);
+        }
+        // A player on a pickup collects it; it respawns elsewhere.
+        let mut moved = Vec::new();
+        for (id, (px, py)) in &self.pickups {
+            if self
+                .players
+                .values()
+                .any(|b| (b.x - px).abs() < 2.0 && (b.y - py).abs() < 2.0)
+            {
+                moved.push(*id);
+            }
+        }
+        for id in moved {
+            self.collected += 1;
+            let seed = self.collected;
+            self.pickups
+                .insert(id, (scatter(seed, id), scatter(seed, id + 1)));
+        }
+    }
+}
+
+impl Actor for Arena {
+    fn new(key: &str) -> Result<Self, String> {
+        host::set_tick_rate(TICK_HZ).map_err(|e| e.to_string())?;
+        let seed = key
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        let pickups = (0..PICKUPS)
+            .map(|i| {
+                (
+                    PICKUP_ID | i,
+                    (scatter(seed, 2 * i), scatter(seed, 2 * i + 1)),
+                )
+            })
+            .collect();
+        Ok(Arena {
+            name: key.to_owned(),
+            pickups,
+            last_tick_ms: host::now_ms(),
+            ..Default::default()
+        })
+    }
+
+    fn on_message(&mut self, from: Sender, message: Vec<u8>) -> Reply {
+        let text = text(&message)?;
+        let mut words = text.split(' ');
+        match (from, words.next()) {
+            (Sender::Player(p), Some(cmd @ ("move" | "stop" | "pos"))) => {
+                let body = self.players.get_mut(&p).ok_or_else(|| {
+                    Error::rejected(format!("player {p} is not in arena {}", self.name))
+                })?;
+                match cmd {
+                    "move" => {
+                        let mut n = || {
+                            words
+                                .next()
+                                .and_then(|w| w.parse::<f32>().ok())
+                                .unwrap_or(0.0)
+                        };
+                        let (dx, dy) = (n(), n());
+                        body.vx = dx.clamp(-MAX_SPEED, MAX_SPEED);
+                        body.vy = dy.clamp(-MAX_SPEED, MAX_SPEED);
+                        no_reply()
+                    }
+                    "stop" => {
+                        body.vx = 0.0;
+                        body.vy = 0.0;
+                        no_reply()
+                    }
+                    _ => reply_text(format!("{:.1} {:.1}", body.x, body.y)),
+                }
+            }
+            (_, Some("players")) => reply_text(self.players.len().to_string()),
+            (_, Some("state")) => json::reply(&self.players.keys().collect::<Vec<_>>()),
+            (_, other) => Err(Error::rejected(format!(
+                "arena understands move, stop, pos (players) and players, state; not `{}`",
+                other.unwrap_or("")
+            ))),
+        }
+    }
+
+    fn on_join(&mut self, player: u64) -> Result<(), Error> {
+        if self.players.len() >= MAX_PLAYERS && !self.players.contains_key(&player) {
+            return Err(Error::rejected(format!(
+                "arena {} is full ({MAX_PLAYERS} players)",
+                self.name
+            )));
+        }
+        let spawn = Body {
+            x: scatter(player, 1),
+            y: scatter(player, 2),
+            ..Default::default()
+        };
+        self.players.entry(player).or_insert(spawn);
+        self.publish();
+        Ok(())
+    }
+
+    fn on_leave(&mut self, player: u64) {
+        if self.players.remove(&player).is_some() {
+            let notice = format!("left {}", self.name);
+            let _ = host::send(&ActorRef::singleton("lobby"), notice.as_bytes());
+            self.publish();
+        }
+    }
+
+    fn on_tick(&mut self, now_ms: u64) {
+        let dt = (now_ms.saturating_sub(self.last_tick_ms) as f32 / 1000.0).min(0.25);
+        self.last_tick_ms = now_ms;
+        self.step(dt);
+        self.publish();
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        json::encode(self)
+    }
+
+    fn restore(&mut self, state: Vec<u8>, _from_version: u32) -> Result<(), String> {
+        *self = json::decode(&state).map_err(|e| e.to_string())?;
+        self.last_tick_ms = host::now_ms();
+        Ok(())
+    }
+}
+
+anthill_sdk::export_actor!(Arena);

@@ -1,0 +1,68 @@
+//! `lobby` (singleton): matchmaking. A player sends `find`; the lobby answers the
+//! `arena` room to join (`arena/rN`), filling rooms up to 50 players before
+//! opening the next. Arenas tell the lobby when a player leaves (`left ROOM`).
+//! `rooms` (admin) replies the occupancy as JSON.
+
+use anthill_sdk::json;
+use anthill_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const ROOM_SIZE: u32 = 50;
+
+#[derive(Default, Serialize, Deserialize)]
+struct Lobby {
+    rooms: BTreeMap<String, u32>,
+    next: u32,
+    placed: u64,
+}
+
+impl Lobby {
+    fn place(&mut self) -> String {
+        let room = match self.rooms.iter().find(|(_, n)| **n < ROOM_SIZE) {
+            Some((r, _)) => r.clone(),
+            None => {
+                self.next += 1;
+                format!("r{}", self.next)
+            }
+        };
+        *self.rooms.entry(room.clone()).or_insert(0) += 1;
+        self.placed += 1;
+        format!("arena/{room}")
+    }
+}
+
+impl Actor for Lobby {
+    fn new(_key: &str) -> Result<Self, String> {
+        Ok(Lobby::default())
+    }
+
+    fn on_message(&mut self, _from: Sender, message: Vec<u8>) -> Reply {
+        let text = text(&message)?;
+        let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
+        match verb {
+            "find" => reply_text(self.place()),
+            "left" => {
+                if let Some(n) = self.rooms.get_mut(rest) {
+                    *n = n.saturating_sub(1);
+                }
+                no_reply()
+            }
+            "rooms" => json::reply(&self.rooms),
+            other => Err(Error::rejected(format!(
+                "lobby understands find, left, rooms; not `{other}`"
+            ))),
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        json::encode(self)
+    }
+
+    fn restore(&mut self, state: Vec<u8>, _from_version: u32) -> Result<(), String> {
+        *self = json::decode(&state).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+anthill_sdk::export_actor!(Lobby);

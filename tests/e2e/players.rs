@@ -1,0 +1,392 @@
+//! Players over QUIC: login, requests, pushes, resume, rooms, state sync, limits,
+//! hostile input.
+
+use anthill_client::{ClientError, ErrorCode};
+use anthill_tests::{Node, eventually};
+use std::time::Duration;
+
+async fn node_with(config: &str) -> anyhow::Result<Node> {
+    let node = Node::start_with_config(config).await?;
+    let admin = node.admin();
+    admin.deploy("echo", "echo", "").await?;
+    admin.deploy("probe", "probe", "kind=keyed").await?;
+    admin.deploy("arena", "arena", "kind=keyed").await?;
+    admin.deploy("lobby", "lobby", "").await?;
+    Ok(node)
+}
+
+#[tokio::test]
+async fn login_request_and_push() -> anyhow::Result<()> {
+    let node = node_with("").await?;
+    let client = node.player().await?;
+    let player = client.login_device("device-1").await?;
+    assert!(player > 0);
+    // The same device is the same player next time.
+    let again = node.player().await?;
+    assert_eq!(again.login_device("device-1").await?, player);
+
+    let client = node.player().await?;
+    let player = client.login_device("device-2").await?;
+    assert_eq!(
+        client.request("echo", b"over quic".to_vec()).await?,
+        b"over quic"
+    );
+    // The module sees the player as the sender.
+    client.request("probe/who", b"hello".to_vec()).await?;
+    let state = node.admin().probe_state("probe/who").await?;
+    assert_eq!(state["received"][0], format!("player:{player} hello"));
+    // Pushes: back to the sender, and from anywhere by player id.
+    client
+        .request("probe/p", b"pushback first".to_vec())
+        .await?;
+    node.admin()
+        .call_text("probe/p", &format!("push {player} reliable second"))
+        .await?;
+    let a = client
+        .next_push(Duration::from_secs(5))
+        .await
+        .expect("first push");
+    let b = client
+        .next_push(Duration::from_secs(5))
+        .await
+        .expect("second push");
+    assert_eq!((a.payload.as_slice(), a.reliable), (&b"first"[..], true));
+    assert_eq!(b.payload, b"second");
+    // Errors come back typed.
+    let err = client.request("nosuch", vec![]).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotFound));
+    let err = client
+        .request("probe/p", b"call nosuch 100 x".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn wrong_and_expired_tokens_are_refused() -> anyhow::Result<()> {
+    let node = node_with("[gateway]\nsession_ttl_s = 1\n").await?;
+    let forger = node.player().await?;
+    let err = forger.login_resume("1.2.3.deadbeef").await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unauthorized), "{err}");
+
+    let client = node.player().await?;
+    client.set_auto_resume(false);
+    client.login_device("device-t").await?;
+    let (token, _) = client.token().expect("a token");
+    // A tampered token does not verify.
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{last}", &token[..token.len() - 1]);
+    let other = node.player().await?;
+    let err = other.login_resume(&tampered).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unauthorized), "{err}");
+    // The real one works now, and not after it expires.
+    let fresh = node.player().await?;
+    assert!(fresh.login_resume(&token).await?.1, "resumed");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let late = node.player().await?;
+    let err = late.login_resume(&token).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::TokenExpired), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resume_keeps_rooms_and_delivers_queued_pushes_in_order() -> anyhow::Result<()> {
+    let node = node_with("").await?;
+    let admin = node.admin();
+    let client = node.player().await?;
+    let player = client.login_device("resumer").await?;
+    let room = client.join("arena/resume").await?;
+    eventually(Duration::from_secs(5), "room state", || async {
+        Ok(client.room_state(room).map(|_| ()))
+    })
+    .await?;
+    // The network drops; meanwhile modules push.
+    client.set_auto_resume(false);
+    client.simulate_network_loss();
+    eventually(Duration::from_secs(5), "the disconnect", || async {
+        Ok((!client.is_connected()).then_some(()))
+    })
+    .await?;
+    for i in 0..3 {
+        admin
+            .call_text("probe/p", &format!("push {player} reliable queued-{i}"))
+            .await?;
+    }
+    assert!(client.resume().await?, "the session was resumed");
+    for i in 0..3 {
+        let p = client
+            .next_push(Duration::from_secs(5))
+            .await
+            .expect("queued push");
+        assert_eq!(p.payload, format!("queued-{i}").into_bytes());
+    }
+    // Still in the room: state keeps flowing, the arena still counts the player.
+    let (before, _) = client.room_state(room).expect("state");
+    eventually(
+        Duration::from_secs(5),
+        "fresh state after resume",
+        || async {
+            Ok(client
+                .room_state(room)
+                .filter(|(t, _)| *t > before + 5)
+                .map(|_| ()))
+        },
+    )
+    .await?;
+    assert_eq!(admin.call_text("arena/resume", "players").await?, "1");
+    assert!(client.room_state(room).unwrap().1.contains_key(&player));
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_the_grace_period_the_player_leaves_its_rooms() -> anyhow::Result<()> {
+    let node = node_with("[gateway]\nresume_grace_ms = 400\n").await?;
+    let admin = node.admin();
+    let client = node.player().await?;
+    let player = client.login_device("leaver").await?;
+    client.join("probe/room").await?;
+    client.join("arena/grace").await?;
+    assert_eq!(admin.call_text("arena/grace", "players").await?, "1");
+    client.set_auto_resume(false);
+    client.simulate_network_loss();
+    // Within the grace: still a member.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(admin.call_text("arena/grace", "players").await?, "1");
+    eventually(Duration::from_secs(5), "on-leave", || async {
+        let s = admin.probe_state("probe/room").await?;
+        Ok((s["left"] == serde_json::json!([player])).then_some(()))
+    })
+    .await?;
+    assert_eq!(admin.call_text("arena/grace", "players").await?, "0");
+    // The session is over: its token cannot resume it.
+    let err = client.resume().await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unauthorized), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lossy_client_mirror_converges_and_deltas_are_small() -> anyhow::Result<()> {
+    let node = node_with("").await?;
+    let admin = node.admin();
+    let client = node.player().await?;
+    client.login_device("lossy").await?;
+    client.set_datagram_loss(0.3);
+    let room = client.join("probe/sync").await?;
+    for _ in 0..150 {
+        admin.call_text("probe/sync", "churn 4").await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Quiet: no more changes; a few more ticks let the client catch up.
+    client.set_datagram_loss(0.0);
+    let truth: std::collections::BTreeMap<String, Vec<u8>> =
+        serde_json::from_str(&admin.call_text("probe/sync", "entities").await?)?;
+    let truth: std::collections::BTreeMap<u64, Vec<u8>> = truth
+        .into_iter()
+        .map(|(k, v)| (k.parse().unwrap(), v))
+        .collect();
+    let mirror = eventually(
+        Duration::from_secs(10),
+        "the mirror to converge",
+        || async {
+            admin.call_text("probe/sync", "churn 0").await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(client
+                .room_state(room)
+                .filter(|(_, m)| *m == truth)
+                .map(|(_, m)| m))
+        },
+    )
+    .await?;
+    assert_eq!(mirror.len(), truth.len());
+    assert!(
+        client
+            .stats()
+            .datagrams_dropped_on_purpose
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 10
+    );
+
+    let frames = |kind: &str| {
+        let admin = admin.clone();
+        let kind = kind.to_owned();
+        async move {
+            let mut n = 0.0;
+            for path in ["datagram", "stream"] {
+                n += admin
+                    .metric(
+                        "anthill_sync_frames_total",
+                        &format!("kind=\"{kind}\",path=\"{path}\""),
+                    )
+                    .await?;
+            }
+            let bytes = admin
+                .metric("anthill_sync_bytes_total", &format!("kind=\"{kind}\""))
+                .await?;
+            Ok::<_, anyhow::Error>((n, bytes))
+        }
+    };
+    let (deltas, delta_bytes) = frames("delta").await?;
+    let (snapshots, snapshot_bytes) = frames("snapshot").await?;
+    assert!(
+        deltas > 100.0 && snapshots >= 1.0,
+        "{deltas} deltas, {snapshots} snapshots"
+    );
+    let (avg_delta, avg_snapshot) = (delta_bytes / deltas, snapshot_bytes / snapshots);
+    assert!(
+        avg_delta * 5.0 < avg_snapshot,
+        "delta {avg_delta:.0} B vs snapshot {avg_snapshot:.0} B"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stalled_client_does_not_slow_others_or_grow_memory() -> anyhow::Result<()> {
+    let node = node_with("").await?;
+    let admin = node.admin();
+    // A room with a big state (2000 entities: snapshots go over the stream).
+    let healthy = node.player().await?;
+    healthy.login_device("healthy").await?;
+    let frozen = node.player().await?;
+    frozen.login_device("frozen").await?;
+    let room_h = healthy.join("arena/stall").await?;
+    let big_h = healthy.join("probe/big").await?;
+    frozen.join("arena/stall").await?;
+    frozen.join("probe/big").await?;
+    frozen.stall();
+    let before_rss = node.rss_kib()?;
+    // Big states (2000 entities, tens of KiB: they go over the control stream)
+    // pile up for the frozen player while the arena ticks at 20 Hz.
+    let (t0, _) = healthy
+        .room_state(room_h)
+        .unwrap_or((0, Default::default()));
+    let started = std::time::Instant::now();
+    for _ in 0..60 {
+        admin.call_text("probe/big", "churn 2000").await?;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (big_tick, big_state) = healthy
+        .room_state(big_h)
+        .expect("the healthy player got the big room");
+    assert!(
+        big_tick >= 55,
+        "the healthy player saw {big_tick} of 60 big states"
+    );
+    assert_eq!(
+        big_state.len(),
+        200 + big_state.keys().filter(|k| **k >= 200).count()
+    );
+    let (t1, _) = healthy
+        .room_state(room_h)
+        .expect("healthy player has state");
+    let rate = (t1 - t0) as f64 / started.elapsed().as_secs_f64();
+    assert!(
+        rate > 12.0,
+        "the healthy player got {rate:.1} ticks/s from a 20 Hz room"
+    );
+    let after_rss = node.rss_kib()?;
+    assert!(
+        after_rss < before_rss + 40 * 1024,
+        "RSS {before_rss} → {after_rss} KiB with a frozen client"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_with_an_error_frame() -> anyhow::Result<()> {
+    let node = node_with("[gateway]\nrequests_per_sec = 20.0\nrequest_burst = 10.0\n").await?;
+    let client = node.player().await?;
+    client.login_device("greedy").await?;
+    let results = futures::future::join_all((0..40).map(|i| {
+        let c = client.clone();
+        async move { c.request("echo", format!("{i}").into_bytes()).await }
+    }))
+    .await;
+    let limited = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(ClientError::Failed {
+                    code: ErrorCode::RateLimited,
+                    ..
+                })
+            )
+        })
+        .count();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert!(limited >= 20, "{limited} of 40 rate limited");
+    assert!(ok >= 10, "the burst went through ({ok})");
+    assert_eq!(limited + ok, 40);
+    // The connection stays usable once the bucket refills.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.request("echo", b"later".to_vec()).await?, b"later");
+    Ok(())
+}
+
+#[tokio::test]
+async fn junk_udp_and_junk_frames_do_not_hurt_the_node() -> anyhow::Result<()> {
+    let node = node_with("").await?;
+    let addr = node.quic.expect("gateway");
+    // Junk datagrams at the QUIC port.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let mut x = 0x1234_5678u64;
+    for len in [1usize, 20, 1200, 1500, 64] {
+        for _ in 0..50 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            socket.send_to(&bytes, addr)?;
+        }
+    }
+    // Junk on a control stream: the node answers with an error and closes it.
+    let junk = node.player().await?;
+    junk.set_auto_resume(false);
+    junk.send_raw(vec![0xff; 64])?;
+    eventually(
+        Duration::from_secs(5),
+        "the junk connection to close",
+        || async { Ok((!junk.is_connected()).then_some(())) },
+    )
+    .await?;
+    // Frames out of order: a request before Hello.
+    let early = node.player().await?;
+    let err = early.request("echo", vec![]).await.unwrap_err();
+    assert!(matches!(err, ClientError::NotLoggedIn), "{err}");
+    let rude = node.player().await?;
+    rude.send_raw(anthill_protocol::wire::encode_prefixed(
+        &anthill_protocol::Frame::Ping { nonce: 1 },
+    ))?;
+    eventually(
+        Duration::from_secs(5),
+        "the rude connection to close",
+        || async { Ok((!rude.is_connected()).then_some(())) },
+    )
+    .await?;
+    // An oversize length prefix.
+    let big = node.player().await?;
+    big.send_raw((10u32 << 20).to_le_bytes().to_vec())?;
+    eventually(
+        Duration::from_secs(5),
+        "the oversize connection to close",
+        || async { Ok((!big.is_connected()).then_some(())) },
+    )
+    .await?;
+    // Everyone else is fine.
+    let fine = node.player().await?;
+    fine.login_device("fine").await?;
+    assert_eq!(fine.request("echo", b"ok".to_vec()).await?, b"ok");
+    assert!(
+        node.admin()
+            .metric("anthill_player_bad_input_total", "what=\"stream-frame\"")
+            .await?
+            >= 1.0
+    );
+    Ok(())
+}
