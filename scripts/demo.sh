@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The demo: start a node on a scratch data dir, deploy the sample modules, and
-# show what a user sees — calls, state per key, a hostile module contained, a hot
-# swap. Run through `just demo`.
+# The demo: a node with the sample modules, bots playing `arena` over QUIC with
+# live stats, a hot swap while they play, and a closing summary. Run through
+# `just demo`; DEMO_PLAYERS and DEMO_SECONDS size it; Ctrl-C ends the bots early.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/anthill
 mods=target/modules
+players="${DEMO_PLAYERS:-200}"
+seconds="${DEMO_SECONDS:-20}"
 data="$(mktemp -d -t anthill-demo.XXXXXX)"
 log="$data/node.log"
 cleanup() {
@@ -13,24 +15,31 @@ cleanup() {
         kill -TERM "$node_pid"; wait "$node_pid" || true
     fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'echo; echo "interrupted"' INT
 
 "$bin" serve --data "$data" --admin 127.0.0.1:0 --quic 127.0.0.1:0 >"$log" 2>&1 &
 node_pid=$!
 for _ in $(seq 100); do grep -q '^modules:' "$log" 2>/dev/null && break; sleep 0.1; done
 grep -q '^modules:' "$log" || { cat "$log"; echo "the node did not start"; exit 1; }
-sed -n '1,5p' "$log"
+grep -v ' INFO ' "$log"
 a() { "$bin" "$@" --data "$data"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "deploy the sample modules"
 a deploy echo "$mods/echo.wasm"
 a deploy counter "$mods/counter.wasm" --keyed
+a deploy chat "$mods/chat.wasm" --keyed
+a deploy chat-log "$mods/chat-log.wasm"
+a deploy lobby "$mods/lobby.wasm"
+a deploy arena "$mods/arena.wasm" --keyed
 a deploy misbehave "$mods/misbehave.wasm"
 
-step "call them"
-printf 'echo hello        → '; a call echo hello; echo
-for k in alice alice alice bob; do printf 'counter/%-6s incr → ' "$k"; a call "counter/$k" incr; echo; done
+step "modules talk through the host"
+printf 'counter/alice incr → '; a call counter/alice incr; echo
+a call chat/lobby "join ana" >/dev/null; a call chat/lobby "say ana hello" >/dev/null
+sleep 0.2
+printf 'chat/lobby history (chat → chat-log, at-least-once event) → '; a call chat/lobby history; echo
 
 step "a hostile module is contained"
 for attack in loop trap oom; do
@@ -39,17 +48,23 @@ for attack in loop trap oom; do
 done
 printf 'echo still answers → '; a call echo "still here"; echo
 
-step "hot swap counter to a new version, state carried"
-a deploy counter "$mods/counter.wasm" --keyed
-printf 'counter/alice get → '; a call counter/alice get; echo
+step "$players bots play arena over QUIC for ${seconds}s (lobby places them in rooms of 50)"
+a bot --scenario arena --players "$players" --duration "$seconds" &
+bot_pid=$!
+sleep $(( seconds / 2 ))
+step "hot swap arena while they play (state carried, nobody dropped)"
+a deploy arena "$mods/arena.wasm" --keyed
+wait "$bot_pid" || true
 
 step "operators"
 a modules
-a actors counter
+printf 'lobby rooms → '; a call lobby rooms; echo
+curl -s -H "Authorization: Bearer $(cat "$data/admin.token")" "$(cat "$data/admin.addr")/metrics" \
+    | grep -E '^anthill_(sync_bytes_total|player_connections|swap_duration_seconds_count)' || true
 
-step "graceful stop snapshots every actor"
+step "graceful stop snapshots every live actor"
 kill -TERM "$node_pid"; wait "$node_pid" || true
-tail -2 "$log"
+tail -1 "$log"
 node_pid=
 echo
-echo "data dir kept at $data (anthill serve --data $data to pick up where it stopped)"
+echo "data dir kept at $data (anthill serve --data $data picks up where it stopped)"
