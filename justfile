@@ -13,8 +13,12 @@ default:
 setup:
     @rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-# Build every sample module to target/modules/NAME.wasm.
-build-modules: setup
+# Build every sample module (Rust, JavaScript, Python) to target/modules/NAME.wasm.
+build-modules: setup build-rust-modules
+    scripts/build-lang-modules.sh
+
+# Build the Rust sample modules to target/modules/NAME.wasm.
+build-rust-modules: setup
     #!/usr/bin/env bash
     set -euo pipefail
     pkgs=()

@@ -16,6 +16,9 @@ use std::time::Duration;
 pub struct Config {
     /// Where the module registry, snapshots, compile cache and token live.
     pub data: PathBuf,
+    /// Precompiled components [default: DATA/cache]. Several nodes of the same
+    /// build may share one.
+    pub cache: Option<PathBuf>,
     /// Admin HTTP API address. Loopback unless an operator says otherwise.
     pub admin: SocketAddr,
     /// Player QUIC address (the gateway).
@@ -74,6 +77,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data: PathBuf::from("./anthill-data"),
+            cache: None,
             admin: SocketAddr::from(([127, 0, 0, 1], 7350)),
             quic: SocketAddr::from(([127, 0, 0, 1], 7351)),
             admin_token: None,
@@ -162,6 +166,13 @@ impl Config {
             return Err(ConfigError::Invalid("actors.mailbox must be > 0".into()));
         }
         Ok(())
+    }
+
+    /// The compile cache directory.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache
+            .clone()
+            .unwrap_or_else(|| self.data.join("cache"))
     }
 
     pub fn call_timeout(&self) -> Duration {

@@ -97,7 +97,14 @@ impl RunningNode {
         config.validate()?;
         let store = Store::open(&config.data)?;
         let (token, token_source) = admin::load_token(&config)?;
-        let engine = Engine::new(&config.limits, config.data.join("cache"))?;
+        std::fs::create_dir_all(config.cache_dir()).map_err(|source| StoreError::Io {
+            doing: format!(
+                "creating the compile cache {}",
+                config.cache_dir().display()
+            ),
+            source,
+        })?;
+        let engine = Engine::new(&config.limits, config.cache_dir())?;
         let metrics = Metrics::new();
         let events = Events::new(config.events.clone(), metrics.registry());
         let gateway = Gateway::new(config.gateway.clone(), metrics.registry());

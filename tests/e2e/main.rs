@@ -8,6 +8,7 @@ mod cli;
 mod deploy;
 mod events;
 mod hostile;
+mod languages;
 mod lifecycle;
 mod metrics;
 mod players;

@@ -5,7 +5,10 @@ use anthill_tests::Node;
 #[tokio::test]
 async fn modules_survive_a_restart_and_reload_precompiled() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let node = Node::start_in(dir.path(), &[]).await?;
+    // A cache of its own: this test counts compiles.
+    let cache = dir.path().join("cache");
+    let args = ["--cache", cache.to_str().unwrap()];
+    let node = Node::start_in(dir.path(), &args).await?;
     let admin = node.admin();
     admin.deploy("echo", "echo", "").await?;
     admin.deploy("counter", "counter", "kind=keyed").await?;
@@ -22,7 +25,7 @@ async fn modules_survive_a_restart_and_reload_precompiled() -> anyhow::Result<()
         "{output}"
     );
 
-    let node = Node::start_in(dir.path(), &[]).await?;
+    let node = Node::start_in(dir.path(), &args).await?;
     let admin = node.admin();
     assert!(
         node.output().contains("modules: counter, echo (reloaded)"),

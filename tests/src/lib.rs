@@ -8,14 +8,44 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A sample module built by this crate's build script.
+/// A sample module: Rust ones are built by this crate's build script; the
+/// JavaScript and Python ones by `just build-modules` (into target/modules).
 pub fn guest(name: &str) -> PathBuf {
     let file = if name == "hello-command" {
         name.to_owned()
     } else {
         name.replace('-', "_")
     };
-    PathBuf::from(env!("ANTHILL_GUESTS_DIR")).join(format!("{file}.wasm"))
+    let rust = PathBuf::from(env!("ANTHILL_GUESTS_DIR")).join(format!("{file}.wasm"));
+    if rust.exists() {
+        return rust;
+    }
+    let other = workspace_root()
+        .join("target")
+        .join("modules")
+        .join(format!("{name}.wasm"));
+    assert!(
+        other.exists(),
+        "{} is missing: the JavaScript and Python samples are built by `just build-modules` (part of `just test`)",
+        other.display()
+    );
+    other
+}
+
+/// The installed componentize toolchains (by `just build-modules`).
+pub fn toolchain(bin: &str) -> PathBuf {
+    let path = match bin {
+        "componentize-js" => "target/toolchains/js/node_modules/.bin/componentize-js",
+        "componentize-py" => "target/toolchains/py/bin/componentize-py",
+        other => panic!("unknown toolchain {other}"),
+    };
+    let p = workspace_root().join(path);
+    assert!(
+        p.exists(),
+        "{} is missing: run `just build-modules`",
+        p.display()
+    );
+    p
 }
 
 /// The workspace root.
@@ -108,9 +138,15 @@ impl Node {
     /// Starts a node on `data` (which may hold an earlier node's state).
     pub async fn start_in(data: &Path, extra: &[&str]) -> anyhow::Result<Node> {
         let bin = anthill_bin();
-        let mut child = Command::new(bin)
-            .args(["serve", "--data"])
-            .arg(data)
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--data"]).arg(data);
+        // One compile cache for every test node: a JS or Python component is
+        // compiled once per suite, not once per test.
+        if !extra.contains(&"--cache") {
+            cmd.arg("--cache")
+                .arg(workspace_root().join("target").join("test-compile-cache"));
+        }
+        let mut child = cmd
             .args(["--admin", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info")

@@ -5,6 +5,7 @@
 mod bot;
 mod client;
 mod commands;
+mod new;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -42,6 +43,8 @@ enum Command {
     Rollback(commands::RollbackArgs),
     /// Simulated players over QUIC, with live stats and a summary.
     Bot(bot::BotArgs),
+    /// Scaffold a module project: `anthill new --lang rust|js|python NAME`.
+    New(new::NewArgs),
 }
 
 /// How to reach a node's admin API.
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Promote(a) => commands::promote(a).await,
             Command::Rollback(a) => commands::rollback(a).await,
             Command::Bot(a) => bot::run(a).await,
+            Command::New(a) => new::run(a),
         }
     });
     match result {

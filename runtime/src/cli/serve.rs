@@ -17,6 +17,9 @@ pub(super) struct ServeArgs {
     /// Data dir (module registry, snapshots, compile cache, token) [default: ./anthill-data]
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Precompiled-component cache [default: DATA/cache]
+    #[arg(long)]
+    cache: Option<PathBuf>,
     /// Admin API address [default: 127.0.0.1:7350]
     #[arg(long)]
     admin: Option<SocketAddr>,
@@ -44,6 +47,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     if let Some(d) = args.data {
         config.data = d;
+    }
+    if let Some(c) = args.cache {
+        config.cache = Some(c);
     }
     if let Some(a) = args.admin {
         config.admin = a;
