@@ -135,18 +135,16 @@ pub struct Client {
 /// How long a request or a join waits for its answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A client-side QUIC endpoint (one UDP socket) that many [`Client`]s can share
+/// (bots and load tests open thousands of connections).
+pub fn endpoint() -> Result<quinn::Endpoint, ClientError> {
+    quinn::Endpoint::client("0.0.0.0:0".parse().expect("valid"))
+        .map_err(|e| ClientError::Connect(e.to_string()))
+}
+
 impl Client {
     /// Connects to a node (QUIC, ALPN `anthill/1`) and opens the control stream.
     pub async fn connect(addr: SocketAddr, trust: Trust) -> Result<Client, ClientError> {
-        let crypto = tls::client_config(&trust).map_err(ClientError::Connect)?;
-        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let mut config = quinn::ClientConfig::new(Arc::new(quic));
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .keep_alive_interval(Some(Duration::from_secs(5)))
-            .datagram_receive_buffer_size(Some(1 << 20));
-        config.transport_config(Arc::new(transport));
         let bind: SocketAddr = if addr.is_ipv6() {
             "[::]:0"
         } else {
@@ -156,6 +154,24 @@ impl Client {
         .expect("valid");
         let endpoint =
             quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect(e.to_string()))?;
+        Client::connect_via(endpoint, addr, trust).await
+    }
+
+    /// Connects through an existing endpoint (see [`endpoint`]).
+    pub async fn connect_via(
+        endpoint: quinn::Endpoint,
+        addr: SocketAddr,
+        trust: Trust,
+    ) -> Result<Client, ClientError> {
+        let crypto = tls::client_config(&trust).map_err(ClientError::Connect)?;
+        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(quic));
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .keep_alive_interval(Some(Duration::from_secs(5)))
+            .datagram_receive_buffer_size(Some(1 << 20));
+        config.transport_config(Arc::new(transport));
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             endpoint,

@@ -38,6 +38,11 @@ async fn watched<R>(
     fut: impl Future<Output = wasmtime::Result<R>>,
 ) -> Result<wasmtime::Result<R>, Expired> {
     tokio::pin!(fut);
+    // Most guest calls finish in their first poll (no host wait, no yield): no
+    // need to arm a timer for them.
+    if let std::task::Poll::Ready(r) = futures::poll!(&mut fut) {
+        return Ok(r);
+    }
     loop {
         let wait = clock.remaining().max(Duration::from_millis(5)) + EPOCH_TICK;
         tokio::select! {

@@ -120,9 +120,12 @@ impl ActorTask {
         snapshot_every.set_missed_tick_behavior(MissedTickBehavior::Delay);
         snapshot_every.reset();
         let mut last_activity = Instant::now();
+        // One timer for idleness, re-armed only when it fires early (messages
+        // just move `last_activity`): no timer churn per message.
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
 
         let exit = loop {
-            let idle_at = tokio::time::Instant::from_std(last_activity + idle);
             tokio::select! {
                 biased;
                 ctl = self.control.recv() => match ctl {
@@ -144,22 +147,37 @@ impl ActorTask {
                 env = self.mailbox.recv() => match env {
                     Some(env) => {
                         self.handle(env).await;
+                        // Drain what is already queued without going back through
+                        // the select, but stop at once for a control request.
+                        for _ in 0..32 {
+                            if !self.control.is_empty() {
+                                break;
+                            }
+                            match self.mailbox.try_recv() {
+                                Ok(env) => self.handle(env).await,
+                                Err(_) => break,
+                            }
+                        }
                         last_activity = Instant::now();
                     }
                     None => break Exit::Closed,
                 },
                 _ = next_tick(&mut self.tick) => self.tick().await,
                 _ = snapshot_every.tick() => self.persist_if_dirty("periodic").await,
-                _ = tokio::time::sleep_until(idle_at), if passivates => {
+                _ = &mut idle_timer, if passivates => {
+                    let due = last_activity + idle;
+                    let now = Instant::now();
                     // A room with players in it is not idle, whatever its mailbox.
-                    if self.node.sync.has_members(&self.address) {
-                        last_activity = Instant::now();
+                    if now < due || self.node.sync.has_members(&self.address) {
+                        let next = if now < due { due } else { now + idle };
+                        idle_timer.as_mut().reset(tokio::time::Instant::from_std(next));
                         continue;
                     }
                     if self.passivate().await {
                         break Exit::Passivated;
                     }
                     last_activity = Instant::now();
+                    idle_timer.as_mut().reset(tokio::time::Instant::from_std(last_activity + idle));
                 }
             }
         };
@@ -381,8 +399,13 @@ impl ActorTask {
         let Some(inst) = self.instance.as_mut().filter(|i| !i.is_poisoned()) else {
             return;
         };
+        let started = Instant::now();
         let outcome = inst.on_tick(now_ms()).await;
         let _ = self.after_call(outcome).await;
+        self.module
+            .metrics
+            .tick_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.drop_poisoned();
     }
 

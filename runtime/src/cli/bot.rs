@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub(super) enum Scenario {
     Echo,
     Arena,
+    /// Connect, log in, and stay (keep-alives only): how many a node holds.
+    Idle,
 }
 
 #[derive(Args, Debug)]
@@ -110,15 +112,20 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let stop_at = (a.duration > 0).then(|| started + Duration::from_secs(a.duration));
     let gap = Duration::from_micros(1_000_000 / a.connect_rate.max(1));
+    // One UDP socket per 256 players: thousands of bots without thousands of fds.
+    let endpoints: Vec<quinn::Endpoint> = (0..a.players.div_ceil(256).max(1))
+        .map(|_| anthill_client::endpoint())
+        .collect::<Result<_, _>>()?;
     let mut tasks = Vec::new();
     for i in 0..a.players {
+        let endpoint = endpoints[i % endpoints.len()].clone();
         let (totals, clients) = (totals.clone(), clients.clone());
         let trust = Trust::Fingerprint(fingerprint.clone());
         let (scenario, payload, move_share, rate) = (a.scenario, a.payload, a.move_share, a.rate);
         tasks.push(tokio::spawn(async move {
             let outcome = player(
-                i, run_id, addr, trust, scenario, payload, move_share, rate, stop_at, &totals,
-                &clients,
+                i, run_id, endpoint, addr, trust, scenario, payload, move_share, rate, stop_at,
+                &totals, &clients,
             )
             .await;
             if let Err(e) = outcome {
@@ -225,6 +232,7 @@ fn client_bytes(clients: &Mutex<Vec<Client>>) -> (u64, u64) {
 async fn player(
     i: usize,
     run_id: u32,
+    endpoint: quinn::Endpoint,
     addr: SocketAddr,
     trust: Trust,
     scenario: Scenario,
@@ -235,7 +243,7 @@ async fn player(
     totals: &Totals,
     clients: &Mutex<Vec<Client>>,
 ) -> anyhow::Result<()> {
-    let client = Client::connect(addr, trust).await?;
+    let client = Client::connect_via(endpoint, addr, trust).await?;
     clients
         .lock()
         .expect("clients poisoned")
@@ -265,6 +273,11 @@ async fn player(
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
+            }
+        }
+        Scenario::Idle => {
+            while running() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
         Scenario::Arena => {

@@ -61,6 +61,9 @@ pub struct GatewaySettings {
     /// Delegate logins (`Auth::Custom`) to this module: it gets the payload and
     /// answers a player id (decimal) or refuses.
     pub login_module: Option<String>,
+    /// Send deltas against acknowledged baselines (false: a full snapshot
+    /// every tick, the baseline benchmarks compare against).
+    pub sync_deltas: bool,
 }
 
 impl Default for GatewaySettings {
@@ -80,6 +83,7 @@ impl Default for GatewaySettings {
             request_burst: 200.0,
             push_backlog: 256,
             login_module: None,
+            sync_deltas: true,
         }
     }
 }

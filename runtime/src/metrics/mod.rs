@@ -26,6 +26,7 @@ pub struct Metrics {
     circuit_opens: IntCounterVec,
     swap_seconds: HistogramVec,
     swap_stall_seconds: HistogramVec,
+    tick_seconds: HistogramVec,
     pub compiles: IntCounter,
     pub compile_cache_hits: IntCounter,
     pub compile_seconds: Histogram,
@@ -49,6 +50,7 @@ pub struct ModuleMetrics {
     pub circuit_opens: IntCounter,
     pub swap_seconds: Histogram,
     pub swap_stall_seconds: Histogram,
+    pub tick_seconds: Histogram,
     call_errors: IntCounterVec,
     module: String,
 }
@@ -196,6 +198,20 @@ impl Metrics {
         registry
             .register(Box::new(swap_stall_seconds.clone()))
             .expect("unique metric");
+        let tick_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "anthill_tick_seconds",
+                "A room tick: on-tick plus sending the state to every member.",
+            )
+            .buckets(vec![
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05,
+            ]),
+            m,
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(tick_seconds.clone()))
+            .expect("unique metric");
         let compiles = IntCounter::new(
             "anthill_component_compiles_total",
             "Components compiled (cache misses).",
@@ -246,6 +262,7 @@ impl Metrics {
             circuit_opens,
             swap_seconds,
             swap_stall_seconds,
+            tick_seconds,
             compiles,
             compile_cache_hits,
             compile_seconds,
@@ -276,6 +293,7 @@ impl Metrics {
             circuit_opens: self.circuit_opens.with_label_values(l),
             swap_seconds: self.swap_seconds.with_label_values(l),
             swap_stall_seconds: self.swap_stall_seconds.with_label_values(l),
+            tick_seconds: self.tick_seconds.with_label_values(l),
             call_errors: self.call_errors.clone(),
             module: module.to_owned(),
         }

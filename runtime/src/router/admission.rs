@@ -31,8 +31,11 @@ pub struct AdmissionSettings {
 impl Default for AdmissionSettings {
     fn default() -> Self {
         AdmissionSettings {
-            rate_limit_per_sec: 50_000.0,
-            rate_limit_burst: 5_000.0,
+            // High enough never to cap a healthy actor (a Rust actor handles a
+            // few hundred thousand small messages a second); it bites as the
+            // mailbox fills.
+            rate_limit_per_sec: 500_000.0,
+            rate_limit_burst: 50_000.0,
             breaker_failures: 5,
             breaker_backoff_ms: 1_000,
             breaker_backoff_max_ms: 30_000,
@@ -124,8 +127,10 @@ impl Admission {
             }
             st.probe_since = Some(now);
         }
-        let fill = depth as f64 / capacity.max(1) as f64;
-        let rate = self.settings.rate_limit_per_sec * (1.0 - fill).clamp(0.05, 1.0);
+        // The rate falls with the cube of the free share: half full, an eighth
+        // of the rate; 90% full, a thousandth.
+        let free = 1.0 - depth as f64 / capacity.max(1) as f64;
+        let rate = self.settings.rate_limit_per_sec * free.clamp(0.0, 1.0).powi(3).max(0.001);
         let elapsed = now.saturating_duration_since(st.refilled).as_secs_f64();
         st.tokens = (st.tokens + rate * elapsed).min(self.settings.rate_limit_burst);
         st.refilled = now;
@@ -197,15 +202,20 @@ mod tests {
             a.admit_at(t0, 0, 100),
             Err(Refusal::RateLimited { .. })
         ));
-        // 150 ms at an empty mailbox would refill 15 tokens (capped at 10); at
-        // 90% full only 1.5.
+        // 150 ms refill: at an empty mailbox 15 tokens (capped at 10); half full,
+        // an eighth of that rate (1.9 tokens); 90% full, nothing.
         let t1 = t0 + Duration::from_millis(150);
         let mut admitted = 0;
-        while a.admit_at(t1, 90, 100).is_ok() {
+        while a.admit_at(t1, 50, 100).is_ok() {
             admitted += 1;
         }
         assert_eq!(admitted, 1);
-        let t2 = t1 + Duration::from_millis(100);
+        let t1b = t1 + Duration::from_millis(150);
+        assert!(
+            a.admit_at(t1b, 90, 100).is_err(),
+            "a 90% full mailbox refills almost nothing"
+        );
+        let t2 = t1b + Duration::from_millis(100);
         let mut admitted = 0;
         while a.admit_at(t2, 0, 100).is_ok() {
             admitted += 1;

@@ -175,6 +175,7 @@ impl Sync {
 
     /// A new state of the room: the next tick, sent to every member.
     pub fn publish(&self, gateway: &Gateway, address: &Address, entities: Vec<Entity>) {
+        let deltas = gateway.settings.sync_deltas;
         let room = self.room(address);
         let mut inner = room.inner.lock().expect("room poisoned");
         inner.tick += 1;
@@ -183,8 +184,11 @@ impl Sync {
         self.ticks.inc();
         // One encoding per distinct baseline.
         let mut encoded: HashMap<Option<u64>, Option<(Bytes, &'static str)>> = HashMap::new();
-        let members: Vec<(u64, Option<u64>)> =
-            inner.members.iter().map(|(p, a)| (*p, *a)).collect();
+        let members: Vec<(u64, Option<u64>)> = inner
+            .members
+            .iter()
+            .map(|(p, a)| (*p, if deltas { *a } else { None }))
+            .collect();
         for (player, acked) in members {
             let frame = encoded.entry(acked).or_insert_with(|| {
                 inner.history.frame_for(room.id, acked).map(|f| {
