@@ -97,6 +97,11 @@ async fn a_resume_keeps_rooms_and_delivers_queued_pushes_in_order() -> anyhow::R
     let client = node.player().await?;
     let player = client.login_device("resumer").await?;
     let room = client.join("arena/resume").await?;
+    let slot = client
+        .next_push(Duration::from_secs(5))
+        .await
+        .expect("the arena tells the slot");
+    assert_eq!(slot.payload, b"slot 0");
     eventually(Duration::from_secs(5), "room state", || async {
         Ok(client.room_state(room).map(|_| ()))
     })
@@ -135,7 +140,12 @@ async fn a_resume_keeps_rooms_and_delivers_queued_pushes_in_order() -> anyhow::R
     )
     .await?;
     assert_eq!(admin.call_text("arena/resume", "players").await?, "1");
-    assert!(client.room_state(room).unwrap().1.contains_key(&player));
+    // The arena told the player its entity id (its slot) when it joined; that
+    // entity is in the mirrored state.
+    assert!(
+        client.room_state(room).unwrap().1.contains_key(&0),
+        "slot 0 is the only player"
+    );
     Ok(())
 }
 

@@ -86,13 +86,14 @@ pub fn anthill_bin() -> &'static Path {
             .status()
             .expect("running cargo build for the anthill binary");
         assert!(status.success(), "building the anthill binary failed");
-        // target/<profile>/deps/e2e-… → target/<profile>/anthill
+        // target/<profile>/deps/e2e-… (tests) or target/<profile>/anthill-bench
+        // → target/<profile>/anthill
         let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in target/<profile>/deps");
-        profile_dir.join("anthill")
+        let mut dir = exe.parent().expect("binary in a directory");
+        if dir.file_name().is_some_and(|n| n == "deps") {
+            dir = dir.parent().expect("deps is inside the profile dir");
+        }
+        dir.join("anthill")
     })
 }
 

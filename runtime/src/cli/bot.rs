@@ -66,12 +66,23 @@ pub(super) struct BotArgs {
 struct Totals {
     requests: AtomicU64,
     errors: AtomicU64,
+    /// The first few distinct errors, for the summary.
+    samples: Mutex<Vec<String>>,
     connected: AtomicU64,
     latencies_us: Mutex<Vec<u32>>,
     window_us: Mutex<Vec<u32>>,
 }
 
 impl Totals {
+    fn error(&self, e: impl std::fmt::Display) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let text = e.to_string();
+        let mut samples = self.samples.lock().expect("stats poisoned");
+        if samples.len() < 5 && !samples.contains(&text) {
+            samples.push(text);
+        }
+    }
+
     fn record(&self, started: Instant) {
         let us = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -129,8 +140,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
             )
             .await;
             if let Err(e) = outcome {
-                totals.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(bot = i, error = %e, "bot failed");
+                totals.error(format!("bot {i}: {e:#}"));
             }
         }));
         tokio::time::sleep(gap).await;
@@ -194,6 +204,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         "datagrams_per_sec": dgrams as f64 / elapsed,
         "bytes_per_player_per_sec": bytes as f64 / elapsed / players as f64,
         "errors": totals.errors.load(Ordering::Relaxed),
+        "error_samples": *totals.samples.lock().expect("stats poisoned"),
     });
     if a.json {
         println!("{summary}");
@@ -211,6 +222,9 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
             bytes as f64 / elapsed / players as f64,
             summary["errors"],
         );
+        for s in totals.samples.lock().expect("stats poisoned").iter() {
+            println!("  e.g. {s}");
+        }
     }
     Ok(())
 }
@@ -268,8 +282,8 @@ async fn player(
                 let t = Instant::now();
                 match client.request("echo", body.clone()).await {
                     Ok(_) => totals.record(t),
-                    Err(_) => {
-                        totals.errors.fetch_add(1, Ordering::Relaxed);
+                    Err(e) => {
+                        totals.error(e);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
@@ -311,9 +325,7 @@ async fn player(
                 let t = Instant::now();
                 match client.request(&room, cmd.into_bytes()).await {
                     Ok(_) => totals.record(t),
-                    Err(_) => {
-                        totals.errors.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Err(e) => totals.error(e),
                 }
             }
         }

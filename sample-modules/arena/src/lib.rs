@@ -5,9 +5,10 @@
 //!
 //! Player requests (text): `move DX DY` sets the player's velocity (units/s,
 //! clamped to 100), `stop`, `pos` replies `X Y`. Admin: `players` replies the
-//! count. Entity ids: a player's id, and `1<<40 | i` for the room's 64 pickups
-//! (static unless collected). Entity state: x, y as i16 little endian, in
-//! tenths of a unit, on a 1000×1000 field.
+//! count. Entity ids are small, to keep deltas small: a player's slot (0..49,
+//! pushed to the player as `slot N` when it joins) and `100 + i` for the room's
+//! 64 pickups (static unless collected). Entity state: x, y as i16 little
+//! endian, in tenths of a unit, on a 1000×1000 field.
 
 use anthill_sdk::json;
 use anthill_sdk::prelude::*;
@@ -19,10 +20,11 @@ const FIELD: f32 = 1000.0;
 const MAX_SPEED: f32 = 100.0;
 const TICK_HZ: u32 = 20;
 const PICKUPS: u64 = 64;
-const PICKUP_ID: u64 = 1 << 40;
+const PICKUP_ID: u64 = 100;
 
 #[derive(Clone, Copy, Default, Serialize, Deserialize)]
 struct Body {
+    slot: u64,
     x: f32,
     y: f32,
     vx: f32,
@@ -60,9 +62,9 @@ impl Arena {
         let mut entities: Vec<Entity> = self
             .players
             .iter()
-            .map(|(id, b)| Entity {
-                id: *id,
-                state: encode(b.x, b.y),
+            .map(|b| Entity {
+                id: b.1.slot,
+                state: encode(b.1.x, b.1.y),
             })
             .collect();
         entities.extend(self.pickups.iter().map(|(id, (x, y))| Entity {
@@ -108,7 +110,7 @@ impl Actor for Arena {
         let pickups = (0..PICKUPS)
             .map(|i| {
                 (
-                    PICKUP_ID | i,
+                    PICKUP_ID + i,
                     (scatter(seed, 2 * i), scatter(seed, 2 * i + 1)),
                 )
             })
@@ -166,12 +168,20 @@ impl Actor for Arena {
                 self.name
             )));
         }
-        let spawn = Body {
-            x: scatter(player, 1),
-            y: scatter(player, 2),
-            ..Default::default()
-        };
-        self.players.entry(player).or_insert(spawn);
+        if !self.players.contains_key(&player) {
+            let slot = (0..MAX_PLAYERS as u64)
+                .find(|s| self.players.values().all(|b| b.slot != *s))
+                .expect("a free slot below the cap");
+            let spawn = Body {
+                slot,
+                x: scatter(player, 1),
+                y: scatter(player, 2),
+                ..Default::default()
+            };
+            self.players.insert(player, spawn);
+        }
+        let slot = self.players[&player].slot;
+        host::push(player, Channel::Reliable, format!("slot {slot}").as_bytes())?;
         self.publish();
         Ok(())
     }
