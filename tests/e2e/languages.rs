@@ -74,7 +74,8 @@ async fn a_python_module_calls_a_rust_module_and_errors_come_back_typed() -> any
 }
 
 #[tokio::test]
-async fn swaps_across_languages_under_load_keep_every_increment() -> anyhow::Result<()> {
+async fn swaps_between_every_pair_of_languages_under_load_keep_every_increment()
+-> anyhow::Result<()> {
     let node = Node::start().await?;
     let admin = node.admin();
     // Compile every version first (the shared compile cache makes the swaps
@@ -108,7 +109,15 @@ async fn swaps_across_languages_under_load_keep_every_increment() -> anyhow::Res
             })
         })
         .collect();
-    for module in ["counter-js", "counter-py", "counter"] {
+    // Every directed pair: Rust→JS→Python→Rust→Python→JS→Rust.
+    for module in [
+        "counter-js",
+        "counter-py",
+        "counter",
+        "counter-py",
+        "counter-js",
+        "counter",
+    ] {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let bytes = std::fs::read(anthill_tests::guest(module))?;
         let (status, body) = admin.deploy_bytes("counter", bytes, "").await?;

@@ -400,3 +400,83 @@ async fn junk_udp_and_junk_frames_do_not_hurt_the_node() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn players_stay_connected_through_a_hot_swap() -> anyhow::Result<()> {
+    // The player sends as fast as it can; lift the per-player rate limit.
+    let node =
+        node_with("[gateway]\nrequests_per_sec = 100000.0\nrequest_burst = 100000.0\n").await?;
+    let admin = node.admin();
+    admin.deploy("counter", "counter", "kind=keyed").await?;
+    let client = node.player().await?;
+    client.set_auto_resume(false);
+    client.login_device("swapper").await?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let player = {
+        let (client, stop) = (client.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut replies = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client.request("counter/p", b"incr".to_vec()).await?;
+                replies.push(String::from_utf8(r)?);
+            }
+            Ok::<_, anyhow::Error>(replies)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = admin
+        .deploy_bytes(
+            "counter",
+            std::fs::read(anthill_tests::guest("counter-v2"))?,
+            "",
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let replies = player.await??;
+    // Every request answered; values continue across the swap; v2 answers after it.
+    let values: Vec<u64> = replies
+        .iter()
+        .map(|r| r.trim_start_matches("v2:").parse().unwrap())
+        .collect();
+    assert_eq!(values, (1..=values.len() as u64).collect::<Vec<_>>());
+    assert!(
+        replies.first().is_some_and(|r| !r.starts_with("v2:")),
+        "{replies:?}"
+    );
+    assert!(
+        replies.last().is_some_and(|r| r.starts_with("v2:")),
+        "{replies:?}"
+    );
+    assert!(client.is_connected(), "the swap did not drop the player");
+    assert_eq!(
+        client
+            .stats()
+            .resumes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_login_module_decides_who_the_player_is() -> anyhow::Result<()> {
+    // echo as the login module: the payload is the player id it "verified".
+    let node = node_with("[gateway]\nlogin_module = \"echo\"\n").await?;
+    let client = node.player().await?;
+    assert_eq!(client.login_custom(b"4242".to_vec()).await?, 4242);
+    assert_eq!(client.request("echo", b"hi".to_vec()).await?, b"hi");
+    let refused = node.player().await?;
+    let err = refused
+        .login_custom(b"not-a-player".to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.code().is_some(), "{err}");
+    // Without a login module, custom logins are refused with the reason.
+    let plain = node_with("").await?;
+    let c = plain.player().await?;
+    let err = c.login_custom(b"1".to_vec()).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unauthorized), "{err}");
+    Ok(())
+}
