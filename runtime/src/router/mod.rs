@@ -9,7 +9,7 @@ mod table;
 
 pub use address::{Address, CallChain};
 pub use admission::{Admission, AdmissionSettings, Refusal};
-pub use table::{ActorTable, Retiring, RetiringDone};
+pub use table::{ActorTable, Retiring, RetiringDone, Routed};
 
 use crate::actor::{self, CallError, Envelope, Message};
 use crate::host::types::Sender;

@@ -35,25 +35,48 @@ impl RetiringDone {
     }
 }
 
-#[derive(Default)]
-pub struct ActorTable {
-    live: ArcSwap<imbl::HashMap<String, ActorHandle>>,
+/// What the table routes to: anything cheap to clone that names one actor
+/// incarnation (an [`ActorHandle`] in the node; a bare id in the route
+/// benchmark, which measures this table against a locked map).
+pub trait Routed: Clone {
+    fn actor_id(&self) -> u64;
+}
+
+impl Routed for ActorHandle {
+    fn actor_id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Routed for u64 {
+    fn actor_id(&self) -> u64 {
+        *self
+    }
+}
+
+pub struct ActorTable<H: Routed = ActorHandle> {
+    live: ArcSwap<imbl::HashMap<String, H>>,
     writer: Mutex<HashMap<String, Retiring>>,
 }
 
-impl ActorTable {
+impl<H: Routed> Default for ActorTable<H> {
+    fn default() -> Self {
+        ActorTable {
+            live: ArcSwap::default(),
+            writer: Mutex::default(),
+        }
+    }
+}
+
+impl<H: Routed> ActorTable<H> {
     /// The live actor for `key`, without taking any lock.
-    pub fn get(&self, key: &str) -> Option<ActorHandle> {
+    pub fn get(&self, key: &str) -> Option<H> {
         self.live.load().get(key).cloned()
     }
 
     /// The live actor for `key`, or a new one made by `spawn` (given the retiring
     /// predecessor to wait for, if any).
-    pub fn get_or_activate(
-        &self,
-        key: &str,
-        spawn: impl FnOnce(Option<Retiring>) -> ActorHandle,
-    ) -> ActorHandle {
+    pub fn get_or_activate(&self, key: &str, spawn: impl FnOnce(Option<Retiring>) -> H) -> H {
         if let Some(h) = self.get(key) {
             return h;
         }
@@ -73,7 +96,7 @@ impl ActorTable {
     /// table already moved on (another actor holds the key).
     pub fn retire(&self, key: &str, id: u64, retiring: Retiring) -> bool {
         let mut writer = self.writer.lock().expect("actor table poisoned");
-        if self.get(key).map(|h| h.id) != Some(id) {
+        if self.get(key).map(|h| h.actor_id()) != Some(id) {
             return false;
         }
         let mut next = (**self.live.load()).clone();
@@ -92,7 +115,7 @@ impl ActorTable {
     /// Removes actor `id` if it is still the live one for `key`.
     pub fn remove(&self, key: &str, id: u64) {
         let _writer = self.writer.lock().expect("actor table poisoned");
-        if self.get(key).map(|h| h.id) != Some(id) {
+        if self.get(key).map(|h| h.actor_id()) != Some(id) {
             return;
         }
         let mut next = (**self.live.load()).clone();
@@ -101,7 +124,7 @@ impl ActorTable {
     }
 
     /// Every live actor.
-    pub fn handles(&self) -> Vec<ActorHandle> {
+    pub fn handles(&self) -> Vec<H> {
         self.live.load().values().cloned().collect()
     }
 
@@ -114,11 +137,11 @@ impl ActorTable {
     }
 }
 
-impl ActorTable {
+impl<H: Routed> ActorTable<H> {
     /// Runs `f` while no actor can be activated, then lists the live actors: an
     /// actor activated before `f` is in the list, one activated after sees what
     /// `f` changed (used to switch a module's version without missing anyone).
-    pub fn handles_after(&self, f: impl FnOnce()) -> Vec<ActorHandle> {
+    pub fn handles_after(&self, f: impl FnOnce()) -> Vec<H> {
         let _writer = self.writer.lock().expect("actor table poisoned");
         f();
         self.live.load().values().cloned().collect()

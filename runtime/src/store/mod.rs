@@ -12,6 +12,7 @@
 //! DATA/admin.token    the admin token (0600)
 //! ```
 
+mod commit;
 mod events;
 mod snapshot;
 mod timers;
@@ -62,6 +63,7 @@ pub struct Store {
     cursors: sled::Tree,
     dead_letters: sled::Tree,
     timers: sled::Tree,
+    commit: std::sync::Arc<commit::GroupCommit>,
     dir: PathBuf,
 }
 
@@ -113,6 +115,7 @@ impl Store {
             dead_letters: tree("dead_letters")?,
             timers: tree("timers")?,
             db,
+            commit: Default::default(),
             dir: dir.to_owned(),
         })
     }
@@ -121,16 +124,27 @@ impl Store {
         &self.dir
     }
 
-    /// Makes every write so far durable (fsync). Group-commits concurrent callers.
+    /// Makes every write made before this call durable (fsync). Concurrent
+    /// callers are group-committed: one flush serves all who queued behind it.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(|source| StoreError::Db {
-                doing: "flushing to disk".into(),
-                source,
+        self.commit
+            .commit(|| async {
+                self.db
+                    .flush_async()
+                    .await
+                    .map(|_| ())
+                    .map_err(|source| StoreError::Db {
+                        doing: "flushing to disk".into(),
+                        source,
+                    })
             })
+            .await
+    }
+
+    /// Flushes to disk run by [`Store::flush`] so far (fewer than its callers
+    /// under load: that is the group commit).
+    pub fn flushes(&self) -> u64 {
+        self.commit.flushes()
     }
 
     // --- module registry -------------------------------------------------

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `call ADDR TIMEOUT_MS PAYLOAD` | `host::call`; replies with the reply, or fails with its error |
 //! | `send ADDR PAYLOAD` | `host::send` |
-//! | `flood ADDR N` | `send` N times; replies `sent=S overloaded=O` |
+//! | `flood ADDR N [PAYLOAD]` | `send` N times (PAYLOAD, else `flood I`); replies `sent=S overloaded=O` |
 //! | `busy MS` | spins for MS milliseconds of guest time |
 //! | `subscribe TOPIC amo\|alo`, `unsubscribe TOPIC` | pub/sub |
 //! | `publish TOPIC PAYLOAD` | `host::publish` |
@@ -85,14 +85,21 @@ impl Probe {
                 reply_text("sent")
             }
             "flood" => {
-                let a = arg(1);
-                let [to, n] = a[..] else {
-                    return Err(Error::rejected("flood ADDR N"));
+                let a = arg(2);
+                let (to, n, payload) = match a[..] {
+                    [to, n] => (to, n, None),
+                    [to, n, payload] => (to, n, Some(payload)),
+                    _ => return Err(Error::rejected("flood ADDR N [PAYLOAD]")),
                 };
                 let n: u32 = n.parse().map_err(|_| Error::rejected("bad count"))?;
+                let to = address(to);
                 let (mut sent, mut overloaded) = (0, 0);
                 for i in 0..n {
-                    match host::send(&address(to), format!("flood {i}").as_bytes()) {
+                    let message = match payload {
+                        Some(p) => p.as_bytes().to_vec(),
+                        None => format!("flood {i}").into_bytes(),
+                    };
+                    match host::send(&to, &message) {
                         Ok(()) => sent += 1,
                         Err(Error::Overloaded(_)) => overloaded += 1,
                         Err(e) => return Err(e),

@@ -4,8 +4,11 @@
 //! comparison is made within the same run (this machine is shared and noisy).
 //!
 //! ```text
-//! anthill-bench [swap] [echo] [arena] [idle] [languages] [--quick] [--arena-players=N]
+//! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [idle] [languages]
+//!               [--quick] [--arena-players=N]
 //! ```
+
+mod routing;
 
 use anthill_tests::{Node, anthill_bin, guest};
 use anyhow::Context;
@@ -35,6 +38,18 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let all = wanted.is_empty();
     let run = |name: &str| all || wanted.contains(&name);
+    if run("routes") {
+        routing::routes(quick);
+    }
+    if run("send") {
+        routing::send(quick).await?;
+    }
+    if run("events") {
+        routing::events(quick).await?;
+    }
+    if run("snapshots") {
+        routing::snapshots(quick).await?;
+    }
     if run("swap") {
         swap(if quick { 200 } else { 1000 }).await?;
     }
