@@ -154,3 +154,46 @@ async fn raw_put_headers(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+#[tokio::test]
+async fn a_full_disk_refuses_the_upload_with_507_and_loses_nothing() -> anyhow::Result<()> {
+    use sha2::Digest;
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("echo", "echo", "").await?;
+    let before = admin.module_names().await?;
+    // The node writes an upload to `components/SHA.tmp-PID`, then renames it.
+    // Point that name at /dev/full: the kernel answers the write with ENOSPC,
+    // exactly as a full disk does, for this file only.
+    let bytes = std::fs::read(guest("counter"))?;
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    let tmp = node
+        .data
+        .join("components")
+        .join(format!("{sha}.tmp-{}", node.pid()));
+    std::os::unix::fs::symlink("/dev/full", &tmp)?;
+
+    let (status, body) = admin
+        .deploy_bytes("counter", bytes.clone(), "kind=keyed")
+        .await?;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"], "disk-full", "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("disk is full") && detail.contains("nothing was changed"),
+        "{detail}"
+    );
+    assert_eq!(
+        admin.module_names().await?,
+        before,
+        "no half-deployed module"
+    );
+    assert_eq!(admin.call_text("echo", "still here").await?, "still here");
+
+    // Space freed (the node removed its temp file): the same upload works.
+    assert!(!tmp.exists(), "the failed temp file was cleaned up");
+    let (status, body) = admin.deploy_bytes("counter", bytes, "kind=keyed").await?;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(admin.call_text("counter/a", "incr").await?, "1");
+    Ok(())
+}
