@@ -16,4 +16,5 @@ mod restart;
 mod routing;
 mod swap;
 mod timers;
+mod tls;
 mod upload;
