@@ -102,3 +102,83 @@ async fn undeploy_removes_the_module_and_its_state() -> anyhow::Result<()> {
     assert_eq!(admin.call_text("counter/a", "get").await?, "0");
     Ok(())
 }
+
+#[tokio::test]
+async fn dropped_versions_and_undeployed_modules_leave_no_files_behind() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let cache = data.join("cache");
+    // The node's own compile cache (inside its data dir), so it may prune it.
+    let node =
+        anthill_tests::Node::start_in(&data, &["--cache", cache.to_str().expect("utf-8")]).await?;
+    let admin = node.admin();
+    let files = |dir: &std::path::Path, ext: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(ext))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let sha_of = |body: &serde_json::Value| body["sha256"].as_str().unwrap_or_default().to_owned();
+
+    // Seven alternating deploys: six distinct components would pile up; only
+    // the five kept versions' two components may stay.
+    let mut shas = Vec::new();
+    for i in 0..7u8 {
+        // A distinct component each time: `counter` with a custom section appended.
+        let mut bytes = std::fs::read(anthill_tests::guest("counter"))?;
+        bytes.extend_from_slice(&[0, 7, 5, b'n', b'o', b'n', b'c', b'e', i]);
+        let (status, body) = admin.deploy_bytes("counter", bytes, "kind=keyed").await?;
+        assert!(status == 200 || status == 201, "{body}");
+        shas.push(sha_of(&body));
+        assert_eq!(
+            admin.call_text("counter/k", "incr").await?,
+            (i + 1).to_string()
+        );
+    }
+    let (_, info) = admin.get_json("/v1/modules/counter").await?;
+    let kept: Vec<String> = info["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["sha256"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kept.len(), 5, "{info}");
+    let mut want: Vec<String> = kept.iter().map(|s| format!("{s}.wasm")).collect();
+    want.sort();
+    assert_eq!(files(&data.join("components"), ".wasm"), want);
+    for dropped in &shas[..2] {
+        assert!(
+            !files(&cache, ".cwasm")
+                .iter()
+                .any(|f| f.starts_with(dropped.as_str())),
+            "the precompiled artifact of dropped {dropped} is gone"
+        );
+    }
+    // Rolling back to a kept version still works (its component is there).
+    let to = &info["versions"][0]["version"];
+    let resp = admin
+        .http
+        .post(admin.url(&format!("/v1/modules/counter/rollback?to={to}")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await?);
+    assert_eq!(admin.call_text("counter/k", "get").await?, "7");
+
+    let resp = admin
+        .http
+        .delete(admin.url("/v1/modules/counter"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 204);
+    assert!(files(&data.join("components"), ".wasm").is_empty());
+    assert!(files(&cache, ".cwasm").is_empty());
+    Ok(())
+}

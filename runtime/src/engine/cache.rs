@@ -54,6 +54,25 @@ impl ComponentCache {
         }
     }
 
+    /// Deletes the precompiled artifacts of `sha256` (for every engine
+    /// configuration: an artifact of an older wasmtime is of no use either).
+    pub(super) fn forget(&self, sha256: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let prefix = format!("{sha256}-");
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&prefix)
+                && name.ends_with(".cwasm")
+                && let Err(e) = std::fs::remove_file(entry.path())
+            {
+                tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a precompiled component");
+            }
+        }
+    }
+
     /// Writes the precompiled artifact; a failure only costs a recompile later.
     pub(super) fn store(&self, sha256: &str, component: &Component) {
         let path = self.path(sha256);

@@ -148,9 +148,14 @@ impl Engine {
         BindingsPre::new(pre).map_err(|e| ComponentError::WrongWorld(format!("{e:#}")))
     }
 
-    /// Removes precompiled artifacts this engine can no longer use.
+    /// Where precompiled components are kept.
     pub fn cache_dir(&self) -> &std::path::Path {
         self.cache.dir()
+    }
+
+    /// Deletes the precompiled artifacts of a component no module uses any more.
+    pub fn forget_compiled(&self, sha256: &str) {
+        self.cache.forget(sha256);
     }
 }
 

@@ -315,6 +315,7 @@ pub async fn deploy(node: &Arc<Node>, req: DeployRequest) -> Result<Deployed, De
     };
     node.metrics.deploys.with_label_values(&["ok"]).inc();
     tracing::info!(module = %req.name, version, %sha256, size, cached, compile_ms, "deployed");
+    prune_components(node);
     Ok(Deployed {
         name: req.name,
         version,
@@ -343,7 +344,33 @@ pub async fn undeploy(node: &Arc<Node>, name: &str) -> Result<(), DeployError> {
     node.store.remove_module_state(name)?;
     let removed = node.store.remove_snapshots(name)?;
     tracing::info!(module = name, snapshots = removed, "undeployed");
+    prune_components(node);
     Ok(())
+}
+
+/// Deletes uploaded components that no kept version of any module references
+/// (versions past the last few, undeployed modules, failed swaps), and their
+/// precompiled artifacts when the compile cache is this node's own, inside its
+/// data dir (a cache shared with other nodes is theirs too). Runs under the deploy lock, so no
+/// upload is in flight. A failure is logged: it only costs disk space.
+fn prune_components(node: &Node) {
+    let referenced = node.store.modules::<ModuleRecord>().map(|records| {
+        records
+            .into_iter()
+            .flat_map(|(_, r)| r.versions.into_iter().map(|v| v.sha256))
+            .collect::<std::collections::HashSet<_>>()
+    });
+    match referenced.and_then(|keep| node.store.prune_components(&keep)) {
+        Ok(removed) => {
+            for sha256 in removed {
+                if node.engine.cache_dir().starts_with(node.store.dir()) {
+                    node.engine.forget_compiled(&sha256);
+                }
+                tracing::info!(%sha256, "removed a component no module version uses");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot prune unused components"),
+    }
 }
 
 async fn load_recorded(

@@ -221,6 +221,35 @@ impl Store {
         })
     }
 
+    /// Deletes the uploaded components whose sha256 is not in `keep`; returns
+    /// the sha256s removed. Files that are not components are left alone.
+    pub fn prune_components(
+        &self,
+        keep: &std::collections::HashSet<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let dir = self.dir.join("components");
+        let entries = std::fs::read_dir(&dir).map_err(|source| StoreError::Io {
+            doing: format!("listing {}", dir.display()),
+            source,
+        })?;
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(sha) = name.strip_suffix(".wasm") else {
+                continue;
+            };
+            if sha.len() != 64 || keep.contains(sha) {
+                continue;
+            }
+            std::fs::remove_file(entry.path()).map_err(|source| StoreError::Io {
+                doing: format!("removing {}", entry.path().display()),
+                source,
+            })?;
+            removed.push(sha.to_owned());
+        }
+        Ok(removed)
+    }
+
     // --- snapshots ---------------------------------------------------------
 
     fn snapshot_key(module: &str, key: &str) -> Vec<u8> {
