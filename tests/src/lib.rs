@@ -35,7 +35,7 @@ pub fn guest(name: &str) -> PathBuf {
 /// The installed componentize toolchains (by `just build-modules`).
 pub fn toolchain(bin: &str) -> PathBuf {
     let path = match bin {
-        "componentize-js" => "target/toolchains/js/node_modules/.bin/componentize-js",
+        "componentize-js" => "target/toolchains/js/componentize-js",
         "componentize-py" => "target/toolchains/py/bin/componentize-py",
         other => panic!("unknown toolchain {other}"),
     };
