@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the JavaScript and Python sample modules to target/modules/NAME.wasm.
 # The toolchains are installed on first use into target/toolchains (outside the
-# tracked tree), pinned to exact versions. A module is rebuilt only when its
-# source, the WIT or the toolchain changed (componentize takes ~10 s each).
+# tracked tree), pinned to exact versions (JS: by a committed lockfile). A
+# module is rebuilt only when its source, the WIT or the toolchain changed
+# (componentize takes ~10 s each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COMPONENTIZE_JS_VERSION=0.23.0
@@ -47,13 +48,19 @@ else
     npm=(node "$tools/node/npm/bin/npm-cli.js")
 fi
 
+# componentize-js and every package under it are pinned by the committed
+# lockfile (scripts/toolchains/js), so a new release of a transitive dependency
+# cannot change what CI builds with; a changed lockfile reinstalls.
 js_bin="$tools/js/componentize-js"
-if [ "$(cat "$tools/js/.version" 2>/dev/null)" != "$COMPONENTIZE_JS_VERSION" ]; then
-    echo "installing componentize-js $COMPONENTIZE_JS_VERSION into $tools/js (once; ~400 MB)…"
+js_lock=scripts/toolchains/js/package-lock.json
+js_stamp="$COMPONENTIZE_JS_VERSION $(sha256sum "$js_lock" | cut -c1-16)"
+if [ "$(cat "$tools/js/.version" 2>/dev/null)" != "$js_stamp" ]; then
+    echo "installing componentize-js $COMPONENTIZE_JS_VERSION into $tools/js from $js_lock (once; ~400 MB)…"
     # A fresh directory: npm installing over another version leaves a broken tree.
-    rm -rf "$tools/js"
-    "${npm[@]}" install --prefix "$tools/js" --no-audit --no-fund --loglevel=error "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION" >/dev/null
-    echo "$COMPONENTIZE_JS_VERSION" > "$tools/js/.version"
+    rm -rf "$tools/js" && mkdir -p "$tools/js"
+    cp scripts/toolchains/js/package.json "$js_lock" "$tools/js/"
+    "${npm[@]}" ci --prefix "$tools/js" --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$js_stamp" > "$tools/js/.version"
 fi
 # The entry point tests and templates use: finds the private Node.js if any.
 cat > "$js_bin" <<WRAPPER
