@@ -171,7 +171,11 @@ impl Conn {
                     loop {
                         match reader.next_frame() {
                             Ok(Some(frame)) => {
-                                if !self.on_frame(frame).await {
+                                // Boxed: handling a frame (a login through a
+                                // module, a request) needs a large future only
+                                // for a moment; inline, every idle connection
+                                // would carry its size.
+                                if !Box::pin(self.on_frame(frame)).await {
                                     return;
                                 }
                             }
