@@ -7,6 +7,7 @@ mod backpressure;
 mod cli;
 mod deploy;
 mod events;
+mod full_disk;
 mod hostile;
 mod languages;
 mod lifecycle;

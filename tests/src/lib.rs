@@ -138,24 +138,63 @@ impl Node {
 
     /// Starts a node on `data` (which may hold an earlier node's state).
     pub async fn start_in(data: &Path, extra: &[&str]) -> anyhow::Result<Node> {
-        let bin = anthill_bin();
-        let mut cmd = Command::new(bin);
+        let mut cmd = Command::new(anthill_bin());
         cmd.args(["serve", "--data"]).arg(data);
+        Self::serve_args(&mut cmd, extra);
+        Self::launch(cmd, |_| data.to_owned())
+    }
+
+    /// Starts a node whose data dir is a tmpfs of `mb` MiB of its own, mounted
+    /// in a user and mount namespace (`unshare -rm`, no privileges needed), so a
+    /// test can fill its disk for real. The test reaches that data dir through
+    /// `/proc/PID/root` (the `data` field).
+    pub async fn start_on_small_disk(mb: u32) -> anyhow::Result<Node> {
+        let mount = tempfile::tempdir()?;
+        let inside = mount.path().join("data");
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o "size=$1m" tmpfs "$2" && shift 2 && exec "$@""#,
+            "sh",
+        ])
+        .arg(mb.to_string())
+        .arg(mount.path())
+        .arg(anthill_bin())
+        .args(["serve", "--data"])
+        .arg(&inside);
+        Self::serve_args(&mut cmd, &[]);
+        let mut node = Self::launch(cmd, |pid| {
+            PathBuf::from(format!("/proc/{pid}/root"))
+                .join(inside.strip_prefix("/").expect("absolute"))
+        })
+        .context("starting a node on its own tmpfs (needs `unshare -rm`: user namespaces)")?;
+        node._tmp = Some(mount);
+        Ok(node)
+    }
+
+    fn serve_args(cmd: &mut Command, extra: &[&str]) {
         // One compile cache for every test node: a JS or Python component is
         // compiled once per suite, not once per test.
         if !extra.contains(&"--cache") {
             cmd.arg("--cache")
                 .arg(workspace_root().join("target").join("test-compile-cache"));
         }
-        let mut child = cmd
-            .args(["--admin", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
+        cmd.args(["--admin", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("ANTHILL_TOKEN")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+    }
+
+    /// Spawns `cmd`, waits for the start banner, and reads the node's address
+    /// files from the data dir (`data(pid)` as this process sees it).
+    fn launch(mut cmd: Command, data: impl FnOnce(u32) -> PathBuf) -> anyhow::Result<Node> {
+        let mut child = cmd
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .with_context(|| format!("starting {:?}", cmd.get_program()))?;
         let output = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         for stream in [
@@ -197,6 +236,7 @@ impl Node {
                 }
             }
         };
+        let data = data(child.id());
         let quic = std::fs::read_to_string(data.join("quic.addr"))
             .ok()
             .and_then(|s| s.trim().parse().ok());
@@ -209,7 +249,7 @@ impl Node {
             .to_owned();
         Ok(Node {
             child: Some(child),
-            data: data.to_owned(),
+            data,
             admin_url,
             token,
             quic,

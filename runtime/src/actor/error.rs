@@ -36,8 +36,21 @@ pub enum CallError {
     },
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The node could not make state durable (the reply is withheld: the
+    /// message is not acknowledged).
+    #[error("{detail}")]
+    Storage { detail: String, disk_full: bool },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::store::StoreError> for CallError {
+    fn from(e: crate::store::StoreError) -> CallError {
+        CallError::Storage {
+            disk_full: e.is_disk_full(),
+            detail: e.to_string(),
+        }
+    }
 }
 
 impl CallError {
@@ -56,6 +69,10 @@ impl CallError {
             CallError::Trapped { .. } => "trapped",
             CallError::TooLarge { .. } => "too-large",
             CallError::BadRequest(_) => "bad-request",
+            CallError::Storage {
+                disk_full: true, ..
+            } => "disk-full",
+            CallError::Storage { .. } => "storage",
             CallError::Internal(_) => "internal",
         }
     }
@@ -91,6 +108,7 @@ impl CallError {
             CallError::DeadlineExceeded { .. }
             | CallError::OutOfMemory { .. }
             | CallError::Trapped { .. }
+            | CallError::Storage { .. }
             | CallError::Internal(_) => WitError::Internal(self.to_string()),
         }
     }

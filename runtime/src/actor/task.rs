@@ -422,14 +422,9 @@ impl ActorTask {
             state,
         };
         let store = &self.node.store;
-        store
-            .put_snapshot(&self.address.module, &self.address.key, &snap)
-            .map_err(|e| CallError::Internal(e.to_string()))?;
+        store.put_snapshot(&self.address.module, &self.address.key, &snap)?;
         if self.module.settings().durability == Durability::EveryMessage {
-            store
-                .flush()
-                .await
-                .map_err(|e| CallError::Internal(e.to_string()))?;
+            store.flush().await?;
         }
         self.dirty = false;
         self.status

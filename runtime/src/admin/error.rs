@@ -58,7 +58,10 @@ impl From<CallError> for ApiError {
             CallError::Trapped { .. } | CallError::OutOfMemory { .. } => StatusCode::BAD_GATEWAY,
             CallError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             CallError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            CallError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            CallError::Storage {
+                disk_full: true, ..
+            } => StatusCode::INSUFFICIENT_STORAGE,
+            CallError::Storage { .. } | CallError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.kind(), e.to_string())
     }
@@ -86,25 +89,12 @@ impl From<DeployError> for ApiError {
             DeployError::UnknownVersion { .. } => (StatusCode::NOT_FOUND, "unknown-version"),
             DeployError::CanaryInProgress { .. } => (StatusCode::CONFLICT, "canary-in-progress"),
             DeployError::CanaryPercent(_) => (StatusCode::BAD_REQUEST, "invalid-settings"),
-            DeployError::Store(s) if is_disk_full(s) => {
+            DeployError::Store(s) if s.is_disk_full() => {
                 (StatusCode::INSUFFICIENT_STORAGE, "disk-full")
             }
             DeployError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
             DeployError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, kind, e.to_string())
-    }
-}
-
-fn is_disk_full(e: &crate::store::StoreError) -> bool {
-    match e {
-        crate::store::StoreError::Io { source, .. } => {
-            source.kind() == std::io::ErrorKind::StorageFull
-        }
-        crate::store::StoreError::Db {
-            source: sled::Error::Io(io),
-            ..
-        } => io.kind() == std::io::ErrorKind::StorageFull,
-        _ => false,
     }
 }

@@ -1,4 +1,5 @@
-//! The admin HTTP API (axum) under `/v1`, plus `/metrics` and `/healthz`. Every
+//! The admin HTTP API (axum) under `/v1`, plus `/metrics` and `/healthz` (503
+//! with the reason once the database has stopped after an I/O error). Every
 //! route but `/healthz` needs `Authorization: Bearer TOKEN`. Errors are JSON
 //! `{error, detail}` with a status that says whose fault it is.
 
@@ -63,7 +64,7 @@ pub fn router(node: Arc<Node>, token: String) -> Router {
             auth::require_token,
         ));
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(routes::healthz))
         .merge(authed)
         .fallback(routes::not_found)
         .with_state(state)

@@ -309,3 +309,15 @@ pub(super) async fn discard_dead_letter(
         ))
     }
 }
+
+/// `ok`, or 503 with the reason once an I/O error (a full disk) has stopped the
+/// database: durable writes fail until the node restarts, which a load
+/// balancer or an operator should know without a token.
+pub(super) async fn healthz(State(s): State<AdminState>) -> axum::response::Response {
+    match s.node.store.health() {
+        Ok(()) => "ok\n".into_response(),
+        Err(reason) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store-stopped", reason).into_response()
+        }
+    }
+}

@@ -298,12 +298,9 @@ impl Events {
                 node.store
                     .next_sequence()
                     .and_then(|seq| node.store.append_event(topic, seq, &event))
-                    .map_err(|e| CallError::Internal(format!("cannot log the event: {e}")))?;
+                    .map_err(CallError::from)?;
             }
-            node.store
-                .flush()
-                .await
-                .map_err(|e| CallError::Internal(format!("cannot make the event durable: {e}")))?;
+            node.store.flush().await.map_err(CallError::from)?;
         }
         for s in subs.iter() {
             match &s.wake {

@@ -35,6 +35,7 @@ fn error_code(e: &CallError) -> ErrorCode {
         CallError::Unsupported(_)
         | CallError::Trapped { .. }
         | CallError::OutOfMemory { .. }
+        | CallError::Storage { .. }
         | CallError::Internal(_) => ErrorCode::Internal,
     }
 }

@@ -100,6 +100,7 @@ impl Store {
             .insert(event_key(topic, seq), event)
             .map(|_| ())
             .map_err(db_err(format!("logging an event on {topic}")))
+            .map_err(|e| self.noted(e))
     }
 
     /// Up to `limit` events of `topic` from sequence `from` on, in order.

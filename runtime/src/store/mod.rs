@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub enum StoreError {
     #[error("cannot open the database in {path}: {source} (is another node using this data dir?)")]
     Open { path: PathBuf, source: sled::Error },
-    #[error("database error while {doing}: {source}")]
+    #[error("database error while {doing}: {source}{hint}", hint = db_hint(source))]
     Db { doing: String, source: sled::Error },
     #[error("i/o error while {doing}: {source}{hint}", hint = disk_hint(source))]
     Io {
@@ -52,6 +52,44 @@ fn disk_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
+fn db_hint(e: &sled::Error) -> &'static str {
+    match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            " (the disk is full: free space in the data dir, then restart the node; after an I/O error the database refuses writes until it is reopened)"
+        }
+        sled::Error::Io(_) => {
+            " (after an I/O error the database refuses writes until the node restarts)"
+        }
+        _ => "",
+    }
+}
+
+impl StoreError {
+    /// Whether this failure is the disk being full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            StoreError::Db {
+                source: sled::Error::Io(io),
+                ..
+            } => io.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+
+    /// Whether the database hit an I/O error, after which it refuses every
+    /// write until it is reopened.
+    fn stops_the_database(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db {
+                source: sled::Error::Io(_),
+                ..
+            }
+        )
+    }
+}
+
 /// The node's persistent state.
 #[derive(Clone)]
 pub struct Store {
@@ -64,6 +102,8 @@ pub struct Store {
     dead_letters: sled::Tree,
     timers: sled::Tree,
     commit: std::sync::Arc<commit::GroupCommit>,
+    /// The first I/O error that stopped the database, for `/healthz`.
+    failure: std::sync::Arc<std::sync::OnceLock<String>>,
     dir: PathBuf,
 }
 
@@ -116,6 +156,7 @@ impl Store {
             timers: tree("timers")?,
             db,
             commit: Default::default(),
+            failure: Default::default(),
             dir: dir.to_owned(),
         })
     }
@@ -139,6 +180,26 @@ impl Store {
                     })
             })
             .await
+            .map_err(|e| self.noted(e))
+    }
+
+    /// Records an error that stopped the database (the first one wins).
+    pub(crate) fn noted(&self, e: StoreError) -> StoreError {
+        if e.stops_the_database() {
+            let first = self.failure.get_or_init(|| e.to_string());
+            if *first == e.to_string() {
+                tracing::error!(error = %e, "the database stopped after an I/O error; durable writes fail until the node restarts");
+            }
+        }
+        e
+    }
+
+    /// `Err` with the reason once an I/O error has stopped the database.
+    pub fn health(&self) -> Result<(), String> {
+        match self.failure.get() {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
     }
 
     /// Flushes to disk run by [`Store::flush`] so far (fewer than its callers
@@ -265,9 +326,11 @@ impl Store {
         self.snapshots
             .insert(Self::snapshot_key(module, key), snap.encode())
             .map(|_| ())
-            .map_err(|source| StoreError::Db {
-                doing: format!("saving the snapshot of {module}/{key}"),
-                source,
+            .map_err(|source| {
+                self.noted(StoreError::Db {
+                    doing: format!("saving the snapshot of {module}/{key}"),
+                    source,
+                })
             })
     }
 
