@@ -70,6 +70,9 @@ pub enum ErrorCode {
     TooLarge,
     /// 11: the request names a room this player is not in.
     NotInRoom,
+    /// 12: players may not do this with that module (it is closed to players,
+    /// or opens only actors that already exist).
+    Forbidden,
 }
 
 /// Everything that travels between a player and a node.

@@ -37,6 +37,7 @@ fn code() -> impl Strategy<Value = ErrorCode> {
         Just(ErrorCode::Internal),
         Just(ErrorCode::TooLarge),
         Just(ErrorCode::NotInRoom),
+        Just(ErrorCode::Forbidden),
     ]
 }
 

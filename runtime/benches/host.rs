@@ -12,7 +12,7 @@
 //!   precompiled component, `init`. Goal: p50 ≤ 10 µs.
 
 use anthill::host::types::Sender;
-use anthill::host::{ActorCtx, ActorLimits, GuestClock, StderrTail};
+use anthill::host::{ActorCtx, ActorLimits, CpuShare, GuestClock, StderrTail};
 use anthill::module::{DeployRequest, SettingsRequest};
 use anthill::router::{Address, CallChain};
 use anthill::{Config, RunningNode};
@@ -31,6 +31,8 @@ fn limits() -> ActorLimits {
         memory_bytes: 64 << 20,
         max_message_bytes: 1 << 20,
         max_call_timeout: Duration::from_secs(1),
+        max_snapshot_bytes: 4 << 20,
+        max_host_handles: 256,
     }
 }
 
@@ -74,6 +76,7 @@ fn benches(c: &mut Criterion) {
             limits(),
             Arc::new(GuestClock::new()),
             StderrTail::default(),
+            CpuShare::new(Vec::new()),
         );
         let mut store = wasmtime::Store::new(node.engine.wasmtime(), ctx);
         store.set_epoch_deadline(1_000_000);

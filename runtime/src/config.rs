@@ -59,6 +59,23 @@ pub struct Limits {
     pub call_timeout_ms: u64,
     /// Longest timeout a guest `call` may ask for.
     pub max_call_timeout_ms: u64,
+    /// Largest snapshot an actor may export: bounds the database and the
+    /// memory of every write (a module returning 60 MiB per message would fill
+    /// the disk). Over it, that snapshot fails and the previous one stays.
+    pub max_snapshot_bytes: usize,
+    /// WASI resources (pollables, streams, ...) one actor may hold at once:
+    /// each costs host memory outside the guest's memory cap (~250 bytes), so
+    /// an actor that never drops them would otherwise grow the node without
+    /// bound.
+    pub max_host_handles: usize,
+    /// Timers one actor may hold: bounds the schedule and the store.
+    pub max_timers_per_actor: usize,
+    /// Topics one actor may subscribe to: bounds fan-out tables and cursors.
+    pub max_subscriptions_per_actor: usize,
+    /// Guest calls of one module that execute at once (the rest wait their
+    /// turn, outside the deadline): a module whose actors all loop cannot
+    /// take every worker thread from the others. 0 = the node's core count.
+    pub module_concurrency: usize,
 }
 
 /// Defaults for actor lifecycle; a module may override them at deploy.
@@ -101,6 +118,11 @@ impl Default for Limits {
             max_message_bytes: 1 << 20,
             call_timeout_ms: 5_000,
             max_call_timeout_ms: 30_000,
+            max_snapshot_bytes: 4 << 20,
+            max_host_handles: 256,
+            max_timers_per_actor: 64,
+            max_subscriptions_per_actor: 64,
+            module_concurrency: 0,
         }
     }
 }
@@ -162,6 +184,16 @@ impl Config {
         if l.max_actors == 0 {
             return Err(ConfigError::Invalid("limits.max_actors must be > 0".into()));
         }
+        if l.max_host_handles < 16 {
+            return Err(ConfigError::Invalid(
+                "limits.max_host_handles must be at least 16 (a guest's standard streams take a few)".into(),
+            ));
+        }
+        if l.max_snapshot_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_snapshot_bytes must be > 0".into(),
+            ));
+        }
         if self.actors.mailbox == 0 {
             return Err(ConfigError::Invalid("actors.mailbox must be > 0".into()));
         }
@@ -173,6 +205,14 @@ impl Config {
         self.cache
             .clone()
             .unwrap_or_else(|| self.data.join("cache"))
+    }
+
+    /// Guest calls of one module that may execute at once.
+    pub fn module_concurrency(&self) -> usize {
+        match self.limits.module_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
     }
 
     pub fn call_timeout(&self) -> Duration {

@@ -35,6 +35,7 @@ pub mod node;
 pub mod router;
 pub mod store;
 pub mod sync;
+pub mod tenants;
 pub mod timers;
 
 pub use config::Config;

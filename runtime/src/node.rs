@@ -12,6 +12,7 @@ use crate::module;
 use crate::router::Router;
 use crate::store::{Store, StoreError};
 use crate::sync::Sync;
+use crate::tenants::Tenants;
 use crate::timers::Timers;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ pub struct Node {
     pub timers: Timers,
     pub gateway: Gateway,
     pub sync: Sync,
+    pub tenants: Tenants,
     pub(crate) deploy_lock: tokio::sync::Mutex<()>,
     /// Wakes the reaper when an activation found the pool full.
     pub(crate) capacity_wanted: tokio::sync::Notify,
@@ -109,7 +111,9 @@ impl RunningNode {
         let events = Events::new(config.events.clone(), metrics.registry());
         let gateway = Gateway::new(config.gateway.clone(), metrics.registry());
         let sync = Sync::new(metrics.registry());
+        let tenants = Tenants::load(&store, metrics.registry())?;
         let node = Arc::new(Node {
+            tenants,
             engine,
             store,
             metrics,

@@ -9,8 +9,12 @@ async fn node_with(config: &str) -> anyhow::Result<Node> {
     let node = Node::start_with_config(config).await?;
     let admin = node.admin();
     admin.deploy("echo", "echo", "").await?;
-    admin.deploy("probe", "probe", "kind=keyed").await?;
-    admin.deploy("arena", "arena", "kind=keyed").await?;
+    admin
+        .deploy("probe", "probe", "kind=keyed&players=open")
+        .await?;
+    admin
+        .deploy("arena", "arena", "kind=keyed&players=open")
+        .await?;
     admin.deploy("lobby", "lobby", "").await?;
     Ok(node)
 }
@@ -407,7 +411,9 @@ async fn players_stay_connected_through_a_hot_swap() -> anyhow::Result<()> {
     let node =
         node_with("[gateway]\nrequests_per_sec = 100000.0\nrequest_burst = 100000.0\n").await?;
     let admin = node.admin();
-    admin.deploy("counter", "counter", "kind=keyed").await?;
+    admin
+        .deploy("counter", "counter", "kind=keyed&players=open")
+        .await?;
     let client = node.player().await?;
     client.set_auto_resume(false);
     client.login_device("swapper").await?;

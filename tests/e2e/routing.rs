@@ -114,8 +114,10 @@ async fn a_call_cycle_fails_at_once_and_names_the_cycle() -> anyhow::Result<()> 
         started.elapsed() < std::time::Duration::from_secs(2),
         "the cycle waited"
     );
-    // b's refusal (a rejected call) is what a returns.
-    assert_eq!(status, 422, "{body}");
+    // b's refusal comes back up through a as what it is: a cycle (508), not
+    // a module's own rejection.
+    assert_eq!(status, 508, "{body}");
+    assert!(body.contains("\"call-cycle\""), "{body}");
     assert!(
         body.contains("call cycle: probe/a → probe/b → probe/a"),
         "{body}"

@@ -34,6 +34,20 @@ pub enum CallError {
         size: usize,
         limit: usize,
     },
+    /// The actor reached one of its per-actor bounds (`limit` is the config
+    /// key that sets it).
+    #[error("{actor} reached {limit}: {detail}")]
+    LimitReached {
+        actor: String,
+        limit: &'static str,
+        detail: String,
+    },
+    /// A tenant's quota (or the operator's rule between tenants) refused it.
+    #[error("{0}")]
+    Quota(String),
+    /// Players may not do this with the module (its `players` setting).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("bad request: {0}")]
     BadRequest(String),
     /// The node could not make state durable (the reply is withheld: the
@@ -43,6 +57,10 @@ pub enum CallError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// How a cycle's text starts and where its hint begins (see [`CallError::Cycle`]).
+const CYCLE_PREFIX: &str = "call cycle: ";
+const CYCLE_HINT: &str = " (a call may not wait";
 
 impl From<crate::store::StoreError> for CallError {
     fn from(e: crate::store::StoreError) -> CallError {
@@ -68,6 +86,9 @@ impl CallError {
             CallError::OutOfMemory { .. } => "out-of-memory",
             CallError::Trapped { .. } => "trapped",
             CallError::TooLarge { .. } => "too-large",
+            CallError::LimitReached { .. } => "limit-reached",
+            CallError::Quota(_) => "quota",
+            CallError::Forbidden(_) => "forbidden",
             CallError::BadRequest(_) => "bad-request",
             CallError::Storage {
                 disk_full: true, ..
@@ -80,6 +101,15 @@ impl CallError {
     /// The error a module's own `on-message` returned.
     pub fn from_guest(e: WitError) -> CallError {
         match e {
+            // A cycle refused deep in a chain keeps its kind on the way back up,
+            // so the first caller sees `call-cycle`, not a module's rejection.
+            WitError::Rejected(s) if s.starts_with(CYCLE_PREFIX) => {
+                let inner = s[CYCLE_PREFIX.len()..]
+                    .split(CYCLE_HINT)
+                    .next()
+                    .unwrap_or_default();
+                CallError::Cycle(inner.to_owned())
+            }
             WitError::Rejected(s) => CallError::Rejected(s),
             WitError::Timeout => CallError::Timeout {
                 to: "a downstream actor".into(),
@@ -102,8 +132,12 @@ impl CallError {
             CallError::Timeout { .. } => WitError::Timeout,
             CallError::Overloaded(_) => WitError::Overloaded(self.to_string()),
             CallError::Unsupported(s) => WitError::Unsupported(s.clone()),
-            CallError::Cycle(_) | CallError::TooLarge { .. } | CallError::BadRequest(_) => {
-                WitError::Rejected(self.to_string())
+            CallError::Cycle(_)
+            | CallError::TooLarge { .. }
+            | CallError::BadRequest(_)
+            | CallError::Forbidden(_) => WitError::Rejected(self.to_string()),
+            CallError::LimitReached { .. } | CallError::Quota(_) => {
+                WitError::Overloaded(self.to_string())
             }
             CallError::DeadlineExceeded { .. }
             | CallError::OutOfMemory { .. }

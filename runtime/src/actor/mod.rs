@@ -91,6 +91,7 @@ pub(crate) fn spawn(
     module: &Arc<Module>,
     key: &str,
     predecessor: Option<Retiring>,
+    reservation: Option<crate::tenants::ActorReservation>,
 ) -> ActorHandle {
     let settings = module.settings();
     let (tx, rx) = mpsc::channel(settings.mailbox);
@@ -112,7 +113,14 @@ pub(crate) fn spawn(
         status: status.clone(),
         admission: admission.clone(),
     };
-    let task = task::ActorTask::new(node.clone(), module.clone(), &handle, rx, ctl_rx);
+    let task = task::ActorTask::new(
+        node.clone(),
+        module.clone(),
+        &handle,
+        rx,
+        ctl_rx,
+        reservation,
+    );
     tokio::spawn(task.run(predecessor));
     handle
 }

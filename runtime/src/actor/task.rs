@@ -11,6 +11,7 @@ use crate::node::{Node, now_ms};
 use crate::router::Admission;
 use crate::router::{Address, Retiring};
 use crate::store::Snapshot;
+use crate::tenants::ActorReservation;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -31,6 +32,11 @@ pub(crate) struct ActorTask {
     dirty: bool,
     tick: Option<Interval>,
     admission: Arc<Admission>,
+    /// This actor counted against its tenant, until the task ends.
+    _reservation: Option<ActorReservation>,
+    /// Size of the snapshot last stored (or restored): what a new one grows
+    /// the tenant's storage by is the difference.
+    stored_len: usize,
 }
 
 /// How the actor loop ended.
@@ -57,6 +63,7 @@ impl ActorTask {
         handle: &ActorHandle,
         mailbox: mpsc::Receiver<Envelope>,
         control: mpsc::UnboundedReceiver<Control>,
+        reservation: Option<ActorReservation>,
     ) -> ActorTask {
         let version = module.version_for(&handle.status.key);
         ActorTask {
@@ -72,6 +79,8 @@ impl ActorTask {
             dirty: false,
             tick: None,
             admission: handle.admission.clone(),
+            _reservation: reservation,
+            stored_len: 0,
         }
     }
 
@@ -98,6 +107,8 @@ impl ActorTask {
             memory_bytes: (s.memory_mb as usize) << 20,
             max_message_bytes: self.node.config.limits.max_message_bytes,
             max_call_timeout: Duration::from_millis(self.node.config.limits.max_call_timeout_ms),
+            max_snapshot_bytes: self.node.config.limits.max_snapshot_bytes,
+            max_host_handles: self.node.config.limits.max_host_handles,
         }
     }
 
@@ -198,7 +209,11 @@ impl ActorTask {
         // Free the poisoned store's pool slot before taking another.
         self.instance = None;
         let version = self.version.clone();
-        let mut inst = self.start_instance(version.clone()).await?;
+        let started = self.start_instance(version.clone()).await;
+        // Failing activations feed the module's breaker too: fresh keys must
+        // not get around the per-actor one.
+        self.module.record_activation(&started);
+        let mut inst = started?;
         let snap = self
             .node
             .store
@@ -210,6 +225,7 @@ impl ActorTask {
                 ))
             })?;
         if let Some(snap) = snap {
+            self.stored_len = snap.state.len();
             inst.restore(snap.state, snap.version).await?;
         }
         self.status
@@ -230,6 +246,7 @@ impl ActorTask {
         // Owned copies: the future must not borrow the (non-Sync) task.
         let (node, address) = (self.node.clone(), self.address.clone());
         let (limits, metrics) = (self.limits(), self.module.metrics.clone());
+        let module = self.module.clone();
         async move {
             let mut tries = 0;
             loop {
@@ -239,6 +256,7 @@ impl ActorTask {
                     &address,
                     limits.clone(),
                     metrics.clone(),
+                    module.cpu_share(),
                 )
                 .await;
                 match started {
@@ -415,14 +433,35 @@ impl ActorTask {
         let Some(inst) = self.instance.as_mut().filter(|i| !i.is_poisoned()) else {
             return Ok(());
         };
-        let state = inst.snapshot().await?;
+        let state = match inst.snapshot().await {
+            Ok(state) => state,
+            Err(e @ CallError::LimitReached { .. }) => {
+                // Every message is acknowledged only once its state is stored:
+                // this one was not, so the actor goes back to the last stored
+                // snapshot rather than run ahead of it.
+                if self.module.settings().durability == Durability::EveryMessage {
+                    self.instance = None;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let snap = Snapshot {
             version: inst.version.version,
             taken_at_ms: now_ms(),
             state,
         };
+        let grow = snap.state.len() as i64 - self.stored_len as i64;
+        if let Err(e) = self.module.tenant.check_storage(grow) {
+            if self.module.settings().durability == Durability::EveryMessage {
+                self.instance = None;
+            }
+            return Err(e);
+        }
         let store = &self.node.store;
-        store.put_snapshot(&self.address.module, &self.address.key, &snap)?;
+        let grew = store.put_snapshot(&self.address.module, &self.address.key, &snap)?;
+        self.module.charge_storage(grew);
+        self.stored_len = snap.state.len();
         if self.module.settings().durability == Durability::EveryMessage {
             store.flush().await?;
         }

@@ -1,5 +1,6 @@
 //! The admin token: where it comes from, and the check on every request.
 
+use super::caller::Caller;
 use super::{AdminState, ApiError};
 use crate::config::Config;
 use axum::extract::{Request, State};
@@ -105,10 +106,12 @@ pub fn load_token(config: &Config) -> Result<(String, TokenSource), TokenError> 
     }
 }
 
-/// Rejects a request without the right bearer token (compared in constant time).
+/// Rejects a request without a known bearer token: the operator's (compared in
+/// constant time) or a tenant's (looked up by its SHA-256). The caller goes
+/// into the request's extensions for the handlers.
 pub(super) async fn require_token(
     State(state): State<AdminState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let given = req
@@ -124,12 +127,19 @@ pub(super) async fn require_token(
              (or pass --token / ANTHILL_TOKEN)",
         )),
         Some(t) if bool::from(t.trim().as_bytes().ct_eq(state.token.as_bytes())) => {
+            req.extensions_mut().insert(Caller::Operator);
             Ok(next.run(req).await)
         }
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "wrong admin token",
-        )),
+        Some(t) => match state.node.tenants.by_token(t.trim()) {
+            Some(tenant) => {
+                req.extensions_mut().insert(Caller::Tenant(tenant));
+                Ok(next.run(req).await)
+            }
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "wrong admin token",
+            )),
+        },
     }
 }

@@ -55,7 +55,11 @@ impl From<CallError> for ApiError {
             CallError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             // The module failed, not the node: a bad gateway, like a proxy whose
             // upstream crashed.
-            CallError::Trapped { .. } | CallError::OutOfMemory { .. } => StatusCode::BAD_GATEWAY,
+            CallError::Trapped { .. }
+            | CallError::OutOfMemory { .. }
+            | CallError::LimitReached { .. } => StatusCode::BAD_GATEWAY,
+            CallError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+            CallError::Forbidden(_) => StatusCode::FORBIDDEN,
             CallError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             CallError::BadRequest(_) => StatusCode::BAD_REQUEST,
             CallError::Storage {
@@ -89,6 +93,9 @@ impl From<DeployError> for ApiError {
             DeployError::UnknownVersion { .. } => (StatusCode::NOT_FOUND, "unknown-version"),
             DeployError::CanaryInProgress { .. } => (StatusCode::CONFLICT, "canary-in-progress"),
             DeployError::CanaryPercent(_) => (StatusCode::BAD_REQUEST, "invalid-settings"),
+            DeployError::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown-tenant"),
+            DeployError::NameTaken { .. } => (StatusCode::CONFLICT, "name-taken"),
+            DeployError::TenantChange { .. } => (StatusCode::CONFLICT, "tenant-change"),
             DeployError::Store(s) if s.is_disk_full() => {
                 (StatusCode::INSUFFICIENT_STORAGE, "disk-full")
             }

@@ -1,11 +1,14 @@
 //! The admin HTTP API (axum) under `/v1`, plus `/metrics` and `/healthz` (503
 //! with the reason once the database has stopped after an I/O error). Every
-//! route but `/healthz` needs `Authorization: Bearer TOKEN`. Errors are JSON
+//! route but `/healthz` needs `Authorization: Bearer TOKEN`: the operator's,
+//! or a tenant's (which reaches only that tenant's modules). Errors are JSON
 //! `{error, detail}` with a status that says whose fault it is.
 
 mod auth;
+mod caller;
 mod error;
 mod routes;
+mod tenants;
 
 pub use auth::{TokenError, TokenSource, load_token};
 pub use error::ApiError;
@@ -54,6 +57,7 @@ pub fn router(node: Arc<Node>, token: String) -> Router {
             "/v1/dead-letters/{id}/replay",
             post(routes::replay_dead_letter),
         )
+        .merge(tenants::routes())
         .layer(DefaultBodyLimit::max(upload_limit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

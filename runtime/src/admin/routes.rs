@@ -1,10 +1,13 @@
 //! The handlers. Each one is a thin translation between HTTP and a function of the
 //! part of the node that owns the operation.
 
+use super::caller::Caller;
 use super::{AdminState, ApiError};
 use crate::host::types::Sender;
 use crate::module::{self, DeployRequest, SettingsRequest};
 use crate::router::{Address, CallChain};
+use crate::tenants::Tenant;
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -49,21 +52,29 @@ pub(super) async fn not_found() -> ApiError {
     )
 }
 
-pub(super) async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
-    (
+pub(super) async fn metrics(
+    State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_operator()?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         s.node.metrics.render(),
-    )
+    ))
 }
 
 /// What a client may want to know before it sends anything: version and limits.
-pub(super) async fn node_info(State(s): State<AdminState>) -> impl IntoResponse {
+pub(super) async fn node_info(
+    State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_operator()?;
     let c = &s.node.config;
     let modules = s.node.router.modules();
-    Json(serde_json::json!({
+    Ok(Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "modules": modules.len(),
         "live_actors": modules.iter().map(|m| m.actors.len()).sum::<usize>(),
@@ -75,25 +86,34 @@ pub(super) async fn node_info(State(s): State<AdminState>) -> impl IntoResponse 
             "memory_mb": c.limits.memory_mb,
             "max_memory_mb": c.limits.max_memory_mb,
             "max_actors": c.limits.max_actors,
+            "max_snapshot_bytes": c.limits.max_snapshot_bytes,
+            "max_host_handles": c.limits.max_host_handles,
+            "module_concurrency": s.node.config.module_concurrency(),
         },
-    }))
+    })))
 }
 
-pub(super) async fn list_modules(State(s): State<AdminState>) -> impl IntoResponse {
-    let infos: Vec<_> = s.node.router.modules().iter().map(|m| m.info()).collect();
+pub(super) async fn list_modules(
+    State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+) -> impl IntoResponse {
+    let infos: Vec<_> = s
+        .node
+        .router
+        .modules()
+        .iter()
+        .filter(|m| caller.owns(m))
+        .map(|m| m.info())
+        .collect();
     Json(infos)
 }
 
 pub(super) async fn get_module(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let m = s
-        .node
-        .router
-        .module(&name)
-        .ok_or_else(|| ApiError::from(module::DeployError::NotFound(name)))?;
-    Ok(Json(m.info()))
+    Ok(Json(caller.module(&s.node, &name)?.info()))
 }
 
 fn body_or_error(
@@ -117,10 +137,12 @@ fn body_or_error(
 
 pub(super) async fn deploy(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    Query(settings): Query<SettingsRequest>,
+    Query(mut settings): Query<SettingsRequest>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    settings.tenant = caller.tenant_for_deploy(settings.tenant.take());
     let limit = format!(
         "{} MiB upload limit (limits.upload_limit_mb)",
         s.node.config.limits.upload_limit_mb
@@ -148,16 +170,20 @@ pub(super) async fn deploy(
 
 pub(super) async fn undeploy(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.module(&s.node, &name)?;
     module::undeploy(&s.node, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn promote(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.module(&s.node, &name)?;
     Ok(Json(module::promote(&s.node, &name).await?))
 }
 
@@ -168,9 +194,11 @@ pub(super) struct RollbackQuery {
 
 pub(super) async fn rollback(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(q): Query<RollbackQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.module(&s.node, &name)?;
     Ok(Json(module::rollback(&s.node, &name, q.to).await?))
 }
 
@@ -183,10 +211,12 @@ pub(super) struct CallQuery {
 
 pub(super) async fn call(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(q): Query<CallQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.module(&s.node, &name)?;
     let limits = &s.node.config.limits;
     let payload = body_or_error(body, "payload", "upload limit".into())?;
     if payload.len() > limits.max_message_bytes {
@@ -225,16 +255,18 @@ pub(super) struct ActorsQuery {
 
 pub(super) async fn actors(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<ActorsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let modules = match q.module {
-        Some(name) => vec![
-            s.node
-                .router
-                .module(&name)
-                .ok_or_else(|| ApiError::from(module::DeployError::NotFound(name)))?,
-        ],
-        None => s.node.router.modules(),
+        Some(name) => vec![caller.module(&s.node, &name)?],
+        None => s
+            .node
+            .router
+            .modules()
+            .into_iter()
+            .filter(|m| caller.owns(m))
+            .collect(),
     };
     let out: Vec<_> = modules
         .iter()
@@ -243,21 +275,27 @@ pub(super) async fn actors(
     Ok(Json(out))
 }
 
-pub(super) async fn subscriptions(State(s): State<AdminState>) -> impl IntoResponse {
+pub(super) async fn subscriptions(
+    State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_operator()?;
     let subs: Vec<_> = s
         .node
         .events
         .subscriptions()
         .into_iter()
-        .map(|(topic, address, durable)| {
+        .map(|(stored, address, durable)| {
+            let (tenant, topic) = Tenant::unscope_topic(&stored);
             serde_json::json!({
                 "topic": topic,
+                "tenant": tenant,
                 "subscriber": address.to_string(),
                 "delivery": if durable { "at-least-once" } else { "at-most-once" },
             })
         })
         .collect();
-    Json(subs)
+    Ok(Json(subs))
 }
 
 fn store_error(e: crate::store::StoreError) -> ApiError {
@@ -266,14 +304,18 @@ fn store_error(e: crate::store::StoreError) -> ApiError {
 
 pub(super) async fn dead_letters(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require_operator()?;
     let letters = s.node.events.dead_letters(&s.node).map_err(store_error)?;
     let out: Vec<_> = letters
         .iter()
         .map(|d| {
+            let (tenant, topic) = Tenant::unscope_topic(&d.topic);
             serde_json::json!({
                 "id": d.id,
-                "topic": d.topic,
+                "topic": topic,
+                "tenant": tenant,
                 "subscriber": Address::new(d.module.clone(), d.key.clone()).to_string(),
                 "seq": d.seq,
                 "attempts": d.attempts,
@@ -289,16 +331,20 @@ pub(super) async fn dead_letters(
 
 pub(super) async fn replay_dead_letter(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<u64>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require_operator()?;
     s.node.events.replay(&s.node, id).await?;
     Ok(Json(serde_json::json!({ "replayed": id })))
 }
 
 pub(super) async fn discard_dead_letter(
     State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<u64>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require_operator()?;
     if s.node.events.discard(&s.node, id).map_err(store_error)? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -38,6 +38,14 @@ pub(super) struct DeployArgs {
     /// Mailbox capacity per actor
     #[arg(long)]
     mailbox: Option<usize>,
+    /// What players may do: `none` (not reachable), `existing` (reach actors
+    /// that exist; the default) or `open` (also create new keys)
+    #[arg(long)]
+    players: Option<String>,
+    /// The tenant a new module belongs to (operator token only; a tenant's
+    /// token always deploys into its own tenant)
+    #[arg(long)]
+    tenant: Option<String>,
     /// Canary: route only this percentage of keys to the new version (then
     /// `anthill promote` or `anthill rollback`).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
@@ -152,6 +160,12 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = a.mailbox {
         query.push(("mailbox", v.to_string()));
+    }
+    if let Some(v) = &a.players {
+        query.push(("players", v.clone()));
+    }
+    if let Some(v) = &a.tenant {
+        query.push(("tenant", v.clone()));
     }
 
     // Progress: upload bytes, then a spinner while the node validates, compiles

@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod new;
 mod serve;
+mod tenants;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ enum Command {
     Bot(bot::BotArgs),
     /// Scaffold a module project: `anthill new --lang rust|js|python NAME`.
     New(new::NewArgs),
+    /// Tenants and their quotas: list, create, set, allow, deny, remove.
+    Tenants(tenants::TenantsArgs),
 }
 
 /// How to reach a node's admin API.
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
             Command::Rollback(a) => commands::rollback(a).await,
             Command::Bot(a) => bot::run(a).await,
             Command::New(a) => new::run(a),
+            Command::Tenants(a) => tenants::run(a).await,
         }
     });
     match result {

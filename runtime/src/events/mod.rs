@@ -212,6 +212,15 @@ impl Events {
     /// Subscribes `address`. Idempotent: subscribing again with the same
     /// guarantee keeps the cursor; a new at-least-once subscription starts with
     /// the next event published.
+    /// Topics `address` subscribes to (subscribing is rare: a scan is fine).
+    fn subscriptions_of(&self, address: &Address) -> usize {
+        self.topics
+            .load()
+            .values()
+            .filter(|subs| subs.iter().any(|s| &s.address == address))
+            .count()
+    }
+
     pub fn subscribe(
         &self,
         node: &Arc<Node>,
@@ -228,10 +237,19 @@ impl Events {
         if existing == Some(at_least_once) {
             return Ok(());
         }
-        let internal = |e: StoreError| CallError::Internal(e.to_string());
+        let limit = node.config.limits.max_subscriptions_per_actor;
+        if existing.is_none() && self.subscriptions_of(address) >= limit {
+            return Err(CallError::LimitReached {
+                actor: address.to_string(),
+                limit: "limits.max_subscriptions_per_actor",
+                detail: format!(
+                    "it already subscribes to {limit} topics; unsubscribe from one first"
+                ),
+            });
+        }
         if at_least_once {
             let _append = self.append.lock().expect("events poisoned");
-            let next = node.store.next_sequence().map_err(internal)?;
+            let next = node.store.next_sequence().map_err(CallError::from)?;
             node.store
                 .put_cursor(
                     topic,
@@ -239,7 +257,7 @@ impl Events {
                     &address.key,
                     CursorRecord { next, attempts: 0 },
                 )
-                .map_err(internal)?;
+                .map_err(CallError::from)?;
         }
         if existing.is_some() {
             self.detach(topic, address);
@@ -251,7 +269,7 @@ impl Events {
                 key: address.key.clone(),
                 at_least_once,
             })
-            .map_err(internal)?;
+            .map_err(CallError::from)?;
         self.attach(node, topic, address.clone(), at_least_once);
         Ok(())
     }
@@ -266,7 +284,7 @@ impl Events {
         self.detach(topic, address);
         node.store
             .remove_subscription(topic, &address.module, &address.key)
-            .map_err(|e| CallError::Internal(e.to_string()))
+            .map_err(CallError::from)
     }
 
     /// Drops every subscription of a module (on undeploy).
@@ -336,7 +354,7 @@ impl Events {
         let mut d = node
             .store
             .dead_letter(id)
-            .map_err(|e| CallError::Internal(e.to_string()))?
+            .map_err(CallError::from)?
             .ok_or_else(|| CallError::NotFound(format!("dead letter {id}")))?;
         let address = Address::new(d.module.clone(), d.key.clone());
         match worker::deliver_once(
@@ -349,9 +367,7 @@ impl Events {
         .await
         {
             Ok(()) => {
-                node.store
-                    .remove_dead_letter(id)
-                    .map_err(|e| CallError::Internal(e.to_string()))?;
+                node.store.remove_dead_letter(id).map_err(CallError::from)?;
                 self.deliveries
                     .with_label_values(&["replay", "delivered"])
                     .inc();

@@ -30,14 +30,35 @@ fn error_code(e: &CallError) -> ErrorCode {
             ErrorCode::Rejected
         }
         CallError::Timeout { .. } | CallError::DeadlineExceeded { .. } => ErrorCode::Timeout,
-        CallError::Overloaded(_) => ErrorCode::Overloaded,
+        CallError::Overloaded(_) | CallError::Quota(_) => ErrorCode::Overloaded,
         CallError::TooLarge { .. } => ErrorCode::TooLarge,
+        CallError::Forbidden(_) => ErrorCode::Forbidden,
         CallError::Unsupported(_)
         | CallError::Trapped { .. }
         | CallError::OutOfMemory { .. }
+        | CallError::LimitReached { .. }
         | CallError::Storage { .. }
         | CallError::Internal(_) => ErrorCode::Internal,
     }
+}
+
+/// Refuses a join when the room's tenant has as many players in its rooms as
+/// its `max_players` quota allows.
+fn players_fit(node: &Node, room: &Address) -> Result<(), CallError> {
+    let Some(module) = node.router.module(&room.module) else {
+        return Ok(());
+    };
+    if module.tenant.quotas().max_players.is_none() {
+        return Ok(());
+    }
+    let players: usize = node
+        .router
+        .modules()
+        .iter()
+        .filter(|m| Arc::ptr_eq(&m.tenant, &module.tenant))
+        .map(|m| node.sync.members_in_module(&m.name))
+        .sum();
+    module.tenant.admit_player(players as u64)
 }
 
 fn failed(id: u32, e: &CallError) -> Frame {
@@ -468,6 +489,10 @@ impl Conn {
                         "a room is an actor of a keyed module (`module/key`), not `{room}`"
                     ),
                 });
+                return;
+            }
+            if let Err(e) = players_fit(&node, &address) {
+                link.send(&failed(id, &e));
                 return;
             }
             let (reply, verdict) = oneshot::channel();

@@ -3,6 +3,7 @@
 //! effects its last call asked for.
 
 use super::clock::GuestClock;
+use super::share::CpuShare;
 use super::stderr::StderrTail;
 use crate::node::Node;
 use crate::router::{Address, CallChain};
@@ -23,6 +24,10 @@ pub struct ActorLimits {
     pub max_message_bytes: usize,
     /// Longest timeout a guest `call` may ask for.
     pub max_call_timeout: Duration,
+    /// Largest snapshot the actor may export.
+    pub max_snapshot_bytes: usize,
+    /// WASI resources the actor may hold at once (its resource table's size).
+    pub max_host_handles: usize,
 }
 
 /// What a guest call asked the host to do once it returns.
@@ -46,6 +51,8 @@ pub struct ActorCtx {
     pub(crate) chain: CallChain,
     pub(crate) effects: Effects,
     pub(crate) limits: ActorLimits,
+    /// Permits to run guest code (see [`CpuShare`]).
+    pub(crate) share: CpuShare,
 }
 
 impl ActorCtx {
@@ -55,6 +62,7 @@ impl ActorCtx {
         limits: ActorLimits,
         clock: Arc<GuestClock>,
         stderr: StderrTail,
+        share: CpuShare,
     ) -> ActorCtx {
         // Nothing preopened, no env, no args, no sockets, no name lookups:
         // everything a module does to the world goes through `host`.
@@ -64,9 +72,13 @@ impl ActorCtx {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        // Every WASI resource (pollable, stream, ...) lives in this table, in
+        // host memory outside the guest's cap: its size is the bound.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_host_handles);
         ActorCtx {
             wasi,
-            table: ResourceTable::new(),
+            table,
             memory: MemoryCap::new(limits.memory_bytes),
             clock,
             node,
@@ -74,7 +86,24 @@ impl ActorCtx {
             chain: CallChain::default(),
             effects: Effects::default(),
             limits,
+            share,
         }
+    }
+}
+
+impl ActorCtx {
+    /// The guest enters a host import that may wait: its time and its CPU
+    /// permits are not held while it waits.
+    pub(crate) fn wait_begin(&mut self) {
+        self.clock.host_wait_begin();
+        self.share.release();
+    }
+
+    /// The wait is over: take the permits back before returning to the guest
+    /// (the time spent queueing for them is not the guest's).
+    pub(crate) async fn wait_end(&mut self) {
+        self.share.acquire().await;
+        self.clock.host_wait_end();
     }
 }
 

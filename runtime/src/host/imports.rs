@@ -6,6 +6,8 @@ use super::bindings::anthill::module::{host, types};
 use super::ctx::ActorCtx;
 use crate::actor::CallError;
 use crate::router::Address;
+use crate::tenants::Tenant;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use types::{ActorRef, Channel, Delivery, Entity, Error, LogLevel, Sender};
 
@@ -35,6 +37,26 @@ impl ActorCtx {
 
     fn sender(&self) -> Sender {
         Sender::Actor(self.address.to_wit())
+    }
+
+    /// The tenant of this actor's module (`default` if it was just undeployed).
+    fn tenant(&self) -> Arc<Tenant> {
+        self.node
+            .router
+            .module(&self.address.module)
+            .map(|m| m.tenant.clone())
+            .unwrap_or_else(|| self.node.tenants.default_tenant())
+    }
+
+    /// A topic as the guest names it: tenants' topics are scoped with a
+    /// control character, so guests may not use those.
+    fn check_topic(topic: &str) -> Result<(), Error> {
+        if topic.chars().any(char::is_control) {
+            return Err(Error::Rejected(
+                "topic names may not contain control characters".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -79,9 +101,9 @@ impl host::Host for ActorCtx {
         }
         let to = Address::from_wit(to);
         let from = self.sender();
-        self.clock.host_wait_begin();
+        // Delivery never waits (a full mailbox is an immediate error): no need
+        // to give the CPU share back.
         let outcome = self.node.router.send(&self.node, &to, from, message).await;
-        self.clock.host_wait_end();
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 
@@ -99,40 +121,62 @@ impl host::Host for ActorCtx {
             Duration::from_millis(u64::from(timeout_ms)).min(self.limits.max_call_timeout);
         let chain = self.chain.push(self.address.clone());
         let from = self.sender();
-        self.clock.host_wait_begin();
+        self.wait_begin();
         let outcome = self
             .node
             .router
             .call(&self.node, &to, from, message, timeout, chain)
             .await;
-        self.clock.host_wait_end();
+        self.wait_end().await;
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 
     async fn publish(&mut self, topic: String, event: Vec<u8>) -> HostResult<()> {
-        if let Err(e) = self.check_size("event", event.len()) {
+        if let Err(e) = self
+            .check_size("event", event.len())
+            .and_then(|()| Self::check_topic(&topic))
+        {
             return Ok(Err(e));
         }
-        self.clock.host_wait_begin();
-        let outcome = self.node.events.publish(&self.node, &topic, event).await;
-        self.clock.host_wait_end();
+        // The tenant's own subscribers, and those of tenants it may reach.
+        let tenant = self.tenant();
+        let scopes = std::iter::once(tenant.name.clone()).chain(tenant.reached());
+        self.wait_begin();
+        let mut outcome = Ok(());
+        for scope in scopes {
+            let scoped = Tenant::scoped_topic(&scope, &topic);
+            outcome = self
+                .node
+                .events
+                .publish(&self.node, &scoped, event.clone())
+                .await;
+            if outcome.is_err() {
+                break;
+            }
+        }
+        self.wait_end().await;
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 
     async fn subscribe(&mut self, topic: String, delivery: Delivery) -> HostResult<()> {
+        if let Err(e) = Self::check_topic(&topic) {
+            return Ok(Err(e));
+        }
         let durable = matches!(delivery, Delivery::AtLeastOnce);
+        let scoped = Tenant::scoped_topic(&self.tenant().name, &topic);
         let outcome = self
             .node
             .events
-            .subscribe(&self.node, &self.address, &topic, durable);
+            .subscribe(&self.node, &self.address, &scoped, durable);
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 
     async fn unsubscribe(&mut self, topic: String) -> HostResult<()> {
+        let scoped = Tenant::scoped_topic(&self.tenant().name, &topic);
         let outcome = self
             .node
             .events
-            .unsubscribe(&self.node, &self.address, &topic);
+            .unsubscribe(&self.node, &self.address, &scoped);
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 

@@ -6,6 +6,7 @@ mod bindings;
 mod clock;
 mod ctx;
 mod imports;
+mod share;
 mod stderr;
 
 pub use bindings::anthill::module::types;
@@ -13,6 +14,7 @@ pub use bindings::exports::anthill::module::actor as actor_exports;
 pub use bindings::{Bindings, BindingsPre};
 pub use clock::GuestClock;
 pub use ctx::{ActorCtx, ActorLimits, Effects};
+pub use share::CpuShare;
 pub use stderr::StderrTail;
 
 use wasmtime::component::{HasSelf, Linker};

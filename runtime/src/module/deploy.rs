@@ -11,6 +11,7 @@ use crate::actor::CallError;
 use crate::engine::{ComponentError, component_header};
 use crate::node::{Node, now_ms};
 use crate::store::StoreError;
+use crate::tenants::DEFAULT_TENANT;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -85,6 +86,14 @@ pub enum DeployError {
         actor: String,
         error: CallError,
     },
+    #[error("tenant `{0}` does not exist (create it with `anthill tenants create {0}`)")]
+    UnknownTenant(String),
+    #[error("module `{name}` belongs to another tenant: pick another name")]
+    NameTaken { name: String },
+    #[error(
+        "module `{name}` belongs to tenant `{owner}`; a module cannot change tenants (undeploy it first)"
+    )]
+    TenantChange { name: String, owner: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -120,6 +129,7 @@ fn resolve_settings(
         idle_timeout_ms: cfg.actors.idle_timeout_ms,
         snapshot_interval_ms: cfg.actors.snapshot_interval_ms,
         mailbox: cfg.actors.mailbox,
+        players: Default::default(),
     };
     let base = base.cloned().unwrap_or(defaults);
     if let Some(kind) = req.kind
@@ -142,6 +152,7 @@ fn resolve_settings(
             .snapshot_interval_ms
             .unwrap_or(base.snapshot_interval_ms),
         mailbox: req.mailbox.unwrap_or(base.mailbox),
+        players: req.players.unwrap_or(base.players),
     };
     if s.deadline_ms == 0 || s.deadline_ms > 60_000 {
         return Err(DeployError::Settings(format!(
@@ -210,6 +221,31 @@ pub async fn deploy(node: &Arc<Node>, req: DeployRequest) -> Result<Deployed, De
     let _serial = node.deploy_lock.lock().await;
     let existing = node.router.module(&req.name);
     let base = existing.as_ref().map(|m| m.record());
+    let tenant = match (&base, &req.settings.tenant) {
+        (Some(record), Some(wanted)) if &record.tenant != wanted => {
+            // A tenant's token never learns who owns a name it cannot use.
+            return Err(
+                if node.tenants.get(wanted).is_some_and(|t| !t.is_default()) {
+                    DeployError::NameTaken {
+                        name: req.name.clone(),
+                    }
+                } else {
+                    DeployError::TenantChange {
+                        name: req.name.clone(),
+                        owner: record.tenant.clone(),
+                    }
+                },
+            );
+        }
+        (Some(record), _) => record.tenant.clone(),
+        (None, wanted) => {
+            let name = wanted.clone().unwrap_or_else(|| DEFAULT_TENANT.to_owned());
+            if node.tenants.get(&name).is_none() {
+                return Err(DeployError::UnknownTenant(name));
+            }
+            name
+        }
+    };
     let settings = resolve_settings(
         node,
         &req.name,
@@ -242,6 +278,7 @@ pub async fn deploy(node: &Arc<Node>, req: DeployRequest) -> Result<Deployed, De
                 versions: vec![vr],
                 active: version,
                 canary: None,
+                tenant: tenant.clone(),
             };
             node.store.put_module(&req.name, &record)?;
             let routing = Routing {
@@ -253,6 +290,7 @@ pub async fn deploy(node: &Arc<Node>, req: DeployRequest) -> Result<Deployed, De
                 record,
                 routing,
                 node.metrics.module(&req.name),
+                gates(node, &tenant, 0),
             );
             node.router.install(Arc::new(module));
             None
@@ -329,6 +367,23 @@ pub async fn deploy(node: &Arc<Node>, req: DeployRequest) -> Result<Deployed, De
 }
 
 /// Removes a module: its actors stop, its snapshots are deleted.
+/// A module's share of the node, from the node's limits and its tenant.
+fn gates(node: &Node, tenant: &str, stored_bytes: i64) -> super::ModuleGates {
+    let tenant = node.tenants.get(tenant).unwrap_or_else(|| {
+        tracing::error!(
+            tenant,
+            "a module names a tenant that does not exist; it runs as the default tenant's"
+        );
+        node.tenants.default_tenant()
+    });
+    super::ModuleGates {
+        concurrency: node.config.module_concurrency(),
+        admission: node.config.admission.clone(),
+        tenant,
+        stored_bytes,
+    }
+}
+
 pub async fn undeploy(node: &Arc<Node>, name: &str) -> Result<(), DeployError> {
     let _serial = node.deploy_lock.lock().await;
     let module = node
@@ -343,6 +398,7 @@ pub async fn undeploy(node: &Arc<Node>, name: &str) -> Result<(), DeployError> {
     node.store.remove_module(name)?;
     node.store.remove_module_state(name)?;
     let removed = node.store.remove_snapshots(name)?;
+    module.release_storage();
     tracing::info!(module = name, snapshots = removed, "undeployed");
     prune_components(node);
     Ok(())
@@ -414,11 +470,19 @@ pub async fn load_all(node: &Arc<Node>) -> Result<Vec<String>, StoreError> {
             },
         };
         let version = stable.version;
+        // Storage is counted for tenants with quotas: the default has none.
+        let stored = if record.tenant == DEFAULT_TENANT {
+            0
+        } else {
+            node.store.snapshot_bytes(&name)? as i64
+        };
+        let tenant = record.tenant.clone();
         let module = Module::new(
             name.clone(),
             record,
             Routing { stable, canary },
             node.metrics.module(&name),
+            gates(node, &tenant, stored),
         );
         node.router.install(Arc::new(module));
         tracing::info!(module = %name, version, "reloaded");

@@ -8,13 +8,18 @@ mod swap;
 pub use deploy::{DeployError, DeployRequest, Deployed, deploy, load_all, undeploy};
 pub use swap::{SwapSummary, promote, rollback};
 
-use crate::host::{ActorCtx, BindingsPre};
+use crate::actor::CallError;
+use crate::host::{ActorCtx, BindingsPre, CpuShare};
 use crate::metrics::ModuleMetrics;
 use crate::router::ActorTable;
+use crate::router::{Admission, AdmissionSettings};
+use crate::tenants::{DEFAULT_TENANT, Tenant};
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 
 /// Placement of a module's actors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +52,31 @@ pub enum Durability {
     EveryMessage,
 }
 
+/// What players may do with a module's actors (requests and joins from the
+/// gateway; actors, the admin API and the node itself are not limited by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlayerAccess {
+    /// Players cannot reach the module at all: an internal service.
+    None,
+    /// Players reach actors that exist already (live, or stored): a singleton,
+    /// or a room another actor opened. They cannot create actors at will.
+    #[default]
+    Existing,
+    /// Players may also activate new keys (`counter/<anything>`).
+    Open,
+}
+
+impl std::fmt::Display for PlayerAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PlayerAccess::None => "none",
+            PlayerAccess::Existing => "existing",
+            PlayerAccess::Open => "open",
+        })
+    }
+}
+
 /// A module's settings, chosen at deploy (defaults from the node config).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleSettings {
@@ -58,6 +88,10 @@ pub struct ModuleSettings {
     pub idle_timeout_ms: u64,
     pub snapshot_interval_ms: u64,
     pub mailbox: usize,
+    /// What players may do with it (records written before this setting
+    /// existed read as the default, `existing`).
+    #[serde(default)]
+    pub players: PlayerAccess,
 }
 
 /// Settings asked for in a deploy; unset fields keep the module's current value
@@ -71,6 +105,10 @@ pub struct SettingsRequest {
     pub idle_timeout_ms: Option<u64>,
     pub snapshot_interval_ms: Option<u64>,
     pub mailbox: Option<usize>,
+    pub players: Option<PlayerAccess>,
+    /// Placement, not a setting: the tenant a new module belongs to (the
+    /// operator's choice; a tenant's own token always deploys into itself).
+    pub tenant: Option<String>,
     /// Deploy strategy, not a setting: route only this percentage of keys (by a
     /// stable hash) to the new version, until `promote` or `rollback`.
     pub canary: Option<u8>,
@@ -102,6 +140,13 @@ pub struct ModuleRecord {
     pub active: u32,
     #[serde(default)]
     pub canary: Option<CanaryRecord>,
+    /// The tenant that owns it (records from before tenants: `default`).
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+}
+
+fn default_tenant() -> String {
+    DEFAULT_TENANT.to_owned()
 }
 
 impl ModuleRecord {
@@ -167,6 +212,25 @@ pub struct Module {
     pub metrics: ModuleMetrics,
     record: Mutex<ModuleRecord>,
     pub(crate) progress: Mutex<Option<SwapProgress>>,
+    /// Guest calls of this module that may run at once (`limits.module_concurrency`).
+    cpu: Arc<Semaphore>,
+    /// The module-wide breaker on failing activations.
+    activations: Admission,
+    /// The tenant that owns it, whose quotas its actors count against.
+    pub tenant: Arc<Tenant>,
+    /// Bytes of its stored snapshots (counted for tenants other than `default`).
+    stored_bytes: AtomicI64,
+}
+
+/// What a module shares with the rest of the node at run time: how much CPU
+/// its guests may hold at once, how its activation breaker behaves, and whose
+/// quotas it counts against.
+pub struct ModuleGates {
+    pub concurrency: usize,
+    pub admission: AdmissionSettings,
+    pub tenant: Arc<Tenant>,
+    /// Bytes its snapshots take in the store already.
+    pub stored_bytes: i64,
 }
 
 /// What `GET /v1/modules/{name}` shows.
@@ -186,6 +250,7 @@ pub struct ModuleInfo {
     pub swap_in_progress: Option<SwapProgress>,
     pub settings: ModuleSettings,
     pub versions: Vec<VersionRecord>,
+    pub tenant: String,
 }
 
 impl Module {
@@ -194,8 +259,14 @@ impl Module {
         record: ModuleRecord,
         routing: Routing,
         metrics: ModuleMetrics,
+        gates: ModuleGates,
     ) -> Module {
+        gates.tenant.charge_storage(gates.stored_bytes);
         Module {
+            cpu: Arc::new(Semaphore::new(gates.concurrency.max(1))),
+            activations: Admission::new(gates.admission),
+            tenant: gates.tenant,
+            stored_bytes: AtomicI64::new(gates.stored_bytes),
             name,
             settings: ArcSwap::from_pointee(record.settings.clone()),
             routing: ArcSwap::from_pointee(routing),
@@ -208,6 +279,55 @@ impl Module {
 
     pub fn settings(&self) -> Arc<ModuleSettings> {
         self.settings.load_full()
+    }
+
+    /// The permits one of this module's actors needs to run guest code: its
+    /// tenant's share first, then the module's (always in this order).
+    pub(crate) fn cpu_share(&self) -> CpuShare {
+        let gates = self.tenant.cpu_gate().into_iter();
+        CpuShare::new(gates.chain([self.cpu.clone()]).collect())
+    }
+
+    /// Counts a change of the module's stored bytes against its tenant.
+    pub(crate) fn charge_storage(&self, delta: i64) {
+        if self.tenant.is_default() {
+            return;
+        }
+        self.stored_bytes.fetch_add(delta, Ordering::Relaxed);
+        self.tenant.charge_storage(delta);
+    }
+
+    /// Gives the module's stored bytes back to its tenant (undeploy).
+    pub(crate) fn release_storage(&self) {
+        let bytes = self.stored_bytes.swap(0, Ordering::Relaxed);
+        self.tenant.charge_storage(-bytes);
+    }
+
+    /// Whether a new actor of this module may be activated now: refused while
+    /// activations keep failing (then one probe at a time).
+    pub(crate) fn admit_activation(&self) -> Result<(), CallError> {
+        self.activations.admit(0, 1).map_err(|refusal| {
+            CallError::Overloaded(format!(
+                "activations of `{}` keep failing: {refusal}",
+                self.name
+            ))
+        })
+    }
+
+    /// Feeds the activation breaker with the outcome of an activation.
+    pub(crate) fn record_activation<T>(&self, outcome: &Result<T, CallError>) {
+        let fault = matches!(
+            outcome,
+            Err(CallError::Trapped { .. }
+                | CallError::DeadlineExceeded { .. }
+                | CallError::OutOfMemory { .. }
+                | CallError::LimitReached { .. }
+                | CallError::Internal(_))
+        );
+        if self.activations.record(fault) {
+            self.metrics.circuit_opens.inc();
+            tracing::warn!(module = %self.name, "activation circuit opened: new actors are refused until a probe activates");
+        }
     }
 
     pub fn routing(&self) -> Arc<Routing> {
@@ -259,6 +379,7 @@ impl Module {
             swap_in_progress: self.progress.lock().expect("progress poisoned").clone(),
             settings: record.settings.clone(),
             versions: record.versions.clone(),
+            tenant: record.tenant.clone(),
         }
     }
 

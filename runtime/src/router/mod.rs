@@ -13,7 +13,7 @@ pub use table::{ActorTable, Retiring, RetiringDone, Routed};
 
 use crate::actor::{self, CallError, Envelope, Message};
 use crate::host::types::Sender;
-use crate::module::{Kind, Module};
+use crate::module::{Kind, Module, PlayerAccess};
 use crate::node::Node;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -21,6 +21,49 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::oneshot;
+
+/// Whether a player asked for this (a request or a join; leaving is always
+/// allowed).
+fn is_from_player(envelope: &Envelope) -> bool {
+    match envelope {
+        Envelope::Message(m) => matches!(m.from, Sender::Player(_)),
+        Envelope::Join { .. } => true,
+        _ => false,
+    }
+}
+
+/// Refuses a player what the module's `players` setting does not open.
+fn check_player_access(
+    node: &Node,
+    module: &Module,
+    to: &Address,
+    live: bool,
+) -> Result<(), CallError> {
+    match module.settings().players {
+        PlayerAccess::Open => Ok(()),
+        PlayerAccess::None => Err(CallError::Forbidden(format!(
+            "`{}` is not open to players (deployed with players=none)",
+            to.module
+        ))),
+        PlayerAccess::Existing => {
+            let exists = live
+                || to.key.is_empty()
+                || node
+                    .store
+                    .has_snapshot(&to.module, &to.key)
+                    .map_err(CallError::from)?;
+            if exists {
+                Ok(())
+            } else {
+                Err(CallError::Forbidden(format!(
+                    "{to} does not exist, and players may not create actors of `{}` \
+                     (another actor opens it first, or deploy with players=open)",
+                    to.module
+                )))
+            }
+        }
+    }
+}
 
 /// The node's routing table.
 #[derive(Default)]
@@ -80,6 +123,22 @@ impl Router {
         }
     }
 
+    /// Refuses a message from one tenant's actor to another's unless the
+    /// operator allowed that pair.
+    fn check_tenants(&self, from_module: &str, to: &Module) -> Result<(), CallError> {
+        let Some(from) = self.module(from_module) else {
+            return Ok(());
+        };
+        if Arc::ptr_eq(&from.tenant, &to.tenant) || from.tenant.may_reach(&to.tenant) {
+            return Ok(());
+        }
+        Err(CallError::Forbidden(format!(
+            "`{from_module}` (tenant `{}`) may not reach `{}` (tenant `{}`): the operator allows it with \
+             `anthill tenants allow {} {}`",
+            from.tenant.name, to.name, to.tenant.name, from.tenant.name, to.tenant.name
+        )))
+    }
+
     /// Puts an envelope in the mailbox of the actor at `to`, activating it if
     /// needed. Never waits: a full mailbox is an immediate overload error.
     pub fn deliver(
@@ -89,12 +148,35 @@ impl Router {
         envelope: Envelope,
     ) -> Result<(), CallError> {
         let module = self.resolve(to)?;
+        let live = module.actors.get(&to.key).is_some();
+        if is_from_player(&envelope) {
+            check_player_access(node, &module, to, live)?;
+        }
+        if let Envelope::Message(Message {
+            from: Sender::Actor(from),
+            ..
+        }) = &envelope
+            && from.module != to.module
+        {
+            self.check_tenants(&from.module, &module)?;
+        }
+        if !matches!(envelope, Envelope::Timer { .. }) {
+            module.tenant.admit_message()?;
+        }
+        // A new actor is counted against its tenant before it exists; the
+        // reservation travels with it (and is released if it was not needed).
+        let mut reservation = None;
+        if !live {
+            module.admit_activation()?;
+            let memory_mb = u64::from(module.settings().memory_mb);
+            reservation = Some(module.tenant.reserve_actor(memory_mb)?);
+        }
         let mut envelope = envelope;
         // A mailbox closes only while its actor passivates; the retry then
         // activates a successor. A few rounds cover any interleaving.
         for _ in 0..16 {
             let handle = module.actors.get_or_activate(&to.key, |retiring| {
-                actor::spawn(node, &module, &to.key, retiring)
+                actor::spawn(node, &module, &to.key, retiring, reservation.take())
             });
             // The actor's own timers are not subject to its inbound limits.
             if !matches!(envelope, Envelope::Timer { .. }) {

@@ -15,6 +15,7 @@
 mod commit;
 mod events;
 mod snapshot;
+mod tenants;
 mod timers;
 
 pub use events::{CursorRecord, DeadLetter, SubscriptionRecord};
@@ -101,6 +102,7 @@ pub struct Store {
     cursors: sled::Tree,
     dead_letters: sled::Tree,
     timers: sled::Tree,
+    tenants: sled::Tree,
     commit: std::sync::Arc<commit::GroupCommit>,
     /// The first I/O error that stopped the database, for `/healthz`.
     failure: std::sync::Arc<std::sync::OnceLock<String>>,
@@ -154,6 +156,7 @@ impl Store {
             cursors: tree("cursors")?,
             dead_letters: tree("dead_letters")?,
             timers: tree("timers")?,
+            tenants: tree("tenants")?,
             db,
             commit: Default::default(),
             failure: Default::default(),
@@ -321,11 +324,21 @@ impl Store {
         k
     }
 
-    /// Stores an actor's snapshot (replacing the previous one).
-    pub fn put_snapshot(&self, module: &str, key: &str, snap: &Snapshot) -> Result<(), StoreError> {
+    /// Stores an actor's snapshot (replacing the previous one); returns how
+    /// many bytes the module's stored state grew by (negative if it shrank).
+    pub fn put_snapshot(
+        &self,
+        module: &str,
+        key: &str,
+        snap: &Snapshot,
+    ) -> Result<i64, StoreError> {
+        let k = Self::snapshot_key(module, key);
+        let klen = k.len() as i64;
+        let bytes = snap.encode();
+        let new = klen + bytes.len() as i64;
         self.snapshots
-            .insert(Self::snapshot_key(module, key), snap.encode())
-            .map(|_| ())
+            .insert(k, bytes)
+            .map(|old| new - old.map_or(0, |o| klen + o.len() as i64))
             .map_err(|source| {
                 self.noted(StoreError::Db {
                     doing: format!("saving the snapshot of {module}/{key}"),
@@ -356,6 +369,16 @@ impl Store {
                     })
             }
         }
+    }
+
+    /// Whether an actor has a stored snapshot (it existed before).
+    pub fn has_snapshot(&self, module: &str, key: &str) -> Result<bool, StoreError> {
+        self.snapshots
+            .contains_key(Self::snapshot_key(module, key))
+            .map_err(|source| StoreError::Db {
+                doing: format!("reading the snapshot of {module}/{key}"),
+                source,
+            })
     }
 
     /// Deletes an actor's snapshot.

@@ -150,6 +150,22 @@ impl Sync {
         }
     }
 
+    /// Players in the rooms of `module`, summed.
+    pub fn members_in_module(&self, module: &str) -> usize {
+        let rooms: Vec<_> = self
+            .rooms
+            .lock()
+            .expect("sync poisoned")
+            .iter()
+            .filter(|(a, _)| a.module == module)
+            .map(|(_, r)| r.clone())
+            .collect();
+        rooms
+            .iter()
+            .map(|room| room.inner.lock().expect("room poisoned").members.len())
+            .sum()
+    }
+
     pub fn has_members(&self, address: &Address) -> bool {
         self.existing(address)
             .is_some_and(|r| !r.inner.lock().expect("room poisoned").members.is_empty())

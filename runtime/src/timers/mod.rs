@@ -14,8 +14,6 @@ use tokio::sync::Notify;
 
 /// Shortest timer delay and repeat period: bounds the work one actor can ask for.
 const MIN_PERIOD_MS: u64 = 1;
-/// Timers one actor may hold: bounds the schedule's memory.
-const MAX_TIMERS_PER_ACTOR: usize = 64;
 
 type Owner = (Address, String);
 
@@ -97,17 +95,18 @@ impl Timers {
         {
             let s = self.schedule.lock().expect("timers poisoned");
             let owner = (address.clone(), tag.to_owned());
+            let limit = node.config.limits.max_timers_per_actor;
             if !s.timers.contains_key(&owner)
-                && s.per_actor.get(address).copied().unwrap_or(0) >= MAX_TIMERS_PER_ACTOR
+                && s.per_actor.get(address).copied().unwrap_or(0) >= limit
             {
-                return Err(CallError::Overloaded(format!(
-                    "{address} already has {MAX_TIMERS_PER_ACTOR} timers; cancel one first"
-                )));
+                return Err(CallError::LimitReached {
+                    actor: address.to_string(),
+                    limit: "limits.max_timers_per_actor",
+                    detail: format!("it already has {limit} timers; cancel one first"),
+                });
             }
         }
-        node.store
-            .put_timer(&record)
-            .map_err(|e| CallError::Internal(e.to_string()))?;
+        node.store.put_timer(&record).map_err(CallError::from)?;
         self.schedule
             .lock()
             .expect("timers poisoned")
@@ -125,7 +124,7 @@ impl Timers {
         if removed.is_some() {
             node.store
                 .remove_timer(&address.module, &address.key, tag)
-                .map_err(|e| CallError::Internal(e.to_string()))?;
+                .map_err(CallError::from)?;
         }
         Ok(())
     }

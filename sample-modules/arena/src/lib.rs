@@ -152,6 +152,8 @@ impl Actor for Arena {
                     _ => reply_text(format!("{:.1} {:.1}", body.x, body.y)),
                 }
             }
+            // The lobby opens a room before it sends players to it.
+            (Sender::Actor(_) | Sender::Admin, Some("open")) => no_reply(),
             (_, Some("players")) => reply_text(self.players.len().to_string()),
             (_, Some("state")) => json::reply(&self.players.keys().collect::<Vec<_>>()),
             (_, other) => Err(Error::rejected(format!(

@@ -1,6 +1,7 @@
 //! `lobby` (singleton): matchmaking. A player sends `find`; the lobby answers the
 //! `arena` room to join (`arena/rN`), filling rooms up to 50 players before
-//! opening the next. Arenas tell the lobby when a player leaves (`left ROOM`).
+//! opening the next (it opens a room by sending it `open`: players may join
+//! rooms, not create them). Arenas tell the lobby when a player leaves (`left ROOM`).
 //! `rooms` (admin) replies the occupancy as JSON.
 
 use anthill_sdk::json;
@@ -23,7 +24,11 @@ impl Lobby {
             Some((r, _)) => r.clone(),
             None => {
                 self.next += 1;
-                format!("r{}", self.next)
+                let room = format!("r{}", self.next);
+                // Players may join only rooms that exist (arena is deployed
+                // with players=existing): the lobby opens each one first.
+                let _ = host::send(&ActorRef::keyed("arena", &room), b"open");
+                room
             }
         };
         *self.rooms.entry(room.clone()).or_insert(0) += 1;
