@@ -248,3 +248,79 @@ async fn near_capacity_the_least_recently_used_actors_make_room() -> anyhow::Res
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn kill_9_under_concurrent_writers_keeps_acknowledged_le_stored_le_sent_for_every_key()
+-> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const KEYS: usize = 8;
+    const WRITERS_PER_KEY: usize = 2;
+    const KILLS: usize = 8;
+    let dir = tempfile::tempdir()?;
+    // Per key: increments sent (a request left this process) and acknowledged
+    // (answered 200), summed over every round.
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
+    let check = |admin: anthill_tests::Admin, round: usize| {
+        let (sent, acked) = (sent.clone(), acked.clone());
+        async move {
+            for k in 0..KEYS {
+                let stored: u64 = admin
+                    .call_text(&format!("counter/k{k}"), "get")
+                    .await?
+                    .parse()?;
+                let (a, s) = (
+                    acked[k].load(Ordering::SeqCst),
+                    sent[k].load(Ordering::SeqCst),
+                );
+                anyhow::ensure!(
+                    a <= stored && stored <= s,
+                    "round {round}, key k{k}: acknowledged {a}, stored {stored}, sent {s}"
+                );
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    for round in 0..KILLS {
+        let node = Node::start_in(dir.path(), &[]).await?;
+        let admin = node.admin();
+        if round == 0 {
+            admin
+                .deploy("counter", "counter", "kind=keyed&durability=every-message")
+                .await?;
+        }
+        // Every key is rechecked after every restart.
+        check(admin.clone(), round).await?;
+        let writers: Vec<_> = (0..KEYS * WRITERS_PER_KEY)
+            .map(|w| {
+                let (admin, sent, acked) = (admin.clone(), sent.clone(), acked.clone());
+                let k = w % KEYS;
+                tokio::spawn(async move {
+                    loop {
+                        sent[k].fetch_add(1, Ordering::SeqCst);
+                        match admin.call(&format!("counter/k{k}"), b"incr").await {
+                            Ok((200, _)) => {
+                                acked[k].fetch_add(1, Ordering::SeqCst);
+                            }
+                            _ => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200 + (round as u64 * 53) % 250)).await;
+        node.kill9();
+        for w in writers {
+            w.await?;
+        }
+    }
+    let node = Node::start_in(dir.path(), &[]).await?;
+    check(node.admin(), KILLS).await?;
+    let total: u64 = acked.iter().map(|a| a.load(Ordering::SeqCst)).sum();
+    assert!(
+        total > (KILLS * KEYS) as u64,
+        "the writers made progress ({total} acknowledged increments)"
+    );
+    Ok(())
+}
