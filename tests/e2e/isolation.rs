@@ -51,6 +51,14 @@ async fn leaked_wasi_handles_stop_at_the_handle_limit_and_host_memory_stays_boun
     );
     assert_eq!(admin.call_text("echo", "still here").await?, "still here");
     assert_eq!(admin.call_text("hoard/modest", "count").await?, "0");
+    // Undeploy releases what is left (1.17 GB stayed before the limit).
+    let (status, _) = admin.delete("/v1/modules/hoard").await?;
+    assert_eq!(status, 204);
+    let after_mib = node.rss_kib()?.saturating_sub(baseline) / 1024;
+    assert!(
+        after_mib < 64,
+        "RSS stayed {after_mib} MiB above the baseline after undeploy"
+    );
     assert!(
         admin
             .metric(
@@ -140,8 +148,15 @@ async fn an_oversized_snapshot_is_refused_the_previous_one_stays_and_the_disk_st
         grown < 16 << 20,
         "the database grew by {grown} bytes for refused snapshots"
     );
-    // A snapshot under the limit is stored.
-    assert_eq!(admin.call_text("hoard/s", "grow 1000000").await?, "grown");
+    // A snapshot under the limit is stored; undeploy removes the module's
+    // snapshots (a module deployed again under the name starts fresh).
+    assert_eq!(admin.call_text("hoard/s", "grow 3500000").await?, "grown");
+    let (status, _) = admin.delete("/v1/modules/hoard").await?;
+    assert_eq!(status, 204);
+    admin
+        .deploy("hoard", "hoard", "kind=keyed&durability=every-message")
+        .await?;
+    assert_eq!(admin.call_text("hoard/s", "count").await?, "0");
     Ok(())
 }
 

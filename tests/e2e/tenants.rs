@@ -49,6 +49,21 @@ async fn a_tenant_token_sees_and_changes_only_its_own_modules() -> anyhow::Resul
     assert_eq!(all, vec!["counter".to_owned(), "echo".to_owned()]);
     let (_, info) = operator.get_json("/v1/modules/counter").await?;
     assert_eq!(info["tenant"], "acme");
+    assert_eq!(
+        operator
+            .metric(
+                "anthill_module_tenant",
+                "module=\"counter\",tenant=\"acme\""
+            )
+            .await?,
+        1.0
+    );
+    assert_eq!(
+        operator
+            .metric("anthill_tenant_live_actors", "tenant=\"acme\"")
+            .await?,
+        1.0
+    );
 
     // Another tenant's module does not exist for blue, whatever it tries.
     use reqwest::Method;
@@ -142,13 +157,8 @@ async fn calls_sends_and_events_across_tenants_are_refused_unless_allowed() -> a
     assert_eq!(blue.probe_state("probe-b/y").await?["events"], json!([]));
 
     // The operator allows acme → blue (one way).
-    let resp = operator
-        .http
-        .post(operator.url("/v1/tenants/acme/allow?to=blue"))
-        .bearer_auth(&operator.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 200);
+    let (status, _) = operator.post("/v1/tenants/acme/allow?to=blue").await?;
+    assert_eq!(status, 200);
     assert_eq!(
         acme.call_text("probe-a/x", "call probe-b/y 1000 hello")
             .await?,
@@ -204,13 +214,8 @@ async fn tenant_quotas_refuse_actors_storage_and_message_rate_past_them() -> any
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("max_storage_mb"), "{body}");
     // Undeploy gives the storage back.
-    let resp = disk
-        .http
-        .delete(disk.url("/v1/modules/hoard"))
-        .bearer_auth(&disk.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 204);
+    let (status, _) = disk.delete("/v1/modules/hoard").await?;
+    assert_eq!(status, 204);
     let (_, own) = disk.get_json("/v1/tenant").await?;
     assert_eq!(own["usage"]["storage_bytes"], 0, "{own}");
 
@@ -241,5 +246,25 @@ async fn tenant_quotas_refuse_actors_storage_and_message_rate_past_them() -> any
             .await?
             >= 60.0
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tenant_player_quota_refuses_joins_past_it() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let operator = node.admin();
+    let rooms = tenant(&operator, "rooms", json!({ "max_players": 1 })).await?;
+    rooms
+        .deploy("arena-t", "arena", "kind=keyed&players=open")
+        .await?;
+    let first = node.player().await?;
+    first.login_device("first").await?;
+    first.join("arena-t/r1").await?;
+    let second = node.player().await?;
+    second.login_device("second").await?;
+    let err = second.join("arena-t/r1").await.unwrap_err();
+    assert!(err.to_string().contains("max_players"), "{err}");
+    let (_, own) = rooms.get_json("/v1/tenant").await?;
+    assert_eq!(own["usage"]["players"], 1, "{own}");
     Ok(())
 }

@@ -437,6 +437,31 @@ impl Admin {
         Ok(text)
     }
 
+    /// `DELETE path` with the token: (status, JSON body or null).
+    pub async fn delete(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+        self.send_json(reqwest::Method::DELETE, path).await
+    }
+
+    /// `POST path` (no body) with the token: (status, JSON body or null).
+    pub async fn post(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+        self.send_json(reqwest::Method::POST, path).await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let resp = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
     /// `GET path` with the token: (status, JSON body).
     pub async fn get_json(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
         let resp = self

@@ -398,7 +398,10 @@ pub async fn undeploy(node: &Arc<Node>, name: &str) -> Result<(), DeployError> {
     node.store.remove_module(name)?;
     node.store.remove_module_state(name)?;
     let removed = node.store.remove_snapshots(name)?;
-    module.release_storage();
+    module.leave_tenant();
+    // Make the removal durable now: sled frees the space (large snapshots
+    // are files of their own) once the removal is on disk.
+    node.store.flush().await?;
     tracing::info!(module = name, snapshots = removed, "undeployed");
     prune_components(node);
     Ok(())

@@ -262,6 +262,7 @@ impl Module {
         gates: ModuleGates,
     ) -> Module {
         gates.tenant.charge_storage(gates.stored_bytes);
+        gates.tenant.adopt(&name);
         Module {
             cpu: Arc::new(Semaphore::new(gates.concurrency.max(1))),
             activations: Admission::new(gates.admission),
@@ -297,10 +298,12 @@ impl Module {
         self.tenant.charge_storage(delta);
     }
 
-    /// Gives the module's stored bytes back to its tenant (undeploy).
-    pub(crate) fn release_storage(&self) {
+    /// Gives the module's stored bytes back to its tenant, and leaves its
+    /// metrics (undeploy).
+    pub(crate) fn leave_tenant(&self) {
         let bytes = self.stored_bytes.swap(0, Ordering::Relaxed);
         self.tenant.charge_storage(-bytes);
+        self.tenant.release(&self.name);
     }
 
     /// Whether a new actor of this module may be activated now: refused while

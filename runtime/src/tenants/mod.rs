@@ -78,6 +78,9 @@ pub struct Tenant {
 #[derive(Clone)]
 struct TenantMetrics {
     refusals: IntCounterVec,
+    /// `anthill_module_tenant{module, tenant} 1`: joins module series to
+    /// their tenant in queries.
+    modules: IntGaugeVec,
     live_actors: IntGaugeVec,
     storage: IntGaugeVec,
     memory: IntGaugeVec,
@@ -133,6 +136,22 @@ impl Tenant {
         stored
             .split_once(TOPIC_SEPARATOR)
             .unwrap_or((DEFAULT_TENANT, stored))
+    }
+
+    /// A module of this tenant is deployed (or reloaded) as `module`.
+    pub fn adopt(&self, module: &str) {
+        self.metrics
+            .modules
+            .with_label_values(&[module, self.name.as_str()])
+            .set(1);
+    }
+
+    /// The module `module` is gone.
+    pub fn release(&self, module: &str) {
+        let _ = self
+            .metrics
+            .modules
+            .remove_label_values(&[module, self.name.as_str()]);
     }
 
     /// Counts a refusal by the quota that caused it, and builds its error.
@@ -206,8 +225,20 @@ impl Tenants {
         registry
             .register(Box::new(refusals.clone()))
             .expect("unique metric");
+        let modules = IntGaugeVec::new(
+            Opts::new(
+                "anthill_module_tenant",
+                "1 for each deployed module, labelled with its tenant.",
+            ),
+            &["module", "tenant"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(modules.clone()))
+            .expect("unique metric");
         let metrics = TenantMetrics {
             refusals,
+            modules,
             live_actors: gauge(
                 "anthill_tenant_live_actors",
                 "Live actors of a tenant's modules.",
