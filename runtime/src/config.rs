@@ -74,7 +74,8 @@ pub struct Limits {
     pub max_subscriptions_per_actor: usize,
     /// Guest calls of one module that execute at once (the rest wait their
     /// turn, outside the deadline): a module whose actors all loop cannot
-    /// take every worker thread from the others. 0 = the node's core count.
+    /// take every worker thread from the others. 0 = the node's cores less
+    /// one (at least 1).
     pub module_concurrency: usize,
 }
 
@@ -210,7 +211,11 @@ impl Config {
     /// Guest calls of one module that may execute at once.
     pub fn module_concurrency(&self) -> usize {
         match self.limits.module_concurrency {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            // All cores but one: whatever one module does, a core is left
+            // for the node's I/O and the other modules.
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
             n => n,
         }
     }

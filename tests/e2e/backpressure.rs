@@ -6,7 +6,9 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_full_mailbox_refuses_with_overload_and_memory_stays_bounded() -> anyhow::Result<()> {
-    let node = Node::start().await?;
+    // Two actors of one module busy at once (slow spins, fast floods): give
+    // the module two cores' share even on a two-core box.
+    let node = Node::start_with_config("[limits]\nmodule_concurrency = 2\n").await?;
     let admin = node.admin();
     admin
         .deploy("probe", "probe", "kind=keyed&mailbox=16&deadline_ms=5000")

@@ -60,8 +60,6 @@ async fn watched<R>(
 /// Calls a guest export under the deadline; evaluates to `Result<T, CallError>`.
 macro_rules! guest_call {
     ($inst:ident, |$bindings:ident, $store:ident| $call:expr) => {{
-        // Queue for the module's CPU share first: waiting is not guest time.
-        $inst.store.data_mut().share.acquire().await;
         $inst.begin();
         let started = Instant::now();
         let clock = $inst.clock.clone();
@@ -109,8 +107,14 @@ impl Instance {
         let mut store = Store::new(node.engine.wasmtime(), ctx);
         store.limiter(|ctx| &mut ctx.memory);
         store.epoch_deadline_callback(|cx| {
-            if cx.data().clock.check_expired() {
+            let data = cx.data();
+            if data.clock.check_expired() {
                 Ok(UpdateDeadline::Interrupt)
+            } else if !data.share.held() && data.clock.used() >= EPOCH_TICK {
+                // A long call: from here on it runs only while it holds its
+                // module's (and tenant's) share, waiting for it off the CPU.
+                let acquire = data.share.acquire(data.clock.clone());
+                Ok(UpdateDeadline::YieldCustom(1, Box::pin(acquire)))
             } else {
                 // Let other tasks run while a long guest call is in progress,
                 // through tokio's own yield: it defers this task until the
@@ -123,7 +127,6 @@ impl Instance {
                 ))
             }
         });
-        store.data_mut().share.acquire().await;
         clock.begin(deadline);
         store.set_epoch_deadline(1);
         let instantiated = watched(&clock, version.pre.instantiate_async(&mut store)).await;

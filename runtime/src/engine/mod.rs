@@ -22,7 +22,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the engine's epoch advances: the resolution of guest deadlines.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Failure to build the engine from the configuration.
 #[derive(Debug, thiserror::Error)]

@@ -99,10 +99,9 @@ impl ActorCtx {
         self.share.release();
     }
 
-    /// The wait is over: take the permits back before returning to the guest
-    /// (the time spent queueing for them is not the guest's).
-    pub(crate) async fn wait_end(&mut self) {
-        self.share.acquire().await;
+    /// The wait is over. The permits are taken again only if the guest then
+    /// runs past another tick (see the epoch callback).
+    pub(crate) fn wait_end(&mut self) {
         self.clock.host_wait_end();
     }
 }

@@ -127,7 +127,7 @@ impl host::Host for ActorCtx {
             .router
             .call(&self.node, &to, from, message, timeout, chain)
             .await;
-        self.wait_end().await;
+        self.wait_end();
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 
@@ -154,7 +154,7 @@ impl host::Host for ActorCtx {
                 break;
             }
         }
-        self.wait_end().await;
+        self.wait_end();
         Ok(outcome.map_err(|e| e.to_wit()))
     }
 

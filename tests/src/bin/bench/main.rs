@@ -4,10 +4,11 @@
 //! comparison is made within the same run (this machine is shared and noisy).
 //!
 //! ```text
-//! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [idle] [languages]
+//! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [idle] [languages] [hostile]
 //!               [--quick] [--arena-players=N]
 //! ```
 
+mod hostile;
 mod routing;
 
 use anthill_tests::{Node, anthill_bin, guest};
@@ -72,6 +73,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("languages") {
         languages().await?;
+    }
+    if run("hostile") {
+        hostile::hostile(quick).await?;
     }
     Ok(())
 }
