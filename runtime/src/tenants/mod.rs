@@ -450,7 +450,15 @@ impl Tenants {
         store.remove_tenant(name)?;
         let mut all = (**self.all.load()).clone();
         all.remove(name);
-        // Others may no longer name it as reachable.
+        // Others may no longer name it as reachable: a tenant created later
+        // under the same name must not inherit what this one was allowed.
+        for other in all.values() {
+            let mut record = (**other.record.load()).clone();
+            if record.may_reach.remove(name) {
+                store.put_tenant(&other.name, &record)?;
+                other.record.store(Arc::new(record));
+            }
+        }
         self.all.store(Arc::new(all));
         let mut tokens = (**self.by_token.load()).clone();
         tokens.retain(|_, n| n != name);

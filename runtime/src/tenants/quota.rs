@@ -307,7 +307,15 @@ mod tests {
         assert!(acme.may_reach(&blue));
         assert!(!blue.may_reach(&acme));
         assert!(t.remove(&store, "acme", vec!["m".into()]).is_err());
+        t.allow(&store, "blue", "acme", true).expect("allow");
         t.remove(&store, "acme", vec![]).expect("remove");
         assert!(t.by_token(&token).is_none());
+        let (acme2, _) = t
+            .create(&store, "acme", Quotas::default(), 0)
+            .expect("again");
+        assert!(
+            !t.get("blue").expect("blue").may_reach(&acme2),
+            "a new tenant inherited the rules of a removed one"
+        );
     }
 }
