@@ -57,6 +57,7 @@ pub(super) async fn metrics(
     Extension(caller): Extension<Caller>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_operator()?;
+    s.node.tenants.publish_gauges();
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -163,6 +163,8 @@ impl Tenant {
         CallError::Quota(format!("tenant `{}`: {detail}", self.name))
     }
 
+    /// Sets the tenant's gauges from its counters (at scrape time: the
+    /// counters change on every activation, the gauges need not).
     fn publish_gauges(&self) {
         let u = self.usage.snapshot();
         let l = &[self.name.as_str()];
@@ -341,7 +343,6 @@ impl Tenants {
         let mut tokens = (**self.by_token.load()).clone();
         tokens.insert(record.token_sha256, name.to_owned());
         self.by_token.store(Arc::new(tokens));
-        tenant.publish_gauges();
         Ok((tenant, token))
     }
 
@@ -468,6 +469,13 @@ impl Tenants {
         let _ = self.metrics.storage.remove_label_values(l);
         let _ = self.metrics.memory.remove_label_values(l);
         Ok(())
+    }
+
+    /// Brings every tenant's gauges up to date (before `/metrics` renders).
+    pub fn publish_gauges(&self) {
+        for t in self.all.load().values() {
+            t.publish_gauges();
+        }
     }
 
     /// What the API shows of `tenant`, given its modules and players.

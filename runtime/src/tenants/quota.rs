@@ -128,7 +128,6 @@ impl Drop for ActorReservation {
         let c = &self.tenant.usage;
         c.live_actors.fetch_sub(1, Ordering::Relaxed);
         c.memory_mb.fetch_sub(self.memory_mb, Ordering::Relaxed);
-        self.tenant.publish_gauges();
     }
 }
 
@@ -159,7 +158,6 @@ impl Tenant {
                 format!("another actor with a {memory_mb} MiB cap would reserve {memory} MiB, over its {max} MiB quota (max_memory_mb)"),
             ));
         }
-        self.publish_gauges();
         Ok(reservation)
     }
 
@@ -204,7 +202,6 @@ impl Tenant {
     pub fn charge_storage(&self, delta: i64) {
         if delta != 0 {
             self.usage.storage.fetch_add(delta, Ordering::Relaxed);
-            self.publish_gauges();
         }
     }
 

@@ -25,12 +25,30 @@ async fn echo_latency(admin: &Admin, calls: usize) -> anyhow::Result<(f64, f64)>
     Ok((at(0.5), at(0.99)))
 }
 
+/// What attacks: looping inits (100 lanes), trapping fresh keys (32 lanes).
+#[derive(Clone, Copy)]
+struct Attack {
+    loops: bool,
+    traps: bool,
+}
+
+impl Attack {
+    fn name(self) -> &'static str {
+        match (self.loops, self.traps) {
+            (true, true) => "both",
+            (true, false) => "loops",
+            _ => "traps",
+        }
+    }
+}
+
 /// Keeps the node under attack until `stop`; returns how many hostile calls
 /// were made.
-fn attack(admin: &Admin, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<u64>> {
+fn attack(admin: &Admin, stop: Arc<AtomicBool>, kind: Attack) -> Vec<tokio::task::JoinHandle<u64>> {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for lane in 0..132u64 {
+    let lanes = (0..132u64).filter(|&l| if l < 100 { kind.loops } else { kind.traps });
+    for lane in lanes {
         let (admin, stop, next) = (admin.clone(), stop.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut made = 0;
@@ -60,44 +78,67 @@ pub(crate) async fn hostile(quick: bool) -> anyhow::Result<()> {
         .await?;
     admin.deploy("trapper", "hoard", "kind=keyed").await?;
     echo_latency(&admin, 20).await?;
-    // Interleaved: idle, attacked, idle, attacked.
-    let (mut idle, mut attacked) = (Vec::new(), Vec::new());
+    // Interleaved: idle, then each attack, twice over.
+    let kinds = [
+        Attack {
+            loops: true,
+            traps: true,
+        },
+        Attack {
+            loops: true,
+            traps: false,
+        },
+        Attack {
+            loops: false,
+            traps: true,
+        },
+    ];
+    let mut idle = Vec::new();
+    let mut attacked: Vec<Vec<(f64, f64)>> = vec![Vec::new(); kinds.len()];
     for round in 0..2 {
         note(&format!(
             "hostile round {}: {calls} echo calls on an idle node",
             round + 1
         ));
         idle.push(echo_latency(&admin, calls).await?);
-        note(&format!(
-            "hostile round {}: {calls} echo calls while 100 looping inits and 32 trapping callers attack",
-            round + 1
-        ));
-        let stop = Arc::new(AtomicBool::new(false));
-        let tasks = attack(&admin, stop.clone());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        attacked.push(echo_latency(&admin, calls).await?);
-        stop.store(true, Ordering::Relaxed);
-        let mut hostile_calls = 0;
-        for t in tasks {
-            hostile_calls += t.await?;
+        for (i, kind) in kinds.iter().enumerate() {
+            note(&format!(
+                "hostile round {}: {calls} echo calls under attack ({})",
+                round + 1,
+                kind.name()
+            ));
+            let stop = Arc::new(AtomicBool::new(false));
+            let tasks = attack(&admin, stop.clone(), *kind);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            attacked[i].push(echo_latency(&admin, calls).await?);
+            stop.store(true, Ordering::Relaxed);
+            let mut hostile_calls = 0;
+            for t in tasks {
+                hostile_calls += t.await?;
+            }
+            note(&format!("  {hostile_calls} hostile calls made"));
+            // Let queued looping inits drain before the next phase.
+            if kind.loops {
+                tokio::time::sleep(Duration::from_secs(6)).await;
+            }
         }
-        note(&format!("  {hostile_calls} hostile calls made"));
-        // Let the queued looping inits drain before the next idle phase.
-        tokio::time::sleep(Duration::from_secs(6)).await;
     }
     let worst = |v: &[(f64, f64)]| v.iter().map(|x| x.1).fold(0.0, f64::max);
-    let (idle_p99, attacked_p99) = (worst(&idle), worst(&attacked));
-    let ratio = attacked_p99 / idle_p99.max(0.001);
-    emit(json!({
-        "bench": "hostile-neighbour",
-        "calls_per_phase": calls,
-        "idle_p50_ms": idle.iter().map(|x| x.0).collect::<Vec<_>>(),
-        "idle_p99_ms": idle.iter().map(|x| x.1).collect::<Vec<_>>(),
-        "attacked_p50_ms": attacked.iter().map(|x| x.0).collect::<Vec<_>>(),
-        "attacked_p99_ms": attacked.iter().map(|x| x.1).collect::<Vec<_>>(),
-        "p99_ratio": ratio,
-        "goal_ratio": 3.0,
-        "met": ratio <= 3.0,
-    }));
+    let idle_p99 = worst(&idle);
+    for (kind, phases) in kinds.iter().zip(&attacked) {
+        let ratio = worst(phases) / idle_p99.max(0.001);
+        emit(json!({
+            "bench": "hostile-neighbour",
+            "attack": kind.name(),
+            "calls_per_phase": calls,
+            "idle_p50_ms": idle.iter().map(|x| x.0).collect::<Vec<_>>(),
+            "idle_p99_ms": idle.iter().map(|x| x.1).collect::<Vec<_>>(),
+            "attacked_p50_ms": phases.iter().map(|x| x.0).collect::<Vec<_>>(),
+            "attacked_p99_ms": phases.iter().map(|x| x.1).collect::<Vec<_>>(),
+            "p99_ratio": ratio,
+            "goal_ratio": 3.0,
+            "met": ratio <= 3.0,
+        }));
+    }
     Ok(())
 }
