@@ -158,3 +158,46 @@ async fn canary_promote_and_rollback_from_the_cli() -> anyhow::Result<()> {
     assert!(err.contains("no version 9"), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn tenants_from_the_cli_create_deploy_allow_and_remove() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let (ok, out, err) = anthill(&node, &["tenants", "create", "acme", "--max-actors", "5"])?;
+    assert!(ok, "{err}");
+    let token = out
+        .lines()
+        .find_map(|l| {
+            l.split("token (shown once; give it to the tenant): ")
+                .nth(1)
+        })
+        .expect("the token is printed")
+        .trim()
+        .to_owned();
+    assert!(out.contains("max_actors=5"), "{out}");
+    // The tenant's own token deploys into its tenant and sees only that.
+    let counter = guest("counter");
+    let out = Command::new(anthill_bin())
+        .args(["deploy", "counter", counter.to_str().unwrap(), "--keyed"])
+        .args(["--admin", &node.admin_url, "--token", &token])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, out, _) = anthill(&node, &["tenants", "allow", "acme", "default"])?;
+    assert!(ok);
+    assert!(
+        out.contains("reaches: default") && out.contains("modules: counter"),
+        "{out}"
+    );
+    let (ok, _, err) = anthill(&node, &["tenants", "remove", "acme"])?;
+    assert!(!ok && err.contains("still owns modules"), "{err}");
+    let (ok, _, err) = anthill(&node, &["undeploy", "counter"])?;
+    assert!(ok, "{err}");
+    let (ok, out, err) = anthill(&node, &["tenants", "remove", "acme"])?;
+    assert!(ok && out.contains("removed"), "{err}");
+    let (_, out, _) = anthill(&node, &["tenants"])?;
+    assert!(!out.contains("acme") && out.contains("default"), "{out}");
+    Ok(())
+}
