@@ -130,8 +130,8 @@ async fn an_oversized_snapshot_is_refused_the_previous_one_stays_and_the_disk_st
     let before = dir_bytes(&node.data.join("db"));
     // Each 8 MiB snapshot (over the 4 MiB limit) used to be written: 41 of
     // them grew the database to 2.5 GB.
-    for _ in 0..40 {
-        let (status, body) = admin.call("hoard/s", b"grow 8000000").await?;
+    for k in std::iter::once("s".to_owned()).chain((0..40).map(|i| format!("s{i}"))) {
+        let (status, body) = admin.call(&format!("hoard/{k}"), b"grow 8000000").await?;
         let body = body_text(&body);
         assert_eq!(status, 502, "{body}");
         assert!(
@@ -143,6 +143,13 @@ async fn an_oversized_snapshot_is_refused_the_previous_one_stays_and_the_disk_st
     // last stored state and keeps working.
     assert_eq!(admin.call_text("hoard/s", "count").await?, "1");
     assert_eq!(admin.call_text("hoard/s", "incr").await?, "2");
+    // An actor that keeps hitting the limit is a failing actor: after five in
+    // a row its circuit opens, and it sheds the work instead of redoing it.
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(admin.call("hoard/s", b"grow 8000000").await?.0);
+    }
+    assert_eq!(statuses, [502, 502, 502, 502, 502, 503, 503]);
     let grown = dir_bytes(&node.data.join("db")).saturating_sub(before);
     assert!(
         grown < 16 << 20,
@@ -150,13 +157,17 @@ async fn an_oversized_snapshot_is_refused_the_previous_one_stays_and_the_disk_st
     );
     // A snapshot under the limit is stored; undeploy removes the module's
     // snapshots (a module deployed again under the name starts fresh).
-    assert_eq!(admin.call_text("hoard/s", "grow 3500000").await?, "grown");
+    assert_eq!(admin.call_text("hoard/fits", "incr").await?, "1");
+    assert_eq!(
+        admin.call_text("hoard/fits", "grow 3500000").await?,
+        "grown"
+    );
     let (status, _) = admin.delete("/v1/modules/hoard").await?;
     assert_eq!(status, 204);
     admin
         .deploy("hoard", "hoard", "kind=keyed&durability=every-message")
         .await?;
-    assert_eq!(admin.call_text("hoard/s", "count").await?, "0");
+    assert_eq!(admin.call_text("hoard/fits", "count").await?, "0");
     Ok(())
 }
 

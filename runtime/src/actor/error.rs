@@ -98,6 +98,20 @@ impl CallError {
         }
     }
 
+    /// Whether this is the module's own failure (a trap, a deadline, memory, a
+    /// per-actor limit, an internal error), which feeds the circuit breakers,
+    /// rather than a refusal or the node's capacity.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            CallError::Trapped { .. }
+                | CallError::DeadlineExceeded { .. }
+                | CallError::OutOfMemory { .. }
+                | CallError::LimitReached { .. }
+                | CallError::Internal(_)
+        )
+    }
+
     /// The error a module's own `on-message` returned.
     pub fn from_guest(e: WitError) -> CallError {
         match e {

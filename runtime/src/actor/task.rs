@@ -37,6 +37,9 @@ pub(crate) struct ActorTask {
     /// Size of the snapshot last stored (or restored): what a new one grows
     /// the tenant's storage by is the difference.
     stored_len: usize,
+    /// The eager activation failed by the module's fault: the first message
+    /// is answered with this instead of a second `init`.
+    failed_activation: Option<CallError>,
 }
 
 /// How the actor loop ended.
@@ -81,19 +84,14 @@ impl ActorTask {
             admission: handle.admission.clone(),
             _reservation: reservation,
             stored_len: 0,
+            failed_activation: None,
         }
     }
 
     /// Feeds the circuit breaker: faults are the module's failures (traps,
     /// deadlines, memory, failed activation), not its deliberate refusals.
     fn record_outcome<T>(&self, outcome: &Result<T, CallError>) {
-        let fault = matches!(
-            outcome,
-            Err(CallError::Trapped { .. }
-                | CallError::DeadlineExceeded { .. }
-                | CallError::OutOfMemory { .. }
-                | CallError::Internal(_))
-        );
+        let fault = outcome.as_ref().err().is_some_and(CallError::is_fault);
         if self.admission.record(fault) {
             self.module.metrics.circuit_opens.inc();
             tracing::warn!(actor = %self.address, "circuit opened: refusing messages until a probe succeeds");
@@ -119,9 +117,15 @@ impl ActorTask {
         if let Some(p) = predecessor {
             p.wait().await;
         }
-        // Instantiate eagerly so the first message does not pay for it; a failure
-        // here is retried (and reported) when the first message arrives.
-        let _ = self.ensure_instance().await;
+        // Instantiate eagerly so the first message does not pay for it. This
+        // activation is the first message's: if the module failed it (a trap,
+        // a loop to the deadline), that message gets this error rather than
+        // running `init` a second time; an overload is retried.
+        if let Err(e) = self.ensure_instance().await
+            && e.is_fault()
+        {
+            self.failed_activation = Some(e);
+        }
 
         let settings = self.module.settings();
         let idle = Duration::from_millis(settings.idle_timeout_ms);
@@ -205,6 +209,9 @@ impl ActorTask {
     async fn ensure_instance(&mut self) -> Result<&mut Instance, CallError> {
         if self.instance.as_ref().is_some_and(|i| !i.is_poisoned()) {
             return Ok(self.instance.as_mut().expect("checked above"));
+        }
+        if let Some(e) = self.failed_activation.take() {
+            return Err(e);
         }
         // Free the poisoned store's pool slot before taking another.
         self.instance = None;

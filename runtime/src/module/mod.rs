@@ -319,14 +319,7 @@ impl Module {
 
     /// Feeds the activation breaker with the outcome of an activation.
     pub(crate) fn record_activation<T>(&self, outcome: &Result<T, CallError>) {
-        let fault = matches!(
-            outcome,
-            Err(CallError::Trapped { .. }
-                | CallError::DeadlineExceeded { .. }
-                | CallError::OutOfMemory { .. }
-                | CallError::LimitReached { .. }
-                | CallError::Internal(_))
-        );
+        let fault = outcome.as_ref().err().is_some_and(CallError::is_fault);
         if self.activations.record(fault) {
             self.metrics.circuit_opens.inc();
             tracing::warn!(module = %self.name, "activation circuit opened: new actors are refused until a probe activates");
