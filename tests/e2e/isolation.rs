@@ -204,16 +204,10 @@ fn p99_max(samples: &mut [Duration]) -> (Duration, Duration) {
 #[tokio::test]
 async fn looping_actors_and_failing_fresh_keys_do_not_starve_an_unrelated_module()
 -> anyhow::Result<()> {
-    let node = Node::start().await?;
-    let admin = node.admin();
-    admin.deploy("echo", "echo", "").await?;
     // Two hostile modules: one whose actors loop in init, one whose fresh
     // keys trap in init.
-    admin
-        .deploy("looper", "hoard", "kind=keyed&deadline_ms=100")
-        .await?;
-    admin.deploy("trapper", "hoard", "kind=keyed").await?;
-    assert_eq!(admin.call_text("echo", "warm").await?, "warm");
+    let node = anthill_tests::node_with_hostile_neighbours().await?;
+    let admin = node.admin();
 
     let attack_for = Duration::from_secs(4);
     let started = Instant::now();

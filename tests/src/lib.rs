@@ -526,6 +526,22 @@ impl Admin {
     }
 }
 
+/// A node with `echo` beside two hostile modules built from the `hoard`
+/// fixture: `looper` (its `loop-*` keys loop in `init` to a 100 ms deadline)
+/// and `trapper` (its `trap-*` keys trap in `init`). Used by the CPU-fairness
+/// test and by `anthill-bench hostile`.
+pub async fn node_with_hostile_neighbours() -> anyhow::Result<Node> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("echo", "echo", "").await?;
+    admin
+        .deploy("looper", "hoard", "kind=keyed&deadline_ms=100")
+        .await?;
+    admin.deploy("trapper", "hoard", "kind=keyed").await?;
+    anyhow::ensure!(admin.call_text("echo", "warm").await? == "warm");
+    Ok(node)
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, or fails after `within`.
 pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> anyhow::Result<T>
 where

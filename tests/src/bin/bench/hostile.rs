@@ -4,7 +4,7 @@
 //! the same node idle, in the same run. Goal: p99 within 3× idle.
 
 use super::{emit, note};
-use anthill_tests::{Admin, Node};
+use anthill_tests::Admin;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -70,13 +70,8 @@ fn attack(admin: &Admin, stop: Arc<AtomicBool>, kind: Attack) -> Vec<tokio::task
 
 pub(crate) async fn hostile(quick: bool) -> anyhow::Result<()> {
     let calls = if quick { 200 } else { 600 };
-    let node = Node::start().await?;
+    let node = anthill_tests::node_with_hostile_neighbours().await?;
     let admin = node.admin();
-    admin.deploy("echo", "echo", "").await?;
-    admin
-        .deploy("looper", "hoard", "kind=keyed&deadline_ms=100")
-        .await?;
-    admin.deploy("trapper", "hoard", "kind=keyed").await?;
     echo_latency(&admin, 20).await?;
     // Interleaved: idle, then each attack, twice over.
     let kinds = [
