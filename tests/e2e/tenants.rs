@@ -221,6 +221,7 @@ async fn tenant_quotas_refuse_actors_storage_and_message_rate_past_them() -> any
 
     let slow = tenant(&operator, "slow", json!({ "messages_per_sec": 20 })).await?;
     slow.deploy("counter-slow", "counter", "kind=keyed").await?;
+    let started = std::time::Instant::now();
     let calls = (0..100).map(|_| {
         let slow = slow.clone();
         async move { slow.call("counter-slow/k", b"incr").await }
@@ -233,9 +234,14 @@ async fn tenant_quotas_refuse_actors_storage_and_message_rate_past_them() -> any
             refused += 1;
         }
     }
+    // A burst of one second's worth, then 20 a second: however slow this
+    // machine is, no more than that got through.
+    let admitted = 100 - refused;
+    let allowed = 20.0 + 20.0 * started.elapsed().as_secs_f64() + 1.0;
     assert!(
-        (60..=90).contains(&refused),
-        "{refused} of 100 calls refused at 20/s"
+        refused > 0 && f64::from(admitted) <= allowed,
+        "{admitted} of 100 calls admitted at 20/s within {:?} (at most {allowed:.0})",
+        started.elapsed()
     );
     assert!(
         operator
@@ -244,7 +250,7 @@ async fn tenant_quotas_refuse_actors_storage_and_message_rate_past_them() -> any
                 "quota=\"messages_per_sec\",tenant=\"slow\""
             )
             .await?
-            >= 60.0
+            >= f64::from(refused)
     );
     Ok(())
 }
