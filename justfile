@@ -17,16 +17,16 @@ setup:
 build-modules: setup build-rust-modules
     scripts/build-lang-modules.sh
 
-# Build the Rust sample modules to target/modules/NAME.wasm.
+# Build the Rust sample modules and test fixtures to target/modules/NAME.wasm.
 build-rust-modules: setup
     #!/usr/bin/env bash
     set -euo pipefail
     pkgs=()
-    for manifest in sample-modules/*/Cargo.toml; do pkgs+=(-p "$(basename "$(dirname "$manifest")")"); done
-    echo "building $(( ${#pkgs[@]} / 2 )) Rust sample modules (wasm32-wasip2)…"
+    for manifest in sample-modules/*/Cargo.toml tests/fixtures/*/Cargo.toml; do pkgs+=(-p "$(basename "$(dirname "$manifest")")"); done
+    echo "building $(( ${#pkgs[@]} / 2 )) Rust sample and fixture modules (wasm32-wasip2)…"
     cargo build -j {{jobs}} --quiet --profile guest --target wasm32-wasip2 --target-dir target/guests "${pkgs[@]}"
     mkdir -p target/modules
-    for manifest in sample-modules/*/Cargo.toml; do
+    for manifest in sample-modules/*/Cargo.toml tests/fixtures/*/Cargo.toml; do
         name="$(basename "$(dirname "$manifest")")"
         built="target/guests/wasm32-wasip2/guest/${name//-/_}.wasm"
         [ -f "$built" ] || built="target/guests/wasm32-wasip2/guest/$name.wasm"

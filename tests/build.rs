@@ -12,7 +12,7 @@ fn main() {
         .parent()
         .expect("tests/ is inside the workspace")
         .to_owned();
-    for dir in ["sample-modules", "guest-sdk", "wit"] {
+    for dir in ["sample-modules", "tests/fixtures", "guest-sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = root.join("target").join("guests");
@@ -31,7 +31,12 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for pkg in rust_samples(&root.join("sample-modules")) {
+    // Samples teach module authors; fixtures misbehave on purpose for tests.
+    let packages = [root.join("sample-modules"), root.join("tests").join("fixtures")]
+        .iter()
+        .flat_map(|dir| rust_samples(dir))
+        .collect::<Vec<_>>();
+    for pkg in packages {
         cmd.args(["-p", &pkg]);
     }
     // The outer build's variables (flags for the host, this package's
@@ -68,11 +73,11 @@ fn main() {
     println!("cargo:rustc-env=ANTHILL_GUESTS_DIR={}", out.display());
 }
 
-/// Package names of the Rust sample modules (folders with a Cargo.toml).
+/// Package names of the Rust modules in `dir` (folders with a Cargo.toml).
 fn rust_samples(dir: &Path) -> Vec<String> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("reading sample-modules/") {
-        let path = entry.expect("listing sample-modules/").path();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())) {
+        let path = entry.expect("listing a module folder").path();
         let manifest = path.join("Cargo.toml");
         if let Ok(text) = std::fs::read_to_string(&manifest) {
             let name = text
