@@ -49,7 +49,7 @@ test: setup build-modules
 # Benchmarks: criterion host benches, then the end-to-end scenarios (one JSON
 # line per result; `just bench swap echo --quick` runs a subset, smaller).
 bench *args: setup build build-modules
-    cargo bench -j {{jobs}} -p anthill --bench host
+    cargo bench -j {{jobs}} -p anthill-actors --bench host
     cargo run -j {{jobs}} --quiet --release -p anthill-tests --bin anthill-bench -- {{args}}
 
 # Formatting and lints, as CI wants them.

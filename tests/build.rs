@@ -32,10 +32,13 @@ fn main() {
         ])
         .arg(&target_dir);
     // Samples teach module authors; fixtures misbehave on purpose for tests.
-    let packages = [root.join("sample-modules"), root.join("tests").join("fixtures")]
-        .iter()
-        .flat_map(|dir| rust_samples(dir))
-        .collect::<Vec<_>>();
+    let packages = [
+        root.join("sample-modules"),
+        root.join("tests").join("fixtures"),
+    ]
+    .iter()
+    .flat_map(|dir| rust_samples(dir))
+    .collect::<Vec<_>>();
     for pkg in packages {
         cmd.args(["-p", &pkg]);
     }
@@ -76,7 +79,8 @@ fn main() {
 /// Package names of the Rust modules in `dir` (folders with a Cargo.toml).
 fn rust_samples(dir: &Path) -> Vec<String> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+    {
         let path = entry.expect("listing a module folder").path();
         let manifest = path.join("Cargo.toml");
         if let Ok(text) = std::fs::read_to_string(&manifest) {

@@ -1,13 +1,17 @@
-//! The node's configuration: one struct, read from an optional TOML file and then
-//! overridden by command-line flags. Every limit says what it protects against.
+//! The node's configuration file: the sections each part owns (`[limits]`
+//! from anthill-core, `[actors]`, `[admission]` and `[events]` from
+//! anthill-actors, `[gateway]` from anthill-gateway), composed with the
+//! node's own addresses, read from an optional TOML file and then overridden
+//! by command-line flags.
 
-use crate::events::EventSettings;
-use crate::gateway::GatewaySettings;
-use crate::router::AdmissionSettings;
+use anthill_actors::events::EventSettings;
+use anthill_actors::router::AdmissionSettings;
+use anthill_actors::{ActorSettings, RuntimeConfig};
+use anthill_core::Limits;
+use anthill_gateway::GatewaySettings;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Everything `anthill serve` can be told. Defaults are safe for a public host:
 /// the admin API binds loopback only and every guest call is bounded.
@@ -34,63 +38,6 @@ pub struct Config {
     pub gateway: GatewaySettings,
 }
 
-/// Caps on what one module, actor or request may use.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Default per-call deadline of guest code: stops infinite loops.
-    pub deadline_ms: u64,
-    /// Default linear-memory cap per actor: stops unbounded allocation.
-    pub memory_mb: u32,
-    /// The largest memory cap a module may ask for; sizes the instance pool.
-    pub max_memory_mb: u32,
-    /// Live actors the instance pool holds at once: bounds host memory. Each
-    /// live actor also takes about four kernel memory mappings (its linear
-    /// memory and its async stack), and Linux allows 65530 per process by
-    /// default (vm.max_map_count). Near this limit the least recently used idle
-    /// actors are passivated to make room.
-    pub max_actors: u32,
-    /// Largest component upload: bounds admin-request memory.
-    pub upload_limit_mb: u32,
-    /// Largest message a module may send or a player may request: bounds
-    /// per-message copies.
-    pub max_message_bytes: usize,
-    /// Default timeout of an admin or player request to a module.
-    pub call_timeout_ms: u64,
-    /// Longest timeout a guest `call` may ask for.
-    pub max_call_timeout_ms: u64,
-    /// Largest snapshot an actor may export: bounds the database and the
-    /// memory of every write (a module returning 60 MiB per message would fill
-    /// the disk). Over it, that snapshot fails and the previous one stays.
-    pub max_snapshot_bytes: usize,
-    /// WASI resources (pollables, streams, ...) one actor may hold at once:
-    /// each costs host memory outside the guest's memory cap (~250 bytes), so
-    /// an actor that never drops them would otherwise grow the node without
-    /// bound.
-    pub max_host_handles: usize,
-    /// Timers one actor may hold: bounds the schedule and the store.
-    pub max_timers_per_actor: usize,
-    /// Topics one actor may subscribe to: bounds fan-out tables and cursors.
-    pub max_subscriptions_per_actor: usize,
-    /// Guest calls of one module that execute at once (the rest wait their
-    /// turn, outside the deadline): a module whose actors all loop cannot
-    /// take every worker thread from the others. 0 = the node's cores less
-    /// one (at least 1).
-    pub module_concurrency: usize,
-}
-
-/// Defaults for actor lifecycle; a module may override them at deploy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ActorSettings {
-    /// Messages an actor's mailbox holds before senders get an overload error.
-    pub mailbox: usize,
-    /// A keyed actor idle this long is snapshotted and dropped.
-    pub idle_timeout_ms: u64,
-    /// A live actor with unsaved changes is snapshotted this often.
-    pub snapshot_interval_ms: u64,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -104,36 +51,6 @@ impl Default for Config {
             admission: AdmissionSettings::default(),
             events: EventSettings::default(),
             gateway: GatewaySettings::default(),
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            deadline_ms: 100,
-            memory_mb: 64,
-            max_memory_mb: 256,
-            max_actors: 12_000,
-            upload_limit_mb: 64,
-            max_message_bytes: 1 << 20,
-            call_timeout_ms: 5_000,
-            max_call_timeout_ms: 30_000,
-            max_snapshot_bytes: 4 << 20,
-            max_host_handles: 256,
-            max_timers_per_actor: 64,
-            max_subscriptions_per_actor: 64,
-            module_concurrency: 0,
-        }
-    }
-}
-
-impl Default for ActorSettings {
-    fn default() -> Self {
-        ActorSettings {
-            mailbox: 1024,
-            idle_timeout_ms: 60_000,
-            snapshot_interval_ms: 5_000,
         }
     }
 }
@@ -170,35 +87,7 @@ impl Config {
 
     /// Checks cross-field rules so a bad config fails at start, not at first use.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let l = &self.limits;
-        if l.memory_mb == 0 || l.memory_mb > l.max_memory_mb {
-            return Err(ConfigError::Invalid(format!(
-                "limits.memory_mb ({}) must be between 1 and limits.max_memory_mb ({})",
-                l.memory_mb, l.max_memory_mb
-            )));
-        }
-        if l.deadline_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "limits.deadline_ms must be > 0".into(),
-            ));
-        }
-        if l.max_actors == 0 {
-            return Err(ConfigError::Invalid("limits.max_actors must be > 0".into()));
-        }
-        if l.max_host_handles < 16 {
-            return Err(ConfigError::Invalid(
-                "limits.max_host_handles must be at least 16 (a guest's standard streams take a few)".into(),
-            ));
-        }
-        if l.max_snapshot_bytes == 0 {
-            return Err(ConfigError::Invalid(
-                "limits.max_snapshot_bytes must be > 0".into(),
-            ));
-        }
-        if self.actors.mailbox == 0 {
-            return Err(ConfigError::Invalid("actors.mailbox must be > 0".into()));
-        }
-        Ok(())
+        self.runtime().validate().map_err(ConfigError::Invalid)
     }
 
     /// The compile cache directory.
@@ -208,19 +97,14 @@ impl Config {
             .unwrap_or_else(|| self.data.join("cache"))
     }
 
-    /// Guest calls of one module that may execute at once.
-    pub fn module_concurrency(&self) -> usize {
-        match self.limits.module_concurrency {
-            // All cores but one: whatever one module does, a core is left
-            // for the node's I/O and the other modules.
-            0 => {
-                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
-            }
-            n => n,
+    /// The actor runtime's sections.
+    pub fn runtime(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            limits: self.limits.clone(),
+            actors: self.actors.clone(),
+            admission: self.admission.clone(),
+            events: self.events.clone(),
+            shared_cache: !self.cache_dir().starts_with(&self.data),
         }
-    }
-
-    pub fn call_timeout(&self) -> Duration {
-        Duration::from_millis(self.limits.call_timeout_ms)
     }
 }

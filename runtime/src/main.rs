@@ -1,5 +1,10 @@
-//! The `anthill` binary: `anthill serve` runs a node; the other subcommands talk
-//! to a running node's admin API.
+//! The `anthill` binary: `anthill serve` runs a node (its parts wired in
+//! [`node`], its config composed in [`config`]); the other subcommands talk
+//! to a running node's admin API ([`cli`]).
+
+mod cli;
+mod config;
+mod node;
 
 fn main() -> std::process::ExitCode {
     // Guest traps and refusals are routine here: their error values must not
@@ -12,5 +17,5 @@ fn main() -> std::process::ExitCode {
             std::env::set_var("RUST_LIB_BACKTRACE", "0")
         };
     }
-    anthill::cli::main()
+    cli::main()
 }

@@ -2,7 +2,7 @@
 
 use super::AdminArgs;
 use super::client::AdminClient;
-use crate::module::{Deployed, ModuleInfo};
+use anthill_actors::module::{Deployed, ModuleInfo, SwapSummary};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -242,7 +242,7 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_swap(s: &crate::module::SwapSummary) {
+fn print_swap(s: &SwapSummary) {
     println!(
         "swapped {} live actor(s) v{} → v{} in {:.1} ms; stall per actor p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; 0 failures",
         s.actors,
@@ -302,7 +302,7 @@ pub(super) async fn promote(a: PromoteArgs) -> anyhow::Result<()> {
         client.send(req, &format!("promoting {}", a.name)),
     )
     .await?;
-    let s: crate::module::SwapSummary = resp.json().await.context("reading the promote answer")?;
+    let s: SwapSummary = resp.json().await.context("reading the promote answer")?;
     if a.admin.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
@@ -329,7 +329,7 @@ pub(super) async fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
         client.send(req, &format!("rolling back {}", a.name)),
     )
     .await?;
-    let s: crate::module::SwapSummary = resp.json().await.context("reading the rollback answer")?;
+    let s: SwapSummary = resp.json().await.context("reading the rollback answer")?;
     if a.admin.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
@@ -458,7 +458,7 @@ pub(super) async fn actors(a: ActorsArgs) -> anyhow::Result<()> {
                 a["handled"],
                 match a["last_snapshot_ms"].as_u64() {
                     Some(0) | None => "never".to_owned(),
-                    Some(ms) => format!("{} ms ago", crate::node::now_ms().saturating_sub(ms)),
+                    Some(ms) => format!("{} ms ago", anthill_core::now_ms().saturating_sub(ms)),
                 }
             );
         }

@@ -1,9 +1,9 @@
 //! `anthill serve`: runs a node until SIGINT/SIGTERM, then stops it gracefully
 //! (every live actor snapshotted).
 
-use crate::admin::TokenSource;
 use crate::config::Config;
 use crate::node::RunningNode;
+use anthill_admin::TokenSource;
 use anyhow::Context;
 use clap::Args;
 use std::net::SocketAddr;
@@ -74,7 +74,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         TokenSource::File { path, .. } => format!("in {}", path.display()),
     };
     println!("anthill {} node ready", env!("CARGO_PKG_VERSION"));
-    println!("admin api: {}", running.admin_url());
+    println!("admin api: http://{}", running.admin_addr);
     println!("admin token: {token}");
     match &running.gateway {
         Some(g) => println!(
@@ -83,7 +83,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => println!("players: gateway disabled"),
     }
-    println!("data dir: {}", running.data_dir().display());
+    println!("data dir: {}", data.display());
     if running.reloaded.is_empty() {
         println!("modules: none deployed yet (anthill deploy NAME FILE.wasm)");
     } else {

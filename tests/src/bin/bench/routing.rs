@@ -3,8 +3,8 @@
 //! snapshot commits with and without group commit. One JSON line per result.
 
 use crate::{emit, note};
-use anthill::router::ActorTable;
-use anthill::store::{Snapshot, Store};
+use anthill_actors::router::ActorTable;
+use anthill_store::{Durability, Snapshot, SnapshotStore, Store};
 use anthill_tests::Node;
 use arc_swap::ArcSwap;
 use serde_json::json;

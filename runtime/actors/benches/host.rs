@@ -1,0 +1,309 @@
+//! Host benchmarks (criterion): the cost the actor layer adds to a guest call,
+//! and actor activation. Needs `target/modules/echo.wasm` (`just build-modules`;
+//! `just bench` does it). Numbers go to docs/perf.md; nothing is asserted.
+//!
+//! - `call/bare`: `on-message` straight into an `echo` instance (wasmtime async
+//!   call with an epoch deadline) on the engine alone, with a host that serves
+//!   no import: no runtime, no store, the floor;
+//! - `call/routed`: the same message through the router: mailbox, actor task,
+//!   deadline bookkeeping, reply channel. Goal: routed ≤ 2 × bare.
+//! - `call/routed_one_worker`: the routed call on a current-thread runtime: the
+//!   mailbox path without tokio waking a sibling worker on every hop;
+//! - `activate`: a new store from the pooling allocator, instantiate the
+//!   precompiled component, `init`. Goal: p50 ≤ 10 µs.
+
+use anthill_actors::module::{DeployRequest, SettingsRequest};
+use anthill_actors::{Runtime, RuntimeConfig};
+use anthill_core::{Address, CallChain, CallError, Channel, Sender};
+use anthill_engine::{
+    ActorCtx, ActorHost, ActorLimits, CpuShare, Engine, GuestClock, LoadedVersion, StderrTail,
+};
+use anthill_store::Store;
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn echo_wasm() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/modules/echo.wasm"
+    );
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e} (run `just build-modules`)"))
+}
+
+fn limits() -> ActorLimits {
+    ActorLimits {
+        deadline: Duration::from_secs(1),
+        memory_bytes: 64 << 20,
+        max_message_bytes: 1 << 20,
+        max_call_timeout: Duration::from_secs(1),
+        max_snapshot_bytes: 4 << 20,
+        max_host_handles: 256,
+    }
+}
+
+/// `echo` imports nothing: a host that refuses everything is enough for
+/// the engine-only benchmarks.
+struct NoHost;
+
+fn refused<T: Send + 'static>() -> BoxFuture<'static, Result<T, CallError>> {
+    Box::pin(async { Err(CallError::Unsupported("benchmark host".into())) })
+}
+
+impl ActorHost for NoHost {
+    fn send(
+        &self,
+        _: &Address,
+        _: Address,
+        _: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), CallError>> {
+        refused()
+    }
+    fn call(
+        &self,
+        _: &Address,
+        _: Address,
+        _: Vec<u8>,
+        _: Duration,
+        _: CallChain,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CallError>> {
+        refused()
+    }
+    fn publish(
+        &self,
+        _: &Address,
+        _: String,
+        _: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), CallError>> {
+        refused()
+    }
+    fn subscribe(&self, _: &Address, _: &str, _: bool) -> Result<(), CallError> {
+        Err(CallError::Unsupported("benchmark host".into()))
+    }
+    fn unsubscribe(&self, _: &Address, _: &str) -> Result<(), CallError> {
+        Err(CallError::Unsupported("benchmark host".into()))
+    }
+    fn push(&self, _: u64, _: Channel, _: Vec<u8>) -> Result<(), CallError> {
+        Err(CallError::Unsupported("benchmark host".into()))
+    }
+    fn set_timer(&self, _: &Address, _: &str, _: u64, _: bool) -> Result<(), CallError> {
+        Err(CallError::Unsupported("benchmark host".into()))
+    }
+    fn cancel_timer(&self, _: &Address, _: &str) -> Result<(), CallError> {
+        Err(CallError::Unsupported("benchmark host".into()))
+    }
+}
+
+/// The engine alone: `echo` compiled and linked, no runtime, no store.
+fn engine_with_echo(cache: &std::path::Path) -> (Engine, Arc<LoadedVersion>) {
+    let engine = Engine::new(&anthill_core::Limits::default(), cache.to_owned()).expect("engine");
+    let bytes = echo_wasm();
+    let compiled = engine.compile("bench-echo", &bytes).expect("compile echo");
+    let pre = engine.prepare(&compiled.component).expect("link echo");
+    let version = Arc::new(LoadedVersion {
+        version: 1,
+        sha256: "bench-echo".into(),
+        pre,
+    });
+    (engine, version)
+}
+
+/// An actor runtime (no gateway, no admin API) with `echo` deployed, on `rt`.
+fn runtime_on(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Arc<Runtime> {
+    rt.block_on(async {
+        let config = RuntimeConfig::default();
+        let engine = Engine::new(&config.limits, dir.join("cache")).expect("engine");
+        let store = Arc::new(Store::open(dir).expect("store"));
+        let registry = prometheus::Registry::new();
+        let runtime = Runtime::new(config, engine, store, &registry).expect("runtime");
+        runtime.start().await.expect("start");
+        anthill_actors::module::deploy(
+            &runtime,
+            DeployRequest {
+                name: "echo".into(),
+                settings: SettingsRequest::default(),
+                bytes: echo_wasm().into(),
+            },
+        )
+        .await
+        .expect("deploy echo");
+        runtime
+    })
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = runtime_on(&rt, dir.path());
+    let engine_dir = tempfile::tempdir().expect("temp dir");
+    let (engine, version) = engine_with_echo(engine_dir.path());
+    let host: Arc<dyn ActorHost> = Arc::new(NoHost);
+    let payload = vec![7u8; 64];
+    let address = Address::new("echo", "");
+
+    let new_store = || {
+        let ctx = ActorCtx::new(
+            host.clone(),
+            address.clone(),
+            limits(),
+            Arc::new(GuestClock::new()),
+            StderrTail::default(),
+            CpuShare::new(Vec::new()),
+        );
+        let mut store = wasmtime::Store::new(engine.wasmtime(), ctx);
+        store.set_epoch_deadline(1_000_000);
+        store
+    };
+
+    let mut group = c.benchmark_group("call");
+    group.bench_function("bare", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut store = new_store();
+                let bindings = version
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .expect("instantiate");
+                let actor = bindings.anthill_module_actor();
+                actor
+                    .call_init(&mut store, "")
+                    .await
+                    .expect("init")
+                    .expect("init ok");
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let r = actor
+                        .call_on_message(
+                            &mut store,
+                            &anthill_engine::types::Sender::Admin,
+                            &payload,
+                        )
+                        .await
+                        .expect("call");
+                    std::hint::black_box(r.expect("reply"));
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.bench_function("routed", |b| {
+        b.iter_custom(|iters| {
+            // From a task on the runtime, like the admin API or the gateway.
+            let node = node.clone();
+            let (address, payload) = (address.clone(), payload.clone());
+            rt.block_on(rt.spawn(async move {
+                // Warm: the actor is live.
+                node.router
+                    .call(
+                        &node,
+                        &address,
+                        Sender::Admin,
+                        payload.clone(),
+                        Duration::from_secs(5),
+                        CallChain::default(),
+                    )
+                    .await
+                    .expect("warm call");
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let r = node
+                        .router
+                        .call(
+                            &node,
+                            &address,
+                            Sender::Admin,
+                            payload.clone(),
+                            Duration::from_secs(5),
+                            CallChain::default(),
+                        )
+                        .await
+                        .expect("routed call");
+                    std::hint::black_box(r);
+                }
+                started.elapsed()
+            }))
+            .expect("bench task")
+        })
+    });
+    let one = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir1 = tempfile::tempdir().expect("temp dir");
+    let node1 = runtime_on(&one, dir1.path());
+    group.bench_function("routed_one_worker", |b| {
+        b.iter_custom(|iters| {
+            one.block_on(async {
+                let call = || {
+                    node1.router.call(
+                        &node1,
+                        &address,
+                        Sender::Admin,
+                        payload.clone(),
+                        Duration::from_secs(5),
+                        CallChain::default(),
+                    )
+                };
+                call().await.expect("warm call");
+                let started = Instant::now();
+                for _ in 0..iters {
+                    std::hint::black_box(call().await.expect("routed call"));
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.finish();
+
+    c.bench_function("activate", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let mut store = new_store();
+                    let bindings = version
+                        .pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .expect("instantiate");
+                    bindings
+                        .anthill_module_actor()
+                        .call_init(&mut store, "k")
+                        .await
+                        .expect("init")
+                        .expect("init ok");
+                    std::hint::black_box(&store);
+                }
+                started.elapsed()
+            })
+        })
+    });
+    drop(rt);
+}
+
+fn main_config() -> Criterion {
+    // Error values must not capture backtraces on the hot path, whatever
+    // RUST_BACKTRACE says (the anthill binary does the same).
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: single-threaded here, before any runtime exists.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("RUST_LIB_BACKTRACE", "0")
+        };
+    }
+    Criterion::default()
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = host;
+    config = main_config();
+    targets = benches
+}
+criterion_main!(host);

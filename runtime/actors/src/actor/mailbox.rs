@@ -1,0 +1,78 @@
+//! What travels to an actor: [`Envelope`]s through its bounded mailbox (handled in
+//! order, one at a time) and [`Control`] requests from the node (swap, stop,
+//! snapshot), which jump the queue at the next message boundary.
+
+use crate::module::LoadedVersion;
+use anthill_core::CallChain;
+use anthill_core::CallError;
+use anthill_core::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub type ReplyTo = oneshot::Sender<Result<Vec<u8>, CallError>>;
+
+/// Where an at-least-once delivery learns whether `on-event` succeeded.
+pub type AckTo = oneshot::Sender<Result<(), CallError>>;
+
+/// A message for `on-message`.
+pub struct Message {
+    pub from: Sender,
+    pub payload: Vec<u8>,
+    /// Present for `call`: where the reply goes.
+    pub reply: Option<ReplyTo>,
+    /// Actors waiting on this message (cycle detection for nested calls).
+    pub chain: CallChain,
+}
+
+/// One unit of work for an actor.
+pub enum Envelope {
+    Message(Message),
+    Event {
+        topic: String,
+        event: Vec<u8>,
+        ack: Option<AckTo>,
+    },
+    Timer {
+        tag: String,
+    },
+    /// A player asks to join this room; the reply says whether `on-join` agreed.
+    Join {
+        player: u64,
+        reply: oneshot::Sender<Result<(), CallError>>,
+    },
+    /// A player left this room (or its session ended).
+    Leave {
+        player: u64,
+    },
+}
+
+/// What one actor's swap did, for the module's swap report.
+#[derive(Debug, Clone)]
+pub struct SwapReport {
+    /// How long the actor stopped taking messages.
+    pub stall: Duration,
+    /// The state handed over and the version that wrote it (None if the actor
+    /// had no live instance: it restores its stored snapshot when it next
+    /// activates). A rollback uses it if the old version refuses newer state.
+    pub carried: Option<(Vec<u8>, u32)>,
+}
+
+/// Requests from the node, handled between messages.
+pub enum Control {
+    /// Move to another version, carrying state: snapshot, instantiate, restore.
+    Swap {
+        to: Arc<LoadedVersion>,
+        /// State to restore instead if `to` refuses the carried state (a rollback
+        /// passes the pre-swap snapshot).
+        fallback: Option<(Vec<u8>, u32)>,
+        done: oneshot::Sender<Result<SwapReport, CallError>>,
+    },
+    /// Passivate now (the node needs the room): as if idle.
+    Passivate,
+    /// Stop: drain, optionally snapshot, exit.
+    Stop {
+        snapshot: bool,
+        done: oneshot::Sender<()>,
+    },
+}

@@ -1,0 +1,123 @@
+//! Actors: one live instance of a module for one key, owning a bounded mailbox and
+//! a wasmtime store, handling one message at a time. This folder owns the actor's
+//! lifecycle: activation (instantiate, `init`, restore the last snapshot),
+//! passivation when idle, snapshots, replacement after a trap, and swap.
+
+mod mailbox;
+mod reaper;
+mod task;
+
+pub use reaper::run as run_reaper;
+
+pub use mailbox::{AckTo, Control, Envelope, Message, ReplyTo, SwapReport};
+
+use crate::Runtime;
+use crate::module::Module;
+use crate::router::{Admission, Retiring};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use tokio::sync::mpsc;
+
+/// What the rest of the node holds of an actor: its mailbox, its control channel
+/// and its status. Cloning is cheap.
+#[derive(Clone)]
+pub struct ActorHandle {
+    pub id: u64,
+    pub(crate) mailbox: mpsc::Sender<Envelope>,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
+    pub status: Arc<ActorStatus>,
+    /// Rate limit and circuit breaker, checked by the router before delivery.
+    pub admission: Arc<Admission>,
+}
+
+/// Live facts about an actor, readable without disturbing it.
+#[derive(Debug)]
+pub struct ActorStatus {
+    pub key: String,
+    pub version: AtomicU32,
+    pub activated_at_ms: u64,
+    pub last_snapshot_ms: AtomicU64,
+    pub handled: AtomicU64,
+    /// When the actor last handled an envelope (for least-recently-used
+    /// passivation under pressure).
+    pub last_active_ms: AtomicU64,
+}
+
+/// A row of `GET /v1/actors`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorInfo {
+    pub key: String,
+    pub version: u32,
+    pub mailbox_depth: usize,
+    pub handled: u64,
+    pub activated_at_ms: u64,
+    /// 0 when never snapshotted since activation.
+    pub last_snapshot_ms: u64,
+    /// The circuit breaker is open: messages are refused until the next probe.
+    pub circuit_open: bool,
+}
+
+impl ActorHandle {
+    pub fn info(&self) -> ActorInfo {
+        ActorInfo {
+            key: self.status.key.clone(),
+            version: self.status.version.load(Ordering::Relaxed),
+            mailbox_depth: self.mailbox.max_capacity() - self.mailbox.capacity(),
+            handled: self.status.handled.load(Ordering::Relaxed),
+            activated_at_ms: self.status.activated_at_ms,
+            last_snapshot_ms: self.status.last_snapshot_ms.load(Ordering::Relaxed),
+            circuit_open: self.admission.is_open(),
+        }
+    }
+
+    /// Asks the actor to stop after the message in progress; resolves when it has.
+    pub async fn stop(&self, snapshot: bool) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.control.send(Control::Stop { snapshot, done }).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Starts an actor task for `key` of `module`. The instance is created inside the
+/// task (after `predecessor`, if any, has written its last snapshot), so
+/// activation never blocks the caller; messages queue meanwhile.
+pub(crate) fn spawn(
+    node: &Arc<Runtime>,
+    module: &Arc<Module>,
+    key: &str,
+    predecessor: Option<Retiring>,
+    reservation: Option<crate::tenants::ActorReservation>,
+) -> ActorHandle {
+    let settings = module.settings();
+    let (tx, rx) = mpsc::channel(settings.mailbox);
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+    let version = module.version_for(key);
+    let status = Arc::new(ActorStatus {
+        key: key.to_owned(),
+        version: AtomicU32::new(version.version),
+        activated_at_ms: anthill_core::now_ms(),
+        last_snapshot_ms: AtomicU64::new(0),
+        handled: AtomicU64::new(0),
+        last_active_ms: AtomicU64::new(anthill_core::now_ms()),
+    });
+    let admission = Arc::new(Admission::new(node.config.admission.clone()));
+    let handle = ActorHandle {
+        id: node.next_actor_id(),
+        mailbox: tx,
+        control: ctl_tx,
+        status: status.clone(),
+        admission: admission.clone(),
+    };
+    let task = task::ActorTask::new(
+        node.clone(),
+        module.clone(),
+        &handle,
+        rx,
+        ctl_rx,
+        reservation,
+    );
+    tokio::spawn(task.run(predecessor));
+    handle
+}

@@ -1,0 +1,261 @@
+//! Message routing: from an address (`module` or `module/key`) to the actor's
+//! mailbox, activating the actor if it is not live. The message path reads two
+//! lock-free tables (modules, then the module's actors); deploys and activations
+//! replace those tables whole and never block a reader.
+
+mod admission;
+mod table;
+
+pub use admission::{Admission, AdmissionSettings, Refusal};
+pub use table::{ActorTable, Retiring, RetiringDone, Routed};
+
+use crate::Runtime;
+use crate::actor::{self, Envelope, Message};
+use crate::module::{Kind, Module, PlayerAccess};
+use anthill_core::CallError;
+use anthill_core::Sender;
+use anthill_core::{Address, CallChain};
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::oneshot;
+
+/// Whether a player asked for this (a request or a join; leaving is always
+/// allowed).
+fn is_from_player(envelope: &Envelope) -> bool {
+    match envelope {
+        Envelope::Message(m) => matches!(m.from, Sender::Player(_)),
+        Envelope::Join { .. } => true,
+        _ => false,
+    }
+}
+
+/// Refuses a player what the module's `players` setting does not open.
+fn check_player_access(
+    node: &Runtime,
+    module: &Module,
+    to: &Address,
+    live: bool,
+) -> Result<(), CallError> {
+    match module.settings().players {
+        PlayerAccess::Open => Ok(()),
+        PlayerAccess::None => Err(CallError::Forbidden(format!(
+            "`{}` is not open to players (deployed with players=none)",
+            to.module
+        ))),
+        PlayerAccess::Existing => {
+            let exists = live
+                || to.key.is_empty()
+                || node
+                    .store
+                    .has_snapshot(&to.module, &to.key)
+                    .map_err(crate::runtime::stored)?;
+            if exists {
+                Ok(())
+            } else {
+                Err(CallError::Forbidden(format!(
+                    "{to} does not exist, and players may not create actors of `{}` \
+                     (another actor opens it first, or deploy with players=open)",
+                    to.module
+                )))
+            }
+        }
+    }
+}
+
+/// The node's routing table.
+#[derive(Default)]
+pub struct Router {
+    modules: ArcSwap<HashMap<String, Arc<Module>>>,
+    writer: Mutex<()>,
+}
+
+impl Router {
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// The deployed module called `name`.
+    pub fn module(&self, name: &str) -> Option<Arc<Module>> {
+        self.modules.load().get(name).cloned()
+    }
+
+    /// Every deployed module, by name.
+    pub fn modules(&self) -> Vec<Arc<Module>> {
+        let mut all: Vec<_> = self.modules.load().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Adds or replaces a module in the table.
+    pub(crate) fn install(&self, module: Arc<Module>) {
+        let _w = self.writer.lock().expect("router poisoned");
+        let mut next = (**self.modules.load()).clone();
+        next.insert(module.name.clone(), module);
+        self.modules.store(Arc::new(next));
+    }
+
+    /// Removes a module from the table; new messages to it fail with not-found.
+    pub(crate) fn uninstall(&self, name: &str) -> Option<Arc<Module>> {
+        let _w = self.writer.lock().expect("router poisoned");
+        let mut next = (**self.modules.load()).clone();
+        let removed = next.remove(name);
+        self.modules.store(Arc::new(next));
+        removed
+    }
+
+    fn resolve(&self, to: &Address) -> Result<Arc<Module>, CallError> {
+        let module = self
+            .module(&to.module)
+            .ok_or_else(|| CallError::ModuleNotFound(to.module.clone()))?;
+        match (module.settings().kind, to.key.is_empty()) {
+            (Kind::Singleton, false) => Err(CallError::BadRequest(format!(
+                "`{}` is a singleton: address it as `{}`, without a key",
+                to.module, to.module
+            ))),
+            (Kind::Keyed, true) => Err(CallError::BadRequest(format!(
+                "`{}` is keyed: address one actor as `{}/KEY`",
+                to.module, to.module
+            ))),
+            _ => Ok(module),
+        }
+    }
+
+    /// Refuses a message from one tenant's actor to another's unless the
+    /// operator allowed that pair.
+    fn check_tenants(&self, from_module: &str, to: &Module) -> Result<(), CallError> {
+        let Some(from) = self.module(from_module) else {
+            return Ok(());
+        };
+        if Arc::ptr_eq(&from.tenant, &to.tenant) || from.tenant.may_reach(&to.tenant) {
+            return Ok(());
+        }
+        Err(CallError::Forbidden(format!(
+            "`{from_module}` (tenant `{}`) may not reach `{}` (tenant `{}`): the operator allows it with \
+             `anthill tenants allow {} {}`",
+            from.tenant.name, to.name, to.tenant.name, from.tenant.name, to.tenant.name
+        )))
+    }
+
+    /// Puts an envelope in the mailbox of the actor at `to`, activating it if
+    /// needed. Never waits: a full mailbox is an immediate overload error.
+    pub fn deliver(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        envelope: Envelope,
+    ) -> Result<(), CallError> {
+        let module = self.resolve(to)?;
+        let live = module.actors.get(&to.key).is_some();
+        if is_from_player(&envelope) {
+            check_player_access(node, &module, to, live)?;
+        }
+        if let Envelope::Message(Message {
+            from: Sender::Actor(from),
+            ..
+        }) = &envelope
+            && from.module != to.module
+        {
+            self.check_tenants(&from.module, &module)?;
+        }
+        if !matches!(envelope, Envelope::Timer { .. }) {
+            module.tenant.admit_message()?;
+        }
+        // A new actor is counted against its tenant before it exists; the
+        // reservation travels with it (and is released if it was not needed).
+        let mut reservation = None;
+        if !live {
+            module.admit_activation()?;
+            let memory_mb = u64::from(module.settings().memory_mb);
+            reservation = Some(module.tenant.reserve_actor(memory_mb)?);
+        }
+        let mut envelope = envelope;
+        // A mailbox closes only while its actor passivates; the retry then
+        // activates a successor. A few rounds cover any interleaving.
+        for _ in 0..16 {
+            let handle = module.actors.get_or_activate(&to.key, |retiring| {
+                actor::spawn(node, &module, &to.key, retiring, reservation.take())
+            });
+            // The actor's own timers are not subject to its inbound limits.
+            if !matches!(envelope, Envelope::Timer { .. }) {
+                let depth = handle.mailbox.max_capacity() - handle.mailbox.capacity();
+                if let Err(refusal) = handle.admission.admit(depth, handle.mailbox.max_capacity()) {
+                    if let Refusal::RateLimited { .. } = refusal {
+                        module.metrics.rate_limited.inc();
+                    }
+                    return Err(CallError::Overloaded(format!("{to}: {refusal}")));
+                }
+            }
+            match handle.mailbox.try_send(envelope) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(_)) => {
+                    module.metrics.overloads.inc();
+                    return Err(CallError::Overloaded(format!(
+                        "the mailbox of {to} is full ({} messages waiting)",
+                        handle.mailbox.max_capacity()
+                    )));
+                }
+                Err(TrySendError::Closed(back)) => {
+                    envelope = back;
+                    module.actors.remove(&to.key, handle.id);
+                    std::thread::yield_now();
+                }
+            }
+        }
+        Err(CallError::Internal(format!(
+            "{to} kept stopping while a message was delivered"
+        )))
+    }
+
+    /// Request/response: delivers a message and waits up to `timeout` for the
+    /// reply. A call to an actor already waiting in this chain fails at once with
+    /// [`CallError::Cycle`] instead of deadlocking.
+    pub async fn call(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        from: Sender,
+        payload: Vec<u8>,
+        timeout: Duration,
+        chain: CallChain,
+    ) -> Result<Vec<u8>, CallError> {
+        if chain.contains(to) {
+            return Err(CallError::Cycle(chain.describe(to)));
+        }
+        let (tx, rx) = oneshot::channel();
+        let message = Message {
+            from,
+            payload,
+            reply: Some(tx),
+            chain,
+        };
+        self.deliver(node, to, Envelope::Message(message))?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(CallError::Internal(format!("{to} stopped before replying"))),
+            Err(_) => Err(CallError::Timeout {
+                to: to.to_string(),
+                ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Fire and forget; order is kept per sender and receiver.
+    pub async fn send(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        from: Sender,
+        payload: Vec<u8>,
+    ) -> Result<(), CallError> {
+        let message = Message {
+            from,
+            payload,
+            reply: None,
+            chain: CallChain::default(),
+        };
+        self.deliver(node, to, Envelope::Message(message))
+    }
+}

@@ -1,0 +1,107 @@
+//! API errors as JSON `{error, detail}`, and the status each failure maps to:
+//! 4xx for the caller's input, 5xx only for the node's own faults.
+
+use anthill_actors::module::DeployError;
+use anthill_core::CallError;
+use anthill_engine::ComponentError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    detail: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(Body {
+            error: self.error,
+            detail: &self.detail,
+        });
+        (self.status, body).into_response()
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> ApiError {
+        let status = match &e {
+            CallError::ModuleNotFound(_) | CallError::NotFound(_) => StatusCode::NOT_FOUND,
+            CallError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CallError::Timeout { .. } | CallError::DeadlineExceeded { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            CallError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CallError::Cycle(_) => StatusCode::LOOP_DETECTED,
+            CallError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            // The module failed, not the node: a bad gateway, like a proxy whose
+            // upstream crashed.
+            CallError::Trapped { .. }
+            | CallError::OutOfMemory { .. }
+            | CallError::LimitReached { .. } => StatusCode::BAD_GATEWAY,
+            CallError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+            CallError::Forbidden(_) => StatusCode::FORBIDDEN,
+            CallError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            CallError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            CallError::Storage {
+                disk_full: true, ..
+            } => StatusCode::INSUFFICIENT_STORAGE,
+            CallError::Storage { .. } | CallError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.kind(), e.to_string())
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> ApiError {
+        let (status, kind) = match &e {
+            DeployError::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid-name"),
+            DeployError::Component(ComponentError::NotAComponent(_)) => {
+                (StatusCode::BAD_REQUEST, "not-a-component")
+            }
+            DeployError::Component(ComponentError::Invalid(_)) => {
+                (StatusCode::BAD_REQUEST, "invalid-component")
+            }
+            DeployError::Component(ComponentError::WrongWorld(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "wrong-world")
+            }
+            DeployError::Settings(_) => (StatusCode::BAD_REQUEST, "invalid-settings"),
+            DeployError::KindChange { .. } => (StatusCode::CONFLICT, "kind-change"),
+            DeployError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            DeployError::SwapFailed { .. } => (StatusCode::CONFLICT, "swap-failed"),
+            DeployError::NoCanary(_) => (StatusCode::CONFLICT, "no-canary"),
+            DeployError::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no-previous-version"),
+            DeployError::UnknownVersion { .. } => (StatusCode::NOT_FOUND, "unknown-version"),
+            DeployError::CanaryInProgress { .. } => (StatusCode::CONFLICT, "canary-in-progress"),
+            DeployError::CanaryPercent(_) => (StatusCode::BAD_REQUEST, "invalid-settings"),
+            DeployError::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown-tenant"),
+            DeployError::NameTaken { .. } => (StatusCode::CONFLICT, "name-taken"),
+            DeployError::TenantChange { .. } => (StatusCode::CONFLICT, "tenant-change"),
+            DeployError::Store(s) if s.is_disk_full() => {
+                (StatusCode::INSUFFICIENT_STORAGE, "disk-full")
+            }
+            DeployError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
+            DeployError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}

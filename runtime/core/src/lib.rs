@@ -1,0 +1,34 @@
+//! # anthill-core: the runtime's vocabulary and its seams
+//!
+//! Owns the types every other part names: [`Address`] and [`CallChain`],
+//! [`CallError`] (one error from the router through the actor to the caller),
+//! [`Sender`] and [`Channel`], module kinds, settings and registry records
+//! ([`module`]), and the traits the parts meet through ([`RoomSink`],
+//! [`Players`], [`Dispatch`]).
+//!
+//! Must not know: wasmtime, sled, sockets, or any other Anthill crate. Time
+//! is passed in ([`now_ms`] is the one clock read, for callers to use).
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod address;
+mod error;
+mod fs;
+mod limits;
+pub mod metrics;
+pub mod module;
+mod seams;
+mod sender;
+mod time;
+
+pub use address::{Address, CallChain};
+pub use error::CallError;
+pub use fs::write_atomically;
+pub use limits::Limits;
+pub use seams::{Dispatch, Players, RoomSink};
+pub use sender::{Channel, Entity, Sender};
+pub use time::now_ms;
+
+/// The tenant every node has, without quotas; modules from before tenants
+/// belong to it.
+pub const DEFAULT_TENANT: &str = "default";

@@ -1,0 +1,48 @@
+//! The seams between the runtime's parts. The actors reach players and rooms
+//! only through [`Players`] and [`RoomSink`] (the gateway implements them);
+//! the gateway reaches actors only through [`Dispatch`] (the actors implement
+//! it). A cluster, or another transport, is a new implementation of one of
+//! these, not a new path through the node.
+
+use crate::{Address, CallError, Channel, Entity, Sender};
+use futures::future::BoxFuture;
+
+/// Where a room's synced state goes, and what the actors need to know about
+/// who is in a room.
+pub trait RoomSink: Send + Sync {
+    /// The room's state after a guest call set it: diffed and sent to its
+    /// members at the room's next tick.
+    fn publish(&self, room: &Address, entities: Vec<Entity>);
+    /// Whether any player is in the room (a room with players is not
+    /// passivated when idle).
+    fn has_members(&self, room: &Address) -> bool;
+    /// Players in rooms of `module`, for tenants' player quotas.
+    fn members_in_module(&self, module: &str) -> usize;
+    /// The module is gone: forget its rooms.
+    fn remove_module(&self, module: &str);
+}
+
+/// How actors reach players.
+pub trait Players: Send + Sync {
+    /// Queues `message` for `player` on `channel`; `NotFound` when the player
+    /// has no session.
+    fn push(&self, player: u64, channel: Channel, message: Vec<u8>) -> Result<(), CallError>;
+}
+
+/// How a transport (the QUIC gateway, later a browser transport) reaches
+/// actors on behalf of players.
+pub trait Dispatch: Send + Sync {
+    /// A request to an actor, answered or refused within the node's call
+    /// timeout. Size and player-access rules are checked here.
+    fn request(
+        &self,
+        to: Address,
+        from: Sender,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CallError>>;
+    /// `player` asks to join `room`: the room's `on-join` decides, within the
+    /// node's call timeout.
+    fn join(&self, room: Address, player: u64) -> BoxFuture<'static, Result<(), CallError>>;
+    /// `player` left `room` (or its session ended).
+    fn leave(&self, room: &Address, player: u64);
+}

@@ -1,0 +1,431 @@
+//! # anthill-gateway: players over QUIC, and room state sync
+//!
+//! The player gateway: QUIC (quinn) with ALPN `anthill/1`. One control stream
+//! per connection carries length-prefixed frames (requests, replies, reliable
+//! pushes, joins); QUIC datagrams carry room state, unreliable pushes and acks.
+//! The protocol rules themselves live in the sans-IO `anthill-protocol` crate;
+//! this crate owns sockets, TLS, sessions, limits and room sync ([`sync`]).
+//!
+//! It reaches actors only through [`Dispatch`] and is reached by them through
+//! [`RoomSink`] and [`Players`], which [`Gateway`] implements. Must not know:
+//! the router, modules, the engine, the store, the admin API.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod connection;
+mod session;
+pub mod sync;
+pub mod tls;
+pub mod token;
+
+pub use session::Session;
+
+use anthill_core::metrics::{counter, counter_vec, gauge};
+use anthill_core::{Address, CallError, Channel, Dispatch, Entity, Players, RoomSink};
+use anthill_protocol::Frame;
+use anthill_protocol::wire;
+use bytes::Bytes;
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// `[gateway]` in the config. Safe by default: bounded everything, address
+/// validation on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// Serve players at all.
+    pub enabled: bool,
+    /// PEM certificate chain and key; a self-signed pair is generated in the
+    /// data dir when unset.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Connections held at once; more are refused.
+    pub max_connections: usize,
+    /// Handshakes in progress at once (quinn `max_incoming`).
+    pub max_incoming: usize,
+    /// Make new clients prove their address with a QUIC Retry first (stops
+    /// spoofed-source floods at the cost of one round trip).
+    pub retry: bool,
+    /// Largest frame a client may send.
+    pub max_frame_bytes: usize,
+    /// A connection silent this long is closed (clients ping to stay).
+    pub idle_timeout_ms: u64,
+    /// How long a disconnected session waits to be resumed before its player
+    /// leaves its rooms.
+    pub resume_grace_ms: u64,
+    /// Lifetime of a session token.
+    pub session_ttl_s: u64,
+    /// Requests per second per player, and the burst above it.
+    pub requests_per_sec: f64,
+    pub request_burst: f64,
+    /// Reliable pushes kept per session for replay on resume.
+    pub push_backlog: usize,
+    /// Delegate logins (`Auth::Custom`) to this module: it gets the payload and
+    /// answers a player id (decimal) or refuses.
+    pub login_module: Option<String>,
+    /// Send deltas against acknowledged baselines (false: a full snapshot
+    /// every tick, the baseline benchmarks compare against).
+    pub sync_deltas: bool,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            enabled: true,
+            cert: None,
+            key: None,
+            max_connections: 25_000,
+            max_incoming: 1_024,
+            retry: true,
+            max_frame_bytes: wire::DEFAULT_MAX_CLIENT_FRAME,
+            idle_timeout_ms: 30_000,
+            resume_grace_ms: 30_000,
+            session_ttl_s: 24 * 3600,
+            requests_per_sec: 100.0,
+            request_burst: 200.0,
+            push_backlog: 256,
+            login_module: None,
+            sync_deltas: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("TLS configuration: {0}")]
+    Config(String),
+    #[error("cannot listen for players on {addr}: {source} (pick another with --quic)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read or create the session key {path}: {source}")]
+    Key {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What the start banner prints.
+#[derive(Debug, Clone)]
+pub struct GatewayInfo {
+    pub addr: SocketAddr,
+    pub fingerprint: String,
+    pub cert_source: String,
+}
+
+struct GatewayMetrics {
+    connections: IntGauge,
+    sessions: IntGauge,
+    refused: IntCounterVec,
+    frames_in: IntCounterVec,
+    bad_input: IntCounterVec,
+    rate_limited: IntCounter,
+    pushes: IntCounterVec,
+}
+
+/// The player side of a node.
+pub struct Gateway {
+    /// Its config section.
+    pub settings: GatewaySettings,
+    /// Room state sync.
+    pub sync: sync::Sync,
+    dispatch: OnceLock<Arc<dyn Dispatch>>,
+    sessions: Mutex<HashMap<u64, Arc<Session>>>,
+    key: OnceLock<token::TokenKey>,
+    next_session: AtomicU64,
+    endpoint: OnceLock<quinn::Endpoint>,
+    metrics: GatewayMetrics,
+}
+
+impl Gateway {
+    /// The gateway's state, reporting to `registry`; it serves players once
+    /// [`Gateway::start`]ed.
+    pub fn new(settings: GatewaySettings, registry: &prometheus::Registry) -> Arc<Gateway> {
+        let r = registry;
+        let metrics = GatewayMetrics {
+            connections: gauge(r, "anthill_player_connections", "Open player connections."),
+            sessions: gauge(
+                r,
+                "anthill_player_sessions",
+                "Player sessions (connected or within the resume grace).",
+            ),
+            refused: counter_vec(
+                r,
+                "anthill_player_connections_refused_total",
+                "Connections refused, by reason.",
+                &["reason"],
+            ),
+            frames_in: counter_vec(
+                r,
+                "anthill_player_frames_total",
+                "Frames received from players, by kind.",
+                &["kind"],
+            ),
+            bad_input: counter_vec(
+                r,
+                "anthill_player_bad_input_total",
+                "Undecodable or misplaced player input.",
+                &["what"],
+            ),
+            rate_limited: counter(
+                r,
+                "anthill_player_rate_limited_total",
+                "Player requests refused by the rate limit.",
+            ),
+            pushes: counter_vec(
+                r,
+                "anthill_player_pushes_total",
+                "Pushes to players, by channel and outcome.",
+                &["channel", "outcome"],
+            ),
+        };
+        Arc::new(Gateway {
+            settings,
+            sync: sync::Sync::new(registry),
+            dispatch: OnceLock::new(),
+            sessions: Mutex::new(HashMap::new()),
+            key: OnceLock::new(),
+            next_session: AtomicU64::new(1),
+            endpoint: OnceLock::new(),
+            metrics,
+        })
+    }
+
+    fn dispatch(&self) -> &dyn Dispatch {
+        self.dispatch
+            .get()
+            .expect("the gateway is started before connections exist")
+            .as_ref()
+    }
+
+    fn key(&self) -> &token::TokenKey {
+        self.key
+            .get()
+            .expect("the gateway is started before sessions exist")
+    }
+
+    /// Binds the QUIC endpoint on `addr` and accepts players until the node
+    /// stops, reaching actors through `dispatch`. The session key and the
+    /// self-signed certificate (without an operator's) live in `data`.
+    pub fn start(
+        self: &Arc<Gateway>,
+        addr: SocketAddr,
+        data: &Path,
+        dispatch: Arc<dyn Dispatch>,
+    ) -> Result<(GatewayInfo, tokio::task::JoinHandle<()>), GatewayError> {
+        let gw = self;
+        let _ = gw.dispatch.set(dispatch);
+        let s = &gw.settings;
+        let key_path = data.join("session.key");
+        let key =
+            token::TokenKey::load_or_create(&key_path).map_err(|source| GatewayError::Key {
+                path: key_path.clone(),
+                source,
+            })?;
+        let _ = gw.key.set(key);
+        let identity = match (&s.cert, &s.key) {
+            (Some(c), Some(k)) => tls::load(c, k)?,
+            _ => tls::self_signed(data)?,
+        };
+        let mut crypto = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| GatewayError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
+        crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
+        let quic = quinn::crypto::rustls::QuicServerConfig::try_from(crypto)
+            .map_err(|e| GatewayError::Config(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_idle_timeout(Some(
+                quinn::IdleTimeout::try_from(Duration::from_millis(s.idle_timeout_ms))
+                    .map_err(|e| GatewayError::Config(e.to_string()))?,
+            ))
+            .max_concurrent_bidi_streams(1u32.into())
+            .max_concurrent_uni_streams(0u32.into())
+            // Small windows: a player's stream carries requests, not bulk data,
+            // and memory per idle connection must stay small.
+            .stream_receive_window((256u32 << 10).into())
+            .receive_window((512u32 << 10).into())
+            .send_window(1 << 20)
+            .datagram_receive_buffer_size(Some(64 << 10))
+            .datagram_send_buffer_size(256 << 10);
+        server.transport_config(Arc::new(transport));
+        server.max_incoming(s.max_incoming);
+        let endpoint = quinn::Endpoint::server(server, addr)
+            .map_err(|source| GatewayError::Bind { addr, source })?;
+        let local = endpoint
+            .local_addr()
+            .map_err(|source| GatewayError::Bind { addr, source })?;
+        let _ = gw.endpoint.set(endpoint.clone());
+        let gw2 = gw.clone();
+        let task = tokio::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let gw = &gw2;
+                if gw.metrics.connections.get() as usize >= gw.settings.max_connections {
+                    gw.metrics
+                        .refused
+                        .with_label_values(&["max-connections"])
+                        .inc();
+                    incoming.refuse();
+                    continue;
+                }
+                if gw.settings.retry && !incoming.remote_address_validated() && incoming.may_retry()
+                {
+                    let _ = incoming.retry();
+                    continue;
+                }
+                tokio::spawn(connection::serve(gw2.clone(), incoming));
+            }
+        });
+        Ok((
+            GatewayInfo {
+                addr: local,
+                fingerprint: identity.fingerprint,
+                cert_source: identity.source,
+            },
+            task,
+        ))
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn stop(&self) {
+        if let Some(e) = self.endpoint.get() {
+            e.close(0u32.into(), b"node stopping");
+        }
+    }
+
+    fn session(&self, player: u64) -> Option<Arc<Session>> {
+        self.sessions
+            .lock()
+            .expect("sessions poisoned")
+            .get(&player)
+            .cloned()
+    }
+
+    /// Whether `player` has a session (connected or within the resume grace).
+    pub fn has_session(&self, player: u64) -> bool {
+        self.session(player).is_some()
+    }
+
+    /// Sessions and connected players, for operators.
+    pub fn counts(&self) -> (usize, usize) {
+        let sessions = self.sessions.lock().expect("sessions poisoned");
+        let connected = sessions.values().filter(|s| s.is_connected()).count();
+        (sessions.len(), connected)
+    }
+
+    /// A module's push to a player. Reliable pushes are kept (bounded) for
+    /// replay when the player resumes; unreliable ones go out as datagrams now
+    /// or not at all.
+    pub fn push(&self, player: u64, channel: Channel, payload: Vec<u8>) -> Result<(), CallError> {
+        let session = self
+            .session(player)
+            .ok_or_else(|| CallError::NotFound(format!("player {player} has no session")))?;
+        let label = match channel {
+            Channel::Reliable => "reliable",
+            Channel::Unreliable => "unreliable",
+        };
+        let outcome = match channel {
+            Channel::Reliable => session.push_reliable(payload, self.settings.push_backlog),
+            Channel::Unreliable => session.push_unreliable(payload),
+        };
+        self.metrics
+            .pushes
+            .with_label_values(&[label, outcome])
+            .inc();
+        Ok(())
+    }
+
+    /// Sends an encoded state frame to a player: as a datagram when it fits,
+    /// else on the control stream; dropped if the player is gone or behind.
+    /// Returns the path taken, for metrics.
+    pub(crate) fn send_state(&self, player: u64, frame: &Bytes) -> &'static str {
+        match self.session(player) {
+            Some(s) => s.send_state(frame),
+            None => "dropped",
+        }
+    }
+
+    fn remove_session(&self, player: u64, id: u64) -> Option<Arc<Session>> {
+        let mut sessions = self.sessions.lock().expect("sessions poisoned");
+        if sessions.get(&player).is_some_and(|s| s.id == id) {
+            let s = sessions.remove(&player);
+            self.metrics.sessions.set(sessions.len() as i64);
+            return s;
+        }
+        None
+    }
+
+    fn insert_session(&self, s: Arc<Session>) -> Option<Arc<Session>> {
+        let mut sessions = self.sessions.lock().expect("sessions poisoned");
+        let old = sessions.insert(s.player, s);
+        self.metrics.sessions.set(sessions.len() as i64);
+        old
+    }
+
+    fn new_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed) ^ (rand::random::<u64>() << 20)
+    }
+}
+
+/// The player id of a device id: stable, so a device is the same player across
+/// sessions and nodes (the first 8 bytes of its SHA-256, never 0).
+pub fn device_player_id(device: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(device.as_bytes());
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes")).max(1)
+}
+
+/// The frame used to tell a client why its connection is closing.
+pub(crate) fn close_frame(code: anthill_protocol::ErrorCode, message: impl Into<String>) -> Frame {
+    Frame::Error {
+        id: 0,
+        code,
+        message: message.into(),
+    }
+}
+
+impl RoomSink for Gateway {
+    fn publish(&self, room: &Address, entities: Vec<Entity>) {
+        let entities = entities
+            .into_iter()
+            .map(|e| anthill_protocol::Entity {
+                id: e.id,
+                state: e.state,
+            })
+            .collect();
+        self.sync.publish(self, room, entities);
+    }
+
+    fn has_members(&self, room: &Address) -> bool {
+        self.sync.has_members(room)
+    }
+
+    fn members_in_module(&self, module: &str) -> usize {
+        self.sync.members_in_module(module)
+    }
+
+    fn remove_module(&self, module: &str) {
+        self.sync.remove_module(module);
+    }
+}
+
+impl Players for Gateway {
+    fn push(&self, player: u64, channel: Channel, message: Vec<u8>) -> Result<(), CallError> {
+        Gateway::push(self, player, channel, message)
+    }
+}

@@ -1,0 +1,230 @@
+//! A player's session: who the player is, its current connection (if any), the
+//! rooms it is in, and the reliable pushes kept for replay. A session outlives
+//! its connection by the resume grace period.
+
+use anthill_core::Address;
+use anthill_protocol::{Frame, wire};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Frames waiting to be written to one connection's control stream. A player
+/// that lets it fill is too slow to serve reliably: its connection is closed
+/// (the session stays, and can be resumed).
+pub(crate) const OUTBOUND_QUEUE: usize = 1024;
+
+/// One connection of a session.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub conn: quinn::Connection,
+    pub out: mpsc::Sender<Bytes>,
+}
+
+impl Link {
+    /// Queues a frame on the control stream; false (and the connection closed)
+    /// if the player is not keeping up.
+    pub(crate) fn send(&self, frame: &Frame) -> bool {
+        self.send_bytes(Bytes::from(wire::encode_prefixed(frame)))
+    }
+
+    pub(crate) fn send_bytes(&self, prefixed: Bytes) -> bool {
+        match self.out.try_send(prefixed) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.conn
+                    .close(2u32.into(), b"too slow: control stream backlog full");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Sends a frame as a datagram if it fits the path; never waits.
+    fn datagram(&self, frame: &Bytes) -> bool {
+        match self.conn.max_datagram_size() {
+            Some(max) if frame.len() <= max => self.conn.send_datagram(frame.clone()).is_ok(),
+            _ => false,
+        }
+    }
+}
+
+struct Inner {
+    link: Option<Link>,
+    epoch: u64,
+    rooms: HashMap<u32, Address>,
+    outbox: VecDeque<(u64, Bytes)>,
+    next_seq: u64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+pub struct Session {
+    pub player: u64,
+    pub id: u64,
+    inner: Mutex<Inner>,
+}
+
+impl Session {
+    pub(crate) fn new(player: u64, id: u64, burst: f64) -> Session {
+        Session {
+            player,
+            id,
+            inner: Mutex::new(Inner {
+                link: None,
+                epoch: 0,
+                rooms: HashMap::new(),
+                outbox: VecDeque::new(),
+                next_seq: 0,
+                tokens: burst,
+                refilled: Instant::now(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("session poisoned")
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.lock().link.is_some()
+    }
+
+    /// Makes `link` the session's connection (closing an older one); returns its
+    /// epoch, to recognise its own detach later.
+    pub(crate) fn attach(&self, link: Link) -> u64 {
+        let mut inner = self.lock();
+        if let Some(old) = inner.link.replace(link) {
+            old.conn.close(
+                3u32.into(),
+                b"replaced by a newer connection of the same session",
+            );
+        }
+        inner.epoch += 1;
+        inner.epoch
+    }
+
+    /// This session was replaced by a new login: close its connection.
+    pub(crate) fn attach_closed(&self) {
+        if let Some(old) = self.lock().link.take() {
+            old.conn.close(4u32.into(), b"logged in again elsewhere");
+        }
+    }
+
+    /// The connection of `epoch` ended; true if it was still the current one.
+    pub(crate) fn detach(&self, epoch: u64) -> bool {
+        let mut inner = self.lock();
+        if inner.epoch == epoch && inner.link.is_some() {
+            inner.link = None;
+            return true;
+        }
+        false
+    }
+
+    /// Whether the session is still without a connection since `epoch` ended.
+    pub(crate) fn still_detached(&self, epoch: u64) -> bool {
+        let inner = self.lock();
+        inner.epoch == epoch && inner.link.is_none()
+    }
+
+    /// Re-sends the kept reliable pushes the client has not seen, in order.
+    pub(crate) fn replay_after(&self, last_seen: u64) -> usize {
+        let inner = self.lock();
+        let Some(link) = inner.link.clone() else {
+            return 0;
+        };
+        let mut n = 0;
+        for (seq, bytes) in inner.outbox.iter() {
+            if *seq > last_seen {
+                if !link.send_bytes(bytes.clone()) {
+                    break;
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub(crate) fn push_reliable(&self, payload: Vec<u8>, backlog: usize) -> &'static str {
+        let mut inner = self.lock();
+        inner.next_seq += 1;
+        let seq = inner.next_seq;
+        let bytes = Bytes::from(wire::encode_prefixed(&Frame::Push { seq, payload }));
+        inner.outbox.push_back((seq, bytes.clone()));
+        while inner.outbox.len() > backlog {
+            inner.outbox.pop_front();
+        }
+        match &inner.link {
+            Some(link) if link.send_bytes(bytes) => "sent",
+            Some(_) => "kept",
+            None => "kept",
+        }
+    }
+
+    pub(crate) fn push_unreliable(&self, payload: Vec<u8>) -> &'static str {
+        let link = self.lock().link.clone();
+        let bytes = Bytes::from(wire::encode(&Frame::Push { seq: 0, payload }));
+        match link {
+            Some(l) if l.datagram(&bytes) => "sent",
+            _ => "dropped",
+        }
+    }
+
+    /// A state frame: a datagram if it fits, else the control stream (without
+    /// closing a slow connection: a lost state frame is repaired by the next).
+    pub(crate) fn send_state(&self, frame: &Bytes) -> &'static str {
+        let Some(link) = self.lock().link.clone() else {
+            return "dropped";
+        };
+        if link.datagram(frame) {
+            return "datagram";
+        }
+        let mut prefixed = Vec::with_capacity(frame.len() + 4);
+        prefixed.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        prefixed.extend_from_slice(frame);
+        match link.out.try_send(Bytes::from(prefixed)) {
+            Ok(()) => "stream",
+            Err(_) => "dropped",
+        }
+    }
+
+    /// Takes one request token from the player's bucket.
+    pub(crate) fn take_request_token(&self, rate: f64, burst: f64) -> bool {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let elapsed = now.duration_since(inner.refilled).as_secs_f64();
+        inner.tokens = (inner.tokens + elapsed * rate).min(burst);
+        inner.refilled = now;
+        if inner.tokens >= 1.0 {
+            inner.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn add_room(&self, handle: u32, room: Address) {
+        self.lock().rooms.insert(handle, room);
+    }
+
+    pub(crate) fn remove_room(&self, handle: u32) -> Option<Address> {
+        self.lock().rooms.remove(&handle)
+    }
+
+    pub(crate) fn room(&self, handle: u32) -> Option<Address> {
+        self.lock().rooms.get(&handle).cloned()
+    }
+
+    pub(crate) fn rooms(&self) -> Vec<(u32, Address)> {
+        self.lock()
+            .rooms
+            .iter()
+            .map(|(h, a)| (*h, a.clone()))
+            .collect()
+    }
+
+    pub(crate) fn take_rooms(&self) -> Vec<Address> {
+        self.lock().rooms.drain().map(|(_, a)| a).collect()
+    }
+}

@@ -1,0 +1,246 @@
+//! Room state sync. A room actor calls `set-synced-state`; each such publication
+//! is a tick of that room. At each tick every member gets the frame that brings
+//! its last acknowledged state to the new one (a delta, or a snapshot when the
+//! member has no baseline the room still holds), as a datagram when it fits the
+//! path MTU, else on its control stream. Members with the same baseline share
+//! one encoding. Nothing here waits on a player: a full send buffer drops the
+//! frame, and the member catches up from its last ack.
+
+use crate::Gateway;
+use anthill_core::Address;
+use anthill_core::metrics::{counter, counter_vec};
+use anthill_protocol::Entity;
+use anthill_protocol::sync::{RoomHistory, to_map};
+use anthill_protocol::wire;
+use bytes::Bytes;
+use prometheus::{IntCounter, IntCounterVec};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+struct RoomInner {
+    history: RoomHistory,
+    tick: u64,
+    /// Member player id → last tick it acknowledged.
+    members: HashMap<u64, Option<u64>>,
+}
+
+/// The sync state of one room.
+pub struct RoomSync {
+    /// The room's handle in frames (the same for every member).
+    pub id: u32,
+    inner: Mutex<RoomInner>,
+}
+
+/// Every room's sync state.
+pub struct Sync {
+    rooms: Mutex<HashMap<Address, Arc<RoomSync>>>,
+    next_id: AtomicU32,
+    ticks: IntCounter,
+    bytes: IntCounterVec,
+    frames: IntCounterVec,
+}
+
+impl Sync {
+    pub fn new(registry: &prometheus::Registry) -> Sync {
+        let ticks = counter(
+            registry,
+            "anthill_sync_ticks_total",
+            "Room state publications.",
+        );
+        let bytes = counter_vec(
+            registry,
+            "anthill_sync_bytes_total",
+            "State bytes sent to players, by frame kind.",
+            &["kind"],
+        );
+        let frames = counter_vec(
+            registry,
+            "anthill_sync_frames_total",
+            "State frames sent to players, by kind and path.",
+            &["kind", "path"],
+        );
+        Sync {
+            rooms: Mutex::new(HashMap::new()),
+            next_id: AtomicU32::new(1),
+            ticks,
+            bytes,
+            frames,
+        }
+    }
+
+    fn room(&self, address: &Address) -> Arc<RoomSync> {
+        let mut rooms = self.rooms.lock().expect("sync poisoned");
+        rooms
+            .entry(address.clone())
+            .or_insert_with(|| {
+                Arc::new(RoomSync {
+                    id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                    inner: Mutex::new(RoomInner {
+                        history: RoomHistory::new(),
+                        tick: 0,
+                        members: HashMap::new(),
+                    }),
+                })
+            })
+            .clone()
+    }
+
+    fn existing(&self, address: &Address) -> Option<Arc<RoomSync>> {
+        self.rooms
+            .lock()
+            .expect("sync poisoned")
+            .get(address)
+            .cloned()
+    }
+
+    /// Adds a member (with no baseline: its first frame is a snapshot); returns
+    /// the room's handle.
+    pub fn add_member(&self, address: &Address, player: u64) -> u32 {
+        let room = self.room(address);
+        room.inner
+            .lock()
+            .expect("room poisoned")
+            .members
+            .insert(player, None);
+        room.id
+    }
+
+    pub fn remove_member(&self, address: &Address, player: u64) {
+        if let Some(room) = self.existing(address) {
+            room.inner
+                .lock()
+                .expect("room poisoned")
+                .members
+                .remove(&player);
+        }
+    }
+
+    /// The member applied `tick`.
+    pub fn ack(&self, address: &Address, player: u64, tick: u64) {
+        if let Some(room) = self.existing(address) {
+            let mut inner = room.inner.lock().expect("room poisoned");
+            if let Some(acked) = inner.members.get_mut(&player) {
+                *acked = Some(acked.map_or(tick, |a| a.max(tick)));
+            }
+        }
+    }
+
+    /// Forgets a member's baseline (after a reconnect): its next frame is a
+    /// snapshot.
+    pub fn reset(&self, address: &Address, player: u64) {
+        let Some(room) = self.existing(address) else {
+            return;
+        };
+        if let Some(acked) = room
+            .inner
+            .lock()
+            .expect("room poisoned")
+            .members
+            .get_mut(&player)
+        {
+            *acked = None;
+        }
+    }
+
+    /// Players in the rooms of `module`, summed.
+    pub fn members_in_module(&self, module: &str) -> usize {
+        let rooms: Vec<_> = self
+            .rooms
+            .lock()
+            .expect("sync poisoned")
+            .iter()
+            .filter(|(a, _)| a.module == module)
+            .map(|(_, r)| r.clone())
+            .collect();
+        rooms
+            .iter()
+            .map(|room| room.inner.lock().expect("room poisoned").members.len())
+            .sum()
+    }
+
+    pub fn has_members(&self, address: &Address) -> bool {
+        self.existing(address)
+            .is_some_and(|r| !r.inner.lock().expect("room poisoned").members.is_empty())
+    }
+
+    /// Members of a room (for operators and tests).
+    pub fn members(&self, address: &Address) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .existing(address)
+            .map(|r| {
+                r.inner
+                    .lock()
+                    .expect("room poisoned")
+                    .members
+                    .keys()
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// A new state of the room: the next tick, sent to every member.
+    pub fn publish(&self, gateway: &Gateway, address: &Address, entities: Vec<Entity>) {
+        let deltas = gateway.settings.sync_deltas;
+        let room = self.room(address);
+        let mut inner = room.inner.lock().expect("room poisoned");
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.history.push(tick, Arc::new(to_map(entities)));
+        self.ticks.inc();
+        // One encoding per distinct baseline.
+        let mut encoded: HashMap<Option<u64>, Option<(Bytes, &'static str)>> = HashMap::new();
+        let members: Vec<(u64, Option<u64>)> = inner
+            .members
+            .iter()
+            .map(|(p, a)| (*p, if deltas { *a } else { None }))
+            .collect();
+        for (player, acked) in members {
+            let frame = encoded.entry(acked).or_insert_with(|| {
+                inner.history.frame_for(room.id, acked).map(|f| {
+                    let kind = if matches!(f, anthill_protocol::Frame::Delta { .. }) {
+                        "delta"
+                    } else {
+                        "snapshot"
+                    };
+                    (Bytes::from(wire::encode(&f)), kind)
+                })
+            });
+            if let Some((bytes, kind)) = frame {
+                let kind: &str = kind;
+                let path = gateway.send_state(player, bytes);
+                self.bytes
+                    .with_label_values(&[kind])
+                    .inc_by(bytes.len() as u64);
+                self.frames.with_label_values(&[kind, path]).inc();
+            }
+        }
+    }
+
+    /// Sends a member the room's current state now (after a join or a resume).
+    pub fn send_current(&self, gateway: &Gateway, address: &Address, player: u64) {
+        let Some(room) = self.existing(address) else {
+            return;
+        };
+        let inner = room.inner.lock().expect("room poisoned");
+        if let Some(f) = inner.history.frame_for(room.id, None) {
+            let bytes = Bytes::from(wire::encode(&f));
+            let path = gateway.send_state(player, &bytes);
+            self.bytes
+                .with_label_values(&["snapshot"])
+                .inc_by(bytes.len() as u64);
+            self.frames.with_label_values(&["snapshot", path]).inc();
+        }
+    }
+
+    /// Drops the sync state of a module's rooms (on undeploy).
+    pub fn remove_module(&self, module: &str) {
+        self.rooms
+            .lock()
+            .expect("sync poisoned")
+            .retain(|a, _| a.module != module);
+    }
+}
