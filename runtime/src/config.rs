@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// the admin API binds loopback only and every guest call is bounded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Where the module registry, snapshots, compile cache and token live.
     pub data: PathBuf,
     /// Precompiled components [default: DATA/cache]. Several nodes of the same
@@ -57,7 +57,7 @@ impl Default for Config {
 
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -74,7 +74,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads a TOML config file; missing fields keep their defaults.
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -86,19 +86,19 @@ impl Config {
     }
 
     /// Checks cross-field rules so a bad config fails at start, not at first use.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.runtime().validate().map_err(ConfigError::Invalid)
     }
 
     /// The compile cache directory.
-    pub fn cache_dir(&self) -> PathBuf {
+    pub(crate) fn cache_dir(&self) -> PathBuf {
         self.cache
             .clone()
             .unwrap_or_else(|| self.data.join("cache"))
     }
 
     /// The actor runtime's sections.
-    pub fn runtime(&self) -> RuntimeConfig {
+    pub(crate) fn runtime(&self) -> RuntimeConfig {
         RuntimeConfig {
             limits: self.limits.clone(),
             actors: self.actors.clone(),

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub(crate) enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -35,7 +35,7 @@ pub enum StartError {
 }
 
 /// A started node: its addresses, and the way to stop it.
-pub struct RunningNode {
+pub(crate) struct RunningNode {
     pub admin_addr: SocketAddr,
     /// Where the token came from, for the start banner.
     pub token_source: anthill_admin::TokenSource,
@@ -51,7 +51,7 @@ pub struct RunningNode {
 impl RunningNode {
     /// Opens the data dir, reloads the deployed modules, and starts the
     /// gateway and the admin API.
-    pub async fn start(config: Config) -> Result<RunningNode, StartError> {
+    pub(crate) async fn start(config: Config) -> Result<RunningNode, StartError> {
         config.validate()?;
         let store = Arc::new(Store::open(&config.data)?);
         let (token, token_source) =
@@ -129,7 +129,7 @@ impl RunningNode {
 
     /// Graceful stop: the admin API stops taking requests, every live actor
     /// finishes its queue and writes its snapshot, and the store is flushed.
-    pub async fn shutdown(mut self) -> Result<usize, StoreError> {
+    pub(crate) async fn shutdown(mut self) -> Result<usize, StoreError> {
         let _ = self.shutdown.send(true);
         let _ = self.admin_task.await;
         // No new work from timers or event deliveries while actors stop.

@@ -14,28 +14,45 @@ use subtle::ConstantTimeEq;
 /// Where the node's admin token came from.
 #[derive(Debug, Clone)]
 pub enum TokenSource {
+    /// From the config file, `--token` or `ANTHILL_TOKEN`.
     Config,
     /// Read from, or generated into, this file.
     File {
+        /// The token file.
         path: PathBuf,
+        /// Created on this start.
         generated: bool,
     },
 }
 
+/// The admin token cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// The token file cannot be read.
     #[error("cannot read the admin token {path}: {source}")]
     Read {
+        /// The token file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The token file cannot be written.
     #[error("cannot write the admin token {path}: {source}")]
     Write {
+        /// The token file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
     #[error("the admin token file {path} is readable by others (mode {mode:o}); run `chmod 600 {path}`", path = path.display())]
-    Permissions { path: PathBuf, mode: u32 },
+    /// Others may read the token file.
+    Permissions {
+        /// The token file.
+        path: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+    /// The token is empty.
     #[error("the admin token in {0} is empty")]
     Empty(String),
 }

@@ -9,10 +9,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// An API error: the status, a stable `error` kind and a `detail` for people.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// A short stable name (`not-found`, `too-large`, ...).
     pub error: &'static str,
+    /// What went wrong and how to fix it.
     pub detail: String,
 }
 
@@ -23,6 +27,7 @@ struct Body<'a> {
 }
 
 impl ApiError {
+    /// An error answer.
     pub fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,

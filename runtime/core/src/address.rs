@@ -9,11 +9,14 @@ use std::sync::Arc;
 /// `module/key`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Address {
+    /// The module's name.
     pub module: String,
+    /// The actor's key within the module ("" for a singleton).
     pub key: String,
 }
 
 impl Address {
+    /// `module/key`.
     pub fn new(module: impl Into<String>, key: impl Into<String>) -> Address {
         Address {
             module: module.into(),
@@ -60,6 +63,7 @@ impl CallChain {
         })))
     }
 
+    /// Whether `address` is waiting in this chain.
     pub fn contains(&self, address: &Address) -> bool {
         let mut cur = &self.0;
         while let Some(link) = cur {

@@ -3,42 +3,80 @@
 //! variant for guests (in the engine), to an HTTP status for the admin API,
 //! to a protocol error code for players.
 
+/// Why a message could not be delivered or handled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
+    /// No module of that name is deployed.
     #[error("module `{0}` is not deployed")]
     ModuleNotFound(String),
+    /// No such actor, player or thing.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The receiver refused (a module's own error).
     #[error("{0}")]
     Rejected(String),
     #[error("no reply from {to} within {ms} ms")]
-    Timeout { to: String, ms: u64 },
+    /// No reply within the timeout.
+    Timeout {
+        /// Who did not answer.
+        to: String,
+        /// The timeout.
+        ms: u64,
+    },
+    /// No room now (a full mailbox, the pool, a rate limit): retry later.
     #[error("overloaded: {0}")]
     Overloaded(String),
     #[error(
         "call cycle: {0} (a call may not wait on an actor that is waiting on it; use send, or restructure)"
     )]
+    /// A call would wait on an actor that waits on the caller.
     Cycle(String),
+    /// The operation is not supported.
     #[error("{0}")]
     Unsupported(String),
     #[error("{actor} exceeded its {ms} ms deadline and was stopped")]
-    DeadlineExceeded { actor: String, ms: u64 },
+    /// Guest code ran past its deadline and was stopped.
+    DeadlineExceeded {
+        /// The actor.
+        actor: String,
+        /// Its deadline.
+        ms: u64,
+    },
     #[error("{actor} exceeded its {mb} MiB memory cap and was stopped")]
-    OutOfMemory { actor: String, mb: u64 },
+    /// Guest code reached its memory cap and was stopped.
+    OutOfMemory {
+        /// The actor.
+        actor: String,
+        /// Its memory cap.
+        mb: u64,
+    },
     #[error("{actor} trapped: {detail}")]
-    Trapped { actor: String, detail: String },
+    /// Guest code trapped (a panic, an unreachable).
+    Trapped {
+        /// The actor.
+        actor: String,
+        /// The trap, and what the guest printed before it.
+        detail: String,
+    },
+    /// A payload over its size limit.
     #[error("{what} of {size} bytes exceeds the {limit}-byte limit")]
     TooLarge {
+        /// What it was (message, reply, request, ...).
         what: String,
+        /// Its size.
         size: usize,
+        /// The limit.
         limit: usize,
     },
     /// The actor reached one of its per-actor bounds (`limit` is the config
     /// key that sets it).
     #[error("{actor} reached {limit}: {detail}")]
     LimitReached {
+        /// The actor.
         actor: String,
+        /// The config key of the limit.
         limit: &'static str,
+        /// What reached it.
         detail: String,
     },
     /// A tenant's quota (or the operator's rule between tenants) refused it.
@@ -47,12 +85,19 @@ pub enum CallError {
     /// Players may not do this with the module (its `players` setting).
     #[error("{0}")]
     Forbidden(String),
+    /// The request itself is wrong.
     #[error("bad request: {0}")]
     BadRequest(String),
     /// The node could not make state durable (the reply is withheld: the
     /// message is not acknowledged).
     #[error("{detail}")]
-    Storage { detail: String, disk_full: bool },
+    Storage {
+        /// What failed.
+        detail: String,
+        /// The disk is full (kind `disk-full`).
+        disk_full: bool,
+    },
+    /// A fault of the node.
     #[error("internal error: {0}")]
     Internal(String),
 }

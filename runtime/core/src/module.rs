@@ -63,13 +63,20 @@ impl std::fmt::Display for PlayerAccess {
 /// A module's settings, chosen at deploy (defaults from the node config).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleSettings {
+    /// Singleton or keyed.
     pub kind: Kind,
+    /// Guest time one call may use.
     pub deadline_ms: u64,
+    /// Linear memory cap per actor.
     pub memory_mb: u32,
+    /// When state reaches the store.
     #[serde(default)]
     pub durability: Durability,
+    /// A keyed actor idle this long is passivated.
     pub idle_timeout_ms: u64,
+    /// A live actor with unsaved changes is snapshotted this often.
     pub snapshot_interval_ms: u64,
+    /// Messages a mailbox holds.
     pub mailbox: usize,
     /// What players may do with it (records written before this setting
     /// existed read as the default, `existing`).
@@ -81,13 +88,21 @@ pub struct ModuleSettings {
 /// (or the node default for a new module).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct SettingsRequest {
+    /// See [`ModuleSettings::kind`].
     pub kind: Option<Kind>,
+    /// See [`ModuleSettings::deadline_ms`].
     pub deadline_ms: Option<u64>,
+    /// See [`ModuleSettings::memory_mb`].
     pub memory_mb: Option<u32>,
+    /// See [`ModuleSettings::durability`].
     pub durability: Option<Durability>,
+    /// See [`ModuleSettings::idle_timeout_ms`].
     pub idle_timeout_ms: Option<u64>,
+    /// See [`ModuleSettings::snapshot_interval_ms`].
     pub snapshot_interval_ms: Option<u64>,
+    /// See [`ModuleSettings::mailbox`].
     pub mailbox: Option<usize>,
+    /// See [`ModuleSettings::players`].
     pub players: Option<PlayerAccess>,
     /// Placement, not a setting: the tenant a new module belongs to (the
     /// operator's choice; a tenant's own token always deploys into itself).
@@ -100,27 +115,35 @@ pub struct SettingsRequest {
 /// One deployed version, as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRecord {
+    /// The version number (1, 2, ...).
     pub version: u32,
+    /// The component's sha256, hex.
     pub sha256: String,
+    /// The component's size in bytes.
     pub size: u64,
+    /// When it was deployed.
     pub deployed_at_ms: u64,
 }
 
 /// A canary in progress, as persisted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CanaryRecord {
+    /// The canary's version.
     pub version: u32,
+    /// The share of keys it serves.
     pub percent: u8,
 }
 
 /// A module's registry entry, as persisted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleRecord {
+    /// Its settings.
     pub settings: ModuleSettings,
     /// Oldest first; the last few are kept for rollback.
     pub versions: Vec<VersionRecord>,
     /// The version actors run (outside the canary).
     pub active: u32,
+    /// The canary in progress, if any.
     #[serde(default)]
     pub canary: Option<CanaryRecord>,
     /// The tenant that owns it (records from before tenants: `default`).
@@ -133,10 +156,12 @@ fn default_tenant() -> String {
 }
 
 impl ModuleRecord {
+    /// The record of version `v`, if kept.
     pub fn version(&self, v: u32) -> Option<&VersionRecord> {
         self.versions.iter().find(|r| r.version == v)
     }
 
+    /// The newest version number (0 if none).
     pub fn latest(&self) -> u32 {
         self.versions.iter().map(|v| v.version).max().unwrap_or(0)
     }

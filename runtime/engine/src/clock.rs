@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Guest time of one actor's call in progress.
 pub struct GuestClock {
     base: Instant,
     /// Nanoseconds since `base` when the current call began; 0 when idle.
@@ -19,6 +20,7 @@ pub struct GuestClock {
 }
 
 impl GuestClock {
+    /// An idle clock.
     pub fn new() -> GuestClock {
         GuestClock {
             base: Instant::now(),

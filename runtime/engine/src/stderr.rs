@@ -11,6 +11,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 /// Bytes of stderr kept per actor.
 const KEEP: usize = 2048;
 
+/// The last bytes a guest wrote to stderr.
 #[derive(Clone, Default)]
 pub struct StderrTail(Arc<Mutex<VecDeque<u8>>>);
 

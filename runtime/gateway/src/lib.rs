@@ -44,6 +44,7 @@ pub struct GatewaySettings {
     /// PEM certificate chain and key; a self-signed pair is generated in the
     /// data dir when unset.
     pub cert: Option<PathBuf>,
+    /// See `cert`.
     pub key: Option<PathBuf>,
     /// Connections held at once; more are refused.
     pub max_connections: usize,
@@ -63,6 +64,7 @@ pub struct GatewaySettings {
     pub session_ttl_s: u64,
     /// Requests per second per player, and the burst above it.
     pub requests_per_sec: f64,
+    /// See `requests_per_sec`.
     pub request_burst: f64,
     /// Reliable pushes kept per session for replay on resume.
     pub push_backlog: usize,
@@ -96,20 +98,29 @@ impl Default for GatewaySettings {
     }
 }
 
+/// The gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// The certificate or key.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The TLS or QUIC configuration.
     #[error("TLS configuration: {0}")]
     Config(String),
+    /// The player address is taken or not allowed.
     #[error("cannot listen for players on {addr}: {source} (pick another with --quic)")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// Why.
         source: std::io::Error,
     },
+    /// The session key cannot be read or created.
     #[error("cannot read or create the session key {path}: {source}")]
     Key {
+        /// The key file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
 }
@@ -117,8 +128,11 @@ pub enum GatewayError {
 /// What the start banner prints.
 #[derive(Debug, Clone)]
 pub struct GatewayInfo {
+    /// Where players connect.
     pub addr: SocketAddr,
+    /// The certificate's SHA-256, for pinning.
     pub fingerprint: String,
+    /// Where the certificate came from.
     pub cert_source: String,
 }
 

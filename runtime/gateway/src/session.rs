@@ -60,8 +60,11 @@ struct Inner {
     refilled: Instant,
 }
 
+/// A player's session: it outlives connections for the resume grace.
 pub struct Session {
+    /// The player.
     pub player: u64,
+    /// Unique per session (a new login makes a new one).
     pub id: u64,
     inner: Mutex<Inner>,
 }
@@ -87,6 +90,7 @@ impl Session {
         self.inner.lock().expect("session poisoned")
     }
 
+    /// Whether a connection is attached.
     pub fn is_connected(&self) -> bool {
         self.lock().link.is_some()
     }

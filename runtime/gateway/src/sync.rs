@@ -42,6 +42,7 @@ pub struct Sync {
 }
 
 impl Sync {
+    /// No rooms yet, reporting to `registry`.
     pub fn new(registry: &prometheus::Registry) -> Sync {
         let ticks = counter(
             registry,
@@ -106,6 +107,7 @@ impl Sync {
         room.id
     }
 
+    /// `player` left the room.
     pub fn remove_member(&self, address: &Address, player: u64) {
         if let Some(room) = self.existing(address) {
             room.inner
@@ -159,6 +161,7 @@ impl Sync {
             .sum()
     }
 
+    /// Whether any player is in the room.
     pub fn has_members(&self, address: &Address) -> bool {
         self.existing(address)
             .is_some_and(|r| !r.inner.lock().expect("room poisoned").members.is_empty())

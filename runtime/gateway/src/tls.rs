@@ -8,27 +8,43 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// A certificate or key that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A PEM file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// A generated certificate cannot be written.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
     #[error("{path} holds no {what} in PEM form")]
-    Pem { path: PathBuf, what: &'static str },
+    /// A PEM file without what it should hold.
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What was missing or malformed.
+        what: &'static str,
+    },
+    /// Generating a certificate failed.
     #[error("cannot generate a certificate: {0}")]
     Generate(String),
 }
 
 /// A certificate chain and its key.
 pub struct Identity {
+    /// The certificate chain.
     pub chain: Vec<CertificateDer<'static>>,
+    /// Its private key.
     pub key: PrivateKeyDer<'static>,
     /// Hex SHA-256 of the end-entity certificate (DER).
     pub fingerprint: String,
@@ -36,6 +52,7 @@ pub struct Identity {
     pub source: String,
 }
 
+/// A certificate's SHA-256, hex.
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     hex::encode(Sha256::digest(cert.as_ref()))
 }

@@ -11,21 +11,29 @@ use std::path::Path;
 /// The decoded, verified content of a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claims {
+    /// The player.
     pub player: u64,
+    /// The session.
     pub session: u64,
+    /// When the token expires.
     pub expires_at_ms: u64,
 }
 
+/// A session token that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Not a token.
     #[error("malformed session token")]
     Malformed,
+    /// Not signed by this node's key.
     #[error("session token signature does not verify")]
     BadSignature,
+    /// Past its expiry.
     #[error("session token expired; log in again")]
     Expired,
 }
 
+/// The node's session-token key (HMAC-SHA256).
 pub struct TokenKey(hmac::Key);
 
 impl TokenKey {
@@ -59,12 +67,14 @@ impl TokenKey {
         TokenKey(hmac::Key::new(hmac::HMAC_SHA256, b))
     }
 
+    /// A token for `c`.
     pub fn sign(&self, c: Claims) -> String {
         let body = format!("{}.{}.{}", c.player, c.session, c.expires_at_ms);
         let tag = hmac::sign(&self.0, body.as_bytes());
         format!("{body}.{}", hex::encode(tag.as_ref()))
     }
 
+    /// The claims of a valid, unexpired token.
     pub fn verify(&self, token: &str, now_ms: u64) -> Result<Claims, TokenError> {
         let (body, mac) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let mac = hex::decode(mac).map_err(|_| TokenError::Malformed)?;

@@ -52,7 +52,7 @@ enum Command {
 
 /// How to reach a node's admin API.
 #[derive(Args, Clone, Debug)]
-pub struct AdminArgs {
+pub(crate) struct AdminArgs {
     /// Admin API URL [default: from DATA/admin.addr, else http://127.0.0.1:7350]
     #[arg(long, env = "ANTHILL_ADMIN", global = true)]
     admin: Option<String>,
@@ -68,7 +68,7 @@ pub struct AdminArgs {
 }
 
 /// Entry point of the binary.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// Where a `call`'s reply goes.
 pub type ReplyTo = oneshot::Sender<Result<Vec<u8>, CallError>>;
 
 /// Where an at-least-once delivery learns whether `on-event` succeeded.
@@ -17,7 +18,9 @@ pub type AckTo = oneshot::Sender<Result<(), CallError>>;
 
 /// A message for `on-message`.
 pub struct Message {
+    /// Who sent it.
     pub from: Sender,
+    /// The message as the sender encoded it.
     pub payload: Vec<u8>,
     /// Present for `call`: where the reply goes.
     pub reply: Option<ReplyTo>,
@@ -27,22 +30,32 @@ pub struct Message {
 
 /// One unit of work for an actor.
 pub enum Envelope {
+    /// A message for `on-message` (a send or a call).
     Message(Message),
+    /// An event for `on-event`.
     Event {
+        /// The topic as stored (tenant-scoped).
         topic: String,
+        /// The event payload.
         event: Vec<u8>,
+        /// For at-least-once delivery: where the verdict goes.
         ack: Option<AckTo>,
     },
+    /// A timer fired.
     Timer {
+        /// The timer's tag.
         tag: String,
     },
     /// A player asks to join this room; the reply says whether `on-join` agreed.
     Join {
+        /// The player asking to join.
         player: u64,
+        /// Whether `on-join` agreed.
         reply: oneshot::Sender<Result<(), CallError>>,
     },
     /// A player left this room (or its session ended).
     Leave {
+        /// The player who left.
         player: u64,
     },
 }
@@ -62,17 +75,21 @@ pub struct SwapReport {
 pub enum Control {
     /// Move to another version, carrying state: snapshot, instantiate, restore.
     Swap {
+        /// The version to run.
         to: Arc<LoadedVersion>,
         /// State to restore instead if `to` refuses the carried state (a rollback
         /// passes the pre-swap snapshot).
         fallback: Option<(Vec<u8>, u32)>,
+        /// What the swap did, or why it failed.
         done: oneshot::Sender<Result<SwapReport, CallError>>,
     },
     /// Passivate now (the node needs the room): as if idle.
     Passivate,
     /// Stop: drain, optionally snapshot, exit.
     Stop {
+        /// Write a last snapshot before exiting.
         snapshot: bool,
+        /// Resolved once the actor has exited.
         done: oneshot::Sender<()>,
     },
 }

@@ -23,9 +23,11 @@ use tokio::sync::mpsc;
 /// and its status. Cloning is cheap.
 #[derive(Clone)]
 pub struct ActorHandle {
+    /// Unique per activation on this node (a reactivated key gets a new one).
     pub id: u64,
     pub(crate) mailbox: mpsc::Sender<Envelope>,
     pub(crate) control: mpsc::UnboundedSender<Control>,
+    /// Live facts, readable without disturbing the actor.
     pub status: Arc<ActorStatus>,
     /// Rate limit and circuit breaker, checked by the router before delivery.
     pub admission: Arc<Admission>,
@@ -34,10 +36,15 @@ pub struct ActorHandle {
 /// Live facts about an actor, readable without disturbing it.
 #[derive(Debug)]
 pub struct ActorStatus {
+    /// The actor's key ("" for a singleton).
     pub key: String,
+    /// The module version it runs.
     pub version: AtomicU32,
+    /// When it was activated.
     pub activated_at_ms: u64,
+    /// When it last wrote a snapshot (0: not since activation).
     pub last_snapshot_ms: AtomicU64,
+    /// Envelopes handled since activation.
     pub handled: AtomicU64,
     /// When the actor last handled an envelope (for least-recently-used
     /// passivation under pressure).
@@ -47,10 +54,15 @@ pub struct ActorStatus {
 /// A row of `GET /v1/actors`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActorInfo {
+    /// The actor's key.
     pub key: String,
+    /// The module version it runs.
     pub version: u32,
+    /// Envelopes waiting in its mailbox.
     pub mailbox_depth: usize,
+    /// Envelopes handled since activation.
     pub handled: u64,
+    /// When it was activated.
     pub activated_at_ms: u64,
     /// 0 when never snapshotted since activation.
     pub last_snapshot_ms: u64,
@@ -59,6 +71,7 @@ pub struct ActorInfo {
 }
 
 impl ActorHandle {
+    /// Its row of `GET /v1/actors`.
     pub fn info(&self) -> ActorInfo {
         ActorInfo {
             key: self.status.key.clone(),

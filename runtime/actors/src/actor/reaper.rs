@@ -14,6 +14,7 @@ const HIGH_WATER: f64 = 0.90;
 /// …down to this share.
 const LOW_WATER: f64 = 0.75;
 
+/// Passivates idle actors early when the instance pool nears `limits.max_actors`; runs until the runtime stops.
 pub async fn run(node: Arc<Runtime>) {
     let max = f64::from(node.config.limits.max_actors);
     let (high, low) = ((max * HIGH_WATER) as usize, (max * LOW_WATER) as usize);

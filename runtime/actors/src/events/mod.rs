@@ -83,6 +83,7 @@ pub struct Events {
 }
 
 impl Events {
+    /// No topics yet, reporting to `registry`.
     pub fn new(settings: EventSettings, registry: &prometheus::Registry) -> Events {
         let published = counter(
             registry,
@@ -218,6 +219,7 @@ impl Events {
             .count()
     }
 
+    /// Subscribes `address` to `topic` (scoped); `durable` is at-least-once, with a cursor in the store.
     pub fn subscribe(
         &self,
         node: &Arc<Runtime>,
@@ -271,6 +273,7 @@ impl Events {
         Ok(())
     }
 
+    /// Ends `address`'s subscription to `topic` (scoped) and forgets its cursor.
     pub fn unsubscribe(
         &self,
         node: &Arc<Runtime>,
@@ -342,6 +345,7 @@ impl Events {
         Ok(())
     }
 
+    /// Events that failed every delivery attempt.
     pub fn dead_letters(&self, node: &Runtime) -> Result<Vec<DeadLetter>, StoreError> {
         node.store.dead_letters()
     }
@@ -382,6 +386,7 @@ impl Events {
         }
     }
 
+    /// Drops a dead letter; false if there was none.
     pub fn discard(&self, node: &Runtime, id: u64) -> Result<bool, StoreError> {
         node.store.remove_dead_letter(id)
     }

@@ -22,81 +22,130 @@ pub(crate) const KEEP_VERSIONS: usize = 5;
 
 /// A component upload.
 pub struct DeployRequest {
+    /// The module's name.
     pub name: String,
+    /// Settings asked for (unset: the current or default value).
     pub settings: SettingsRequest,
+    /// The component.
     pub bytes: bytes::Bytes,
 }
 
 /// What a deploy did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deployed {
+    /// The module's name.
     pub name: String,
+    /// The version this deploy created.
     pub version: u32,
+    /// The component's sha256, hex.
     pub sha256: String,
+    /// The component's size in bytes.
     pub size: u64,
+    /// Its placement kind.
     pub kind: Kind,
     /// Compile time, or cache load time when `cached`.
     pub compile_ms: f64,
+    /// Loaded from the precompiled cache.
     pub cached: bool,
     /// Present when the deploy replaced a running version.
     pub swap: Option<SwapSummary>,
 }
 
+/// Why a deploy, swap or undeploy was refused; each names the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error(
         "invalid module name `{0}`: use 1 to 64 characters from a-z, 0-9, `-` and `_`, starting with a letter or digit"
     )]
+    /// The name is not a valid module name.
     InvalidName(String),
+    /// The upload is not an acceptable component.
     #[error(transparent)]
     Component(#[from] ComponentError),
+    /// A setting is out of range.
     #[error("invalid settings: {0}")]
     Settings(String),
     #[error(
         "module `{name}` is {existing}; to deploy it as {requested}, run `anthill undeploy {name}` first"
     )]
+    /// A new version may not change the placement kind.
     KindChange {
+        /// The module.
         name: String,
+        /// Its kind now.
         existing: Kind,
+        /// The kind asked for.
         requested: Kind,
     },
+    /// No module of that name is deployed.
     #[error("module `{0}` is not deployed")]
     NotFound(String),
+    /// Promote without a canary in progress.
     #[error("module `{0}` has no canary in progress")]
     NoCanary(String),
+    /// Rollback with no earlier version kept.
     #[error("module `{0}` has no earlier version to roll back to")]
     NoPreviousVersion(String),
+    /// Rollback to a version that is not kept.
     #[error("module `{name}` has no version {version} (kept: {kept:?})")]
     UnknownVersion {
+        /// The module.
         name: String,
+        /// The version asked for.
         version: u32,
+        /// The versions kept.
         kept: Vec<u32>,
     },
     #[error(
         "module `{name}` has a canary of version {version} in progress: `anthill promote {name}` or `anthill rollback {name}` first"
     )]
-    CanaryInProgress { name: String, version: u32 },
+    /// A new deploy while a canary is in progress.
+    CanaryInProgress {
+        /// The module.
+        name: String,
+        /// The canary's version.
+        version: u32,
+    },
+    /// A canary percentage outside 1..=99.
     #[error("canary percentage {0} must be between 1 and 99")]
     CanaryPercent(u8),
     #[error(
         "swap of `{module}` to version {version} failed at {actor}: {error}; every actor is back on its previous version"
     )]
+    /// An actor refused the new version (its restore failed); every actor was rolled back.
     SwapFailed {
+        /// The module.
         module: String,
+        /// The version refused.
         version: u32,
+        /// The actor that refused it.
         actor: String,
+        /// Why.
         error: CallError,
     },
+    /// The tenant asked for does not exist.
     #[error("tenant `{0}` does not exist (create it with `anthill tenants create {0}`)")]
     UnknownTenant(String),
     #[error("module `{name}` belongs to another tenant: pick another name")]
-    NameTaken { name: String },
+    /// Another tenant owns a module of that name.
+    NameTaken {
+        /// The module.
+        name: String,
+    },
     #[error(
         "module `{name}` belongs to tenant `{owner}`; a module cannot change tenants (undeploy it first)"
     )]
-    TenantChange { name: String, owner: String },
+    /// A new version may not move a module to another tenant.
+    TenantChange {
+        /// The module.
+        name: String,
+        /// The tenant that owns it.
+        owner: String,
+    },
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A fault of the node.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -384,6 +433,7 @@ fn gates(node: &Runtime, tenant: &str, stored_bytes: i64) -> super::ModuleGates 
     }
 }
 
+/// Stops a module's actors and deletes it, its state, timers and subscriptions.
 pub async fn undeploy(node: &Arc<Runtime>, name: &str) -> Result<(), DeployError> {
     let _serial = node.deploy_lock.lock().await;
     let module = node

@@ -30,12 +30,14 @@ use tokio::sync::Semaphore;
 /// Which version serves which key.
 #[derive(Clone)]
 pub struct Routing {
+    /// The version every key runs outside the canary.
     pub stable: Arc<LoadedVersion>,
     /// The canary version and the share of keys it serves.
     pub canary: Option<(Arc<LoadedVersion>, u8)>,
 }
 
 impl Routing {
+    /// The version `key` runs.
     pub fn version_for(&self, key: &str) -> &Arc<LoadedVersion> {
         match &self.canary {
             Some((v, pct)) if canary_bucket(key) < *pct => v,
@@ -47,18 +49,24 @@ impl Routing {
 /// Progress of a swap in flight, for `GET /v1/modules/{name}` and the CLI.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SwapProgress {
+    /// The version the swap moves to.
     pub to_version: u32,
+    /// Live actors to move.
     pub total: usize,
+    /// Moved so far.
     pub done: usize,
+    /// Refused so far.
     pub failed: usize,
 }
 
 /// A deployed module at run time.
 pub struct Module {
+    /// Its name.
     pub name: String,
     settings: ArcSwap<ModuleSettings>,
     routing: ArcSwap<Routing>,
     pub(crate) actors: ActorTable,
+    /// Its series.
     pub metrics: ModuleMetrics,
     record: Mutex<ModuleRecord>,
     pub(crate) progress: Mutex<Option<SwapProgress>>,
@@ -76,8 +84,11 @@ pub struct Module {
 /// its guests may hold at once, how its activation breaker behaves, and whose
 /// quotas it counts against.
 pub struct ModuleGates {
+    /// Guest calls of the module that may run at once.
     pub concurrency: usize,
+    /// Per-actor rate limit and breaker settings.
     pub admission: AdmissionSettings,
+    /// The module's tenant.
     pub tenant: Arc<Tenant>,
     /// Bytes its snapshots take in the store already.
     pub stored_bytes: i64,
@@ -86,20 +97,31 @@ pub struct ModuleGates {
 /// What `GET /v1/modules/{name}` shows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleInfo {
+    /// Its name.
     pub name: String,
+    /// Its placement kind.
     pub kind: Kind,
     /// The stable version (what every key runs outside a canary).
     pub version: u32,
+    /// The stable version's component sha256.
     pub sha256: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// When it was deployed.
     pub deployed_at_ms: u64,
+    /// Live actors now.
     pub live_actors: usize,
     /// Live actors by the version they run.
     pub actors_per_version: BTreeMap<u32, usize>,
+    /// The canary in progress, if any.
     pub canary: Option<CanaryRecord>,
+    /// The swap in progress, if any.
     pub swap_in_progress: Option<SwapProgress>,
+    /// Its settings.
     pub settings: ModuleSettings,
+    /// The versions kept, oldest first.
     pub versions: Vec<VersionRecord>,
+    /// The tenant that owns it.
     pub tenant: String,
 }
 
@@ -128,6 +150,7 @@ impl Module {
         }
     }
 
+    /// Its settings now.
     pub fn settings(&self) -> Arc<ModuleSettings> {
         self.settings.load_full()
     }
@@ -176,6 +199,7 @@ impl Module {
         }
     }
 
+    /// Which version serves which key now.
     pub fn routing(&self) -> Arc<Routing> {
         self.routing.load_full()
     }
@@ -189,6 +213,7 @@ impl Module {
         self.routing.store(Arc::new(r));
     }
 
+    /// Its registry record now.
     pub fn record(&self) -> ModuleRecord {
         self.record.lock().expect("module record poisoned").clone()
     }
@@ -198,6 +223,7 @@ impl Module {
         *self.record.lock().expect("module record poisoned") = record;
     }
 
+    /// Its row of `GET /v1/modules`.
     pub fn info(&self) -> ModuleInfo {
         let record = self.record();
         let routing = self.routing();
@@ -235,6 +261,7 @@ impl Module {
         self.actors.len()
     }
 
+    /// Its live actors, by key.
     pub fn actors(&self) -> Vec<crate::actor::ActorInfo> {
         let mut v: Vec<_> = self.actors.handles().iter().map(|h| h.info()).collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));

@@ -20,13 +20,19 @@ use std::time::{Duration, Instant};
 /// What a swap did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SwapSummary {
+    /// The version actors ran.
     pub from_version: u32,
+    /// The version they run now.
     pub to_version: u32,
     /// Live actors moved.
     pub actors: usize,
+    /// The whole swap.
     pub duration_ms: f64,
+    /// The longest an actor stopped taking messages.
     pub max_stall_ms: f64,
+    /// The median stall.
     pub p50_stall_ms: f64,
+    /// The 99th-percentile stall.
     pub p99_stall_ms: f64,
     /// The canary split after the swap, if any.
     pub canary: Option<CanaryRecord>,

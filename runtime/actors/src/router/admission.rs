@@ -25,6 +25,7 @@ pub struct AdmissionSettings {
     pub breaker_failures: u32,
     /// First open period; doubles while probes keep failing.
     pub breaker_backoff_ms: u64,
+    /// Longest open period of the breaker.
     pub breaker_backoff_max_ms: u64,
 }
 
@@ -46,8 +47,18 @@ impl Default for AdmissionSettings {
 /// Why a message was not admitted.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
-    RateLimited { rate: f64 },
-    CircuitOpen { failures: u32, retry_in: Duration },
+    /// Over the actor's adaptive rate limit.
+    RateLimited {
+        /// The rate it is limited to, per second.
+        rate: f64,
+    },
+    /// The actor's circuit breaker is open.
+    CircuitOpen {
+        /// Consecutive failures that opened it.
+        failures: u32,
+        /// When the next probe is let through.
+        retry_in: Duration,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -86,6 +97,7 @@ pub struct Admission {
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Admission {
+    /// A closed breaker and a full bucket.
     pub fn new(settings: AdmissionSettings) -> Admission {
         let backoff = Duration::from_millis(settings.breaker_backoff_ms);
         Admission {

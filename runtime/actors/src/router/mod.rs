@@ -73,6 +73,7 @@ pub struct Router {
 }
 
 impl Router {
+    /// No modules yet.
     pub fn new() -> Router {
         Router::default()
     }

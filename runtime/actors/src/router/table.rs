@@ -18,6 +18,7 @@ pub struct Retiring(watch::Receiver<bool>);
 pub struct RetiringDone(watch::Sender<bool>);
 
 impl Retiring {
+    /// A retirement in progress, and the handle that ends it.
     pub fn new() -> (Retiring, RetiringDone) {
         let (tx, rx) = watch::channel(false);
         (Retiring(rx), RetiringDone(tx))
@@ -30,6 +31,7 @@ impl Retiring {
 }
 
 impl RetiringDone {
+    /// The predecessor has written its last snapshot.
     pub fn done(self) {
         let _ = self.0.send(true);
     }
@@ -39,6 +41,7 @@ impl RetiringDone {
 /// incarnation (an [`ActorHandle`] in the node; a bare id in the route
 /// benchmark, which measures this table against a locked map).
 pub trait Routed: Clone {
+    /// Unique per activation.
     fn actor_id(&self) -> u64;
 }
 
@@ -54,6 +57,7 @@ impl Routed for u64 {
     }
 }
 
+/// One module's live actors by key: a persistent map behind `arc-swap`, read without locks.
 pub struct ActorTable<H: Routed = ActorHandle> {
     live: ArcSwap<imbl::HashMap<String, H>>,
     writer: Mutex<HashMap<String, Retiring>>,
@@ -128,10 +132,12 @@ impl<H: Routed> ActorTable<H> {
         self.live.load().values().cloned().collect()
     }
 
+    /// Live actors.
     pub fn len(&self) -> usize {
         self.live.load().len()
     }
 
+    /// No live actor.
     pub fn is_empty(&self) -> bool {
         self.live.load().is_empty()
     }

@@ -27,49 +27,70 @@ pub const DEFAULT_TENANT: &str = "default";
 /// What the store keeps of a tenant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TenantRecord {
+    /// Its name.
     pub name: String,
     /// SHA-256 (hex) of the tenant's admin token: the token itself is shown
     /// once, at creation, and never stored.
     pub token_sha256: String,
+    /// Its quotas.
     #[serde(default)]
     pub quotas: Quotas,
     /// Tenants whose actors (and topics) this one's actors may reach.
     #[serde(default)]
     pub may_reach: BTreeSet<String>,
+    /// When it was created.
     pub created_at_ms: u64,
 }
 
 /// What the API shows of a tenant (never its token or hash).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TenantInfo {
+    /// Its name.
     pub name: String,
+    /// Its quotas.
     pub quotas: Quotas,
+    /// What it uses now.
     pub usage: Usage,
+    /// Tenants its actors may reach.
     pub may_reach: BTreeSet<String>,
+    /// The modules it owns.
     pub modules: Vec<String>,
 }
 
 /// A tenant could not be created, changed or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
+    /// No such tenant.
     #[error("tenant `{0}` does not exist (list them with `anthill tenants`)")]
     NotFound(String),
+    /// A tenant of that name exists.
     #[error("tenant `{0}` exists already")]
     Exists(String),
+    /// Not a valid tenant name.
     #[error("invalid tenant name `{0}`: use 1-64 of a-z, 0-9, `-`, `_`")]
     InvalidName(String),
     #[error("tenant `{name}` still owns modules {modules:?}: undeploy them first")]
-    InUse { name: String, modules: Vec<String> },
+    /// The tenant still owns modules.
+    InUse {
+        /// The tenant.
+        name: String,
+        /// The modules it still owns.
+        modules: Vec<String>,
+    },
+    /// The `default` tenant cannot be changed this way.
     #[error("the `default` tenant is the operator's own: it has no quotas and cannot be removed")]
     Default,
+    /// A quota value is out of range.
     #[error("invalid quota: {0}")]
     Quota(String),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// One tenant at run time: its record, its live usage and its CPU gate.
 pub struct Tenant {
+    /// Its name.
     pub name: String,
     record: ArcSwap<TenantRecord>,
     usage: quota::Counters,
@@ -103,10 +124,12 @@ impl Tenant {
         }
     }
 
+    /// Whether it is the operator's `default` tenant.
     pub fn is_default(&self) -> bool {
         self.name == DEFAULT_TENANT
     }
 
+    /// Its quotas now.
     pub fn quotas(&self) -> Quotas {
         self.record.load().quotas.clone()
     }
@@ -274,10 +297,12 @@ impl Tenants {
         Ok(tenants)
     }
 
+    /// The tenant of that name.
     pub fn get(&self, name: &str) -> Option<Arc<Tenant>> {
         self.all.load().get(name).cloned()
     }
 
+    /// The `default` tenant.
     pub fn default_tenant(&self) -> Arc<Tenant> {
         self.get(DEFAULT_TENANT)
             .expect("the default tenant always exists")

@@ -47,9 +47,13 @@ impl Quotas {
 /// What a tenant uses now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Live actors across its modules.
     pub live_actors: u64,
+    /// Memory caps of its live actors, summed (MiB).
     pub reserved_memory_mb: u64,
+    /// Stored snapshot and component bytes.
     pub storage_bytes: u64,
+    /// Players in its rooms.
     pub players: u64,
 }
 

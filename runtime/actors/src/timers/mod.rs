@@ -57,6 +57,7 @@ pub struct Timers {
 }
 
 impl Timers {
+    /// No timers yet.
     pub fn new() -> Timers {
         Timers::default()
     }
@@ -119,6 +120,7 @@ impl Timers {
         Ok(())
     }
 
+    /// Cancels `address`'s timer `tag` (no error if there is none).
     pub fn cancel(&self, node: &Runtime, address: &Address, tag: &str) -> Result<(), CallError> {
         let removed = self
             .schedule
@@ -153,6 +155,7 @@ impl Timers {
         self.schedule.lock().expect("timers poisoned").timers.len()
     }
 
+    /// No timer is scheduled.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
