@@ -5,6 +5,7 @@
 mod auth;
 mod backpressure;
 mod cli;
+mod compat;
 mod deploy;
 mod events;
 mod full_disk;
