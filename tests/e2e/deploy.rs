@@ -87,13 +87,8 @@ async fn undeploy_removes_the_module_and_its_state() -> anyhow::Result<()> {
     let admin = node.admin();
     admin.deploy("counter", "counter", "kind=keyed").await?;
     admin.call_text("counter/a", "incr").await?;
-    let resp = admin
-        .http
-        .delete(admin.url("/v1/modules/counter"))
-        .bearer_auth(&admin.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 204);
+    let (status, body) = admin.delete("/v1/modules/counter").await?;
+    assert_eq!(status, 204, "{body}");
     assert!(admin.module_names().await?.is_empty());
     assert_eq!(admin.call("counter/a", b"get").await?.0, 404);
 
@@ -162,22 +157,14 @@ async fn dropped_versions_and_undeployed_modules_leave_no_files_behind() -> anyh
     }
     // Rolling back to a kept version still works (its component is there).
     let to = &info["versions"][0]["version"];
-    let resp = admin
-        .http
-        .post(admin.url(&format!("/v1/modules/counter/rollback?to={to}")))
-        .bearer_auth(&admin.token)
-        .send()
+    let (status, body) = admin
+        .post(&format!("/v1/modules/counter/rollback?to={to}"))
         .await?;
-    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await?);
+    assert_eq!(status, 200, "{body}");
     assert_eq!(admin.call_text("counter/k", "get").await?, "7");
 
-    let resp = admin
-        .http
-        .delete(admin.url("/v1/modules/counter"))
-        .bearer_auth(&admin.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 204);
+    let (status, body) = admin.delete("/v1/modules/counter").await?;
+    assert_eq!(status, 204, "{body}");
     assert!(files(&data.join("components"), ".wasm").is_empty());
     assert!(files(&cache, ".cwasm").is_empty());
     Ok(())

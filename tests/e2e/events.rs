@@ -137,13 +137,8 @@ async fn exhausted_events_are_dead_lettered_and_can_be_replayed() -> anyhow::Res
     })
     .await?;
     // Replay: delivered, and off the list.
-    let resp = admin
-        .http
-        .post(admin.url(&format!("/v1/dead-letters/{id}/replay")))
-        .bearer_auth(&admin.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await?);
+    let (status, body) = admin.post(&format!("/v1/dead-letters/{id}/replay")).await?;
+    assert_eq!(status, 200, "{body}");
     let s = admin.probe_state("probe/sub").await?;
     assert_eq!(events(&s), ["scores:next", "scores:lost-goal"]);
     let (_, l) = admin.get_json("/v1/dead-letters").await?;

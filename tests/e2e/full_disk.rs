@@ -1,6 +1,7 @@
 //! A full disk under a running node: durable writes fail with a clear error
 //! (507, the error names the disk and the fix), nothing acknowledged is taken
-//! back, `/healthz` says why, and everything that needs no disk keeps working.
+//! back, a guest's durable subscribe and set-timer fail as `disk-full` too,
+//! `/healthz` says why, and everything that needs no disk keeps working.
 //! The node runs on a real tmpfs of its own, filled for real.
 
 use anthill_tests::Node;
@@ -15,6 +16,8 @@ async fn a_full_disk_fails_durable_writes_clearly_and_nothing_else() -> anyhow::
         .deploy("ledger", "counter", "kind=keyed&durability=every-message")
         .await?;
     admin.deploy("scores", "counter", "kind=keyed").await?;
+    admin.deploy("probe", "probe", "kind=keyed").await?;
+    admin.call_text("probe/p", "tick 0").await?;
     for _ in 0..3 {
         admin.call_text("ledger/a", "incr").await?;
         admin.call_text("scores/a", "incr").await?;
@@ -49,6 +52,16 @@ async fn a_full_disk_fails_durable_writes_clearly_and_nothing_else() -> anyhow::
         "the error names the problem and the fix: {detail}"
     );
 
+    // Subscriptions and timers are durable too: a guest's `subscribe` and
+    // `set-timer` fail as `disk-full`, through the guest, not as `internal`.
+    for command in ["subscribe news alo", "timer later 60000 once"] {
+        let (status, body) = admin.call("probe/p", command.as_bytes()).await?;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 507, "{command}: {text}");
+        let body: serde_json::Value = serde_json::from_str(&text)?;
+        assert_eq!(body["error"], "disk-full", "{command}: {body}");
+    }
+
     // Health says why, without a token.
     let health = reqwest::get(format!("{}/healthz", admin.base)).await?;
     assert_eq!(health.status().as_u16(), 503);
@@ -62,7 +75,7 @@ async fn a_full_disk_fails_durable_writes_clearly_and_nothing_else() -> anyhow::
     assert_eq!(admin.call_text("scores/a", "get").await?, "4");
     let mut names = admin.module_names().await?;
     names.sort();
-    assert_eq!(names, ["echo", "ledger", "scores"]);
+    assert_eq!(names, ["echo", "ledger", "probe", "scores"]);
     assert!(
         node.output()
             .contains("the database stopped after an I/O error")

@@ -257,13 +257,8 @@ async fn a_canary_splits_keys_by_hash_then_promotes_or_rolls_back() -> anyhow::R
     assert_eq!(status, 409);
 
     // Promote: every key on v2, state kept.
-    let resp = admin
-        .http
-        .post(admin.url("/v1/modules/counter/promote"))
-        .bearer_auth(&admin.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await?);
+    let (status, body) = admin.post("/v1/modules/counter/promote").await?;
+    assert_eq!(status, 200, "{body}");
     for i in (0..N).step_by(7) {
         assert_eq!(
             admin.call_text(&format!("counter/k{i}"), "get").await?,
@@ -271,13 +266,8 @@ async fn a_canary_splits_keys_by_hash_then_promotes_or_rolls_back() -> anyhow::R
         );
     }
     // Rollback: back to v1 everywhere, state kept.
-    let resp = admin
-        .http
-        .post(admin.url("/v1/modules/counter/rollback"))
-        .bearer_auth(&admin.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await?);
+    let (status, body) = admin.post("/v1/modules/counter/rollback").await?;
+    assert_eq!(status, 200, "{body}");
     for i in (0..N).step_by(7) {
         assert_eq!(
             admin.call_text(&format!("counter/k{i}"), "incr").await?,
@@ -290,13 +280,8 @@ async fn a_canary_splits_keys_by_hash_then_promotes_or_rolls_back() -> anyhow::R
     // A canary rolled back: its keys return to the stable version with their state.
     let (status, _) = deploy_file(&admin, "counter-v2", "canary=50").await?;
     assert_eq!(status, 200);
-    let resp = admin
-        .http
-        .post(admin.url("/v1/modules/counter/rollback"))
-        .bearer_auth(&admin.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 200);
+    let (status, body) = admin.post("/v1/modules/counter/rollback").await?;
+    assert_eq!(status, 200, "{body}");
     for i in (0..N).step_by(7) {
         assert_eq!(admin.call_text(&format!("counter/k{i}"), "get").await?, "2");
     }
@@ -351,13 +336,8 @@ async fn a_restart_after_a_swap_comes_back_on_the_new_version() -> anyhow::Resul
     assert_eq!(info["version"], 2);
     assert_eq!(info["versions"].as_array().unwrap().len(), 2);
     // And can roll back to v1 explicitly.
-    let resp = admin
-        .http
-        .post(admin.url("/v1/modules/counter/rollback?to=1"))
-        .bearer_auth(&admin.token)
-        .send()
-        .await?;
-    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await?);
+    let (status, body) = admin.post("/v1/modules/counter/rollback?to=1").await?;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(admin.call_text("counter/a", "get").await?, "3");
     Ok(())
 }

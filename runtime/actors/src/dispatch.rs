@@ -8,7 +8,6 @@ use crate::module::Kind;
 use anthill_core::{Address, CallChain, CallError, Dispatch, Sender};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Weak};
-use tokio::sync::oneshot;
 
 /// The dispatch seam over a runtime (weak: a transport does not keep a
 /// stopped runtime alive).
@@ -84,19 +83,13 @@ impl Dispatch for RuntimeDispatch {
                 )));
             }
             players_fit(&node, &room)?;
-            let (reply, verdict) = oneshot::channel();
+            let timeout = node.config.call_timeout();
             node.router
-                .deliver(&node, &room, Envelope::Join { player, reply })?;
-            match tokio::time::timeout(node.config.call_timeout(), verdict).await {
-                Ok(Ok(v)) => v,
-                Ok(Err(_)) => Err(CallError::Internal(format!(
-                    "{room} stopped before answering the join"
-                ))),
-                Err(_) => Err(CallError::Timeout {
-                    to: room.to_string(),
-                    ms: node.config.limits.call_timeout_ms,
-                }),
-            }
+                .ask(&node, &room, timeout, |reply| Envelope::Join {
+                    player,
+                    reply,
+                })
+                .await
         })
     }
 

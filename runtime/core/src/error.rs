@@ -106,6 +106,10 @@ pub enum CallError {
 const CYCLE_PREFIX: &str = "call cycle: ";
 const CYCLE_HINT: &str = " (a call may not wait";
 
+/// How a full disk's text starts when it travels through a guest (the WIT
+/// `error` has no variant for it).
+const DISK_FULL_PREFIX: &str = "disk-full: ";
+
 impl CallError {
     /// A short stable name, used as the `error` field of API errors and as the
     /// `kind` label of metrics.
@@ -154,6 +158,28 @@ impl CallError {
         let rest = text.strip_prefix(CYCLE_PREFIX)?;
         let inner = rest.split(CYCLE_HINT).next().unwrap_or_default();
         Some(CallError::Cycle(inner.to_owned()))
+    }
+
+    /// The text a guest sees for this error when its kind has no WIT
+    /// variant of its own and must survive the guest handing it back
+    /// (a full disk under `subscribe` or `set-timer`).
+    pub fn guest_text(&self) -> String {
+        match self {
+            CallError::Storage {
+                disk_full: true,
+                detail,
+            } => format!("{DISK_FULL_PREFIX}{detail}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// The error that [`CallError::guest_text`] wrote, read back when a guest
+    /// returns it as its own.
+    pub fn from_guest_text(text: &str) -> Option<CallError> {
+        if let Some(detail) = text.strip_prefix(DISK_FULL_PREFIX) {
+            return Some(CallError::storage(detail, true));
+        }
+        None
     }
 
     /// A failure to make state durable; `disk_full` keeps its own kind

@@ -44,7 +44,7 @@ pub(crate) fn from_guest(e: WitError) -> CallError {
         WitError::NotFound(s) => CallError::NotFound(s),
         WitError::Overloaded(s) => CallError::Overloaded(s),
         WitError::Unsupported(s) => CallError::Unsupported(s),
-        WitError::Internal(s) => CallError::Internal(s),
+        WitError::Internal(s) => CallError::from_guest_text(&s).unwrap_or(CallError::Internal(s)),
     }
 }
 
@@ -76,7 +76,7 @@ pub(crate) fn to_guest(e: &CallError) -> WitError {
         | CallError::OutOfMemory { .. }
         | CallError::Trapped { .. }
         | CallError::Storage { .. }
-        | CallError::Internal(_) => WitError::Internal(e.to_string()),
+        | CallError::Internal(_) => WitError::Internal(e.guest_text()),
     }
 }
 
@@ -93,5 +93,10 @@ mod tests {
             from_guest(WitError::Rejected("no".into())),
             CallError::Rejected("no".into())
         );
+        // A full disk keeps its kind too (it has no WIT variant of its own).
+        let full = CallError::storage("no space left", true);
+        assert_eq!(from_guest(to_guest(&full)).kind(), "disk-full");
+        let other = CallError::storage("checksum mismatch", false);
+        assert_eq!(from_guest(to_guest(&other)).kind(), "internal");
     }
 }

@@ -225,17 +225,34 @@ impl Router {
         if chain.contains(to) {
             return Err(CallError::Cycle(chain.describe(to)));
         }
+        self.ask(node, to, timeout, |reply| {
+            Envelope::Message(Message {
+                from,
+                payload,
+                reply: Some(reply),
+                chain,
+            })
+        })
+        .await
+    }
+
+    /// Delivers the envelope `make` builds around a reply channel and waits
+    /// for the answer, at most `timeout`: the one request/reply path (calls,
+    /// joins).
+    pub async fn ask<T>(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        timeout: Duration,
+        make: impl FnOnce(oneshot::Sender<Result<T, CallError>>) -> Envelope,
+    ) -> Result<T, CallError> {
         let (tx, rx) = oneshot::channel();
-        let message = Message {
-            from,
-            payload,
-            reply: Some(tx),
-            chain,
-        };
-        self.deliver(node, to, Envelope::Message(message))?;
+        self.deliver(node, to, make(tx))?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(CallError::Internal(format!("{to} stopped before replying"))),
+            Ok(Err(_)) => Err(CallError::Internal(format!(
+                "{to} stopped before answering"
+            ))),
             Err(_) => Err(CallError::Timeout {
                 to: to.to_string(),
                 ms: timeout.as_millis() as u64,
