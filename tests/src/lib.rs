@@ -117,6 +117,16 @@ impl Node {
     }
 
     /// Starts a node on a fresh temporary data dir with extra `serve` flags.
+    /// A node with `modules` deployed: (name, sample, deploy query).
+    pub async fn start_deployed(modules: &[(&str, &str, &str)]) -> anyhow::Result<Node> {
+        let node = Node::start().await?;
+        let admin = node.admin();
+        for (name, sample, query) in modules {
+            admin.deploy(name, sample, query).await?;
+        }
+        Ok(node)
+    }
+
     pub async fn start_with(extra: &[&str]) -> anyhow::Result<Node> {
         let tmp = tempfile::tempdir()?;
         let mut node = Self::start_in(tmp.path(), extra).await?;

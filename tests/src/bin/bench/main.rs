@@ -98,11 +98,13 @@ async fn activate(admin: &anthill_tests::Admin, n: usize) -> anyhow::Result<()> 
 
 async fn swap(actors: usize) -> anyhow::Result<()> {
     note(&format!("swap: {actors} live actors, counter ⇄ counter-v2"));
-    let node = Node::start().await?;
+    // Both versions precompiled (a swap deploys a component compiled before it starts).
+    let node = Node::start_deployed(&[
+        ("counter", "counter", "kind=keyed"),
+        ("warm", "counter-v2", "kind=keyed"),
+    ])
+    .await?;
     let admin = node.admin();
-    admin.deploy("counter", "counter", "kind=keyed").await?;
-    // Precompile both versions (a swap deploys a component compiled before it starts).
-    admin.deploy("warm", "counter-v2", "kind=keyed").await?;
     activate(&admin, actors).await?;
     let v2 = std::fs::read(guest("counter-v2"))?;
     let v1 = std::fs::read(guest("counter"))?;
@@ -171,8 +173,7 @@ fn bot(node: &Node, args: &[&str]) -> anyhow::Result<Value> {
 }
 
 async fn echo(players: usize, seconds: u64) -> anyhow::Result<()> {
-    let node = Node::start().await?;
-    node.admin().deploy("echo", "echo", "").await?;
+    let node = Node::start_deployed(&[("echo", "echo", "")]).await?;
     // A moderate load, then past what this box's two cores (shared by the bots
     // and the node) can carry.
     for rate in ["10", "30"] {

@@ -166,12 +166,12 @@ pub(crate) async fn send(quick: bool) -> anyhow::Result<()> {
     note(&format!(
         "send: {PAIRS} probe actors send `incr` to {PAIRS} counter actors, {target} messages"
     ));
-    let node = Node::start().await?;
+    let node = Node::start_deployed(&[
+        ("probe", "probe", "kind=keyed"),
+        ("counter", "counter", "kind=keyed&mailbox=65536"),
+    ])
+    .await?;
     let admin = node.admin();
-    admin.deploy("probe", "probe", "kind=keyed").await?;
-    admin
-        .deploy("counter", "counter", "kind=keyed&mailbox=65536")
-        .await?;
     for p in 0..PAIRS {
         admin.call_text(&format!("counter/sink-{p}"), "get").await?;
         admin.call_text(&format!("probe/src-{p}"), "state").await?;
@@ -236,10 +236,10 @@ pub(crate) async fn send(quick: bool) -> anyhow::Result<()> {
 /// then many at once (whose fsyncs the group commit shares).
 pub(crate) async fn events(quick: bool) -> anyhow::Result<()> {
     let run_for = Duration::from_secs(if quick { 3 } else { 8 });
-    let node = Node::start().await?;
+    let node =
+        Node::start_deployed(&[("chat", "chat", "kind=keyed"), ("chat-log", "chat-log", "")])
+            .await?;
     let admin = node.admin();
-    admin.deploy("chat", "chat", "kind=keyed").await?;
-    admin.deploy("chat-log", "chat-log", "").await?;
     admin.call_text("chat-log", "stats").await?;
     let mut base = 0u64;
     for publishers in [1usize, 32] {
