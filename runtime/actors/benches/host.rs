@@ -95,9 +95,19 @@ impl ActorHost for NoHost {
     }
 }
 
+/// Node limits with a small instance pool: the bench holds three engines
+/// (two runtimes and the engine alone), and each pool slot costs kernel
+/// mappings.
+fn bench_limits() -> anthill_core::Limits {
+    anthill_core::Limits {
+        max_actors: 256,
+        ..anthill_core::Limits::default()
+    }
+}
+
 /// The engine alone: `echo` compiled and linked, no runtime, no store.
 fn engine_with_echo(cache: &std::path::Path) -> (Engine, Arc<LoadedVersion>) {
-    let engine = Engine::new(&anthill_core::Limits::default(), cache.to_owned()).expect("engine");
+    let engine = Engine::new(&bench_limits(), cache.to_owned()).expect("engine");
     let bytes = echo_wasm();
     let compiled = engine.compile("bench-echo", &bytes).expect("compile echo");
     let pre = engine.prepare(&compiled.component).expect("link echo");
@@ -112,7 +122,10 @@ fn engine_with_echo(cache: &std::path::Path) -> (Engine, Arc<LoadedVersion>) {
 /// An actor runtime (no gateway, no admin API) with `echo` deployed, on `rt`.
 fn runtime_on(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Arc<Runtime> {
     rt.block_on(async {
-        let config = RuntimeConfig::default();
+        let config = RuntimeConfig {
+            limits: bench_limits(),
+            ..RuntimeConfig::default()
+        };
         let engine = Engine::new(&config.limits, dir.join("cache")).expect("engine");
         let store = Arc::new(Store::open(dir).expect("store"));
         let registry = prometheus::Registry::new();
