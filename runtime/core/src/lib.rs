@@ -13,7 +13,6 @@
 
 mod address;
 mod error;
-mod fs;
 mod limits;
 pub mod metrics;
 pub mod module;
@@ -23,7 +22,6 @@ mod time;
 
 pub use address::{Address, CallChain};
 pub use error::CallError;
-pub use fs::write_atomically;
 pub use limits::Limits;
 pub use seams::{Dispatch, Players, RoomSink};
 pub use sender::{Channel, Entity, Sender};

@@ -79,7 +79,12 @@ impl ComponentCache {
         let result = component
             .serialize()
             .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|bytes| anthill_core::write_atomically(&path, &bytes));
+            .and_then(|bytes| {
+                // Another node sharing the cache sees all of it or nothing.
+                let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+                std::io::Write::write_all(&mut tmp, &bytes)?;
+                tmp.persist(&path).map(|_| ()).map_err(|e| e.error)
+            });
         if let Err(e) = result {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the compile cache");
         }

@@ -201,13 +201,17 @@ async fn roll_back(
     tracing::warn!(module = %module.name, version = previous.stable.version, "swap rolled back");
 }
 
+/// The deployed module `name`.
+fn deployed(node: &Runtime, name: &str) -> Result<Arc<Module>, DeployError> {
+    node.router
+        .module(name)
+        .ok_or_else(|| DeployError::NotFound(name.to_owned()))
+}
+
 /// Completes a canary: its version becomes the stable one for every key.
 pub async fn promote(node: &Arc<Runtime>, name: &str) -> Result<SwapSummary, DeployError> {
     let _serial = node.deploy_lock.lock().await;
-    let module = node
-        .router
-        .module(name)
-        .ok_or_else(|| DeployError::NotFound(name.to_owned()))?;
+    let module = deployed(node, name)?;
     let routing = module.routing();
     let Some((canary, _)) = routing.canary.clone() else {
         return Err(DeployError::NoCanary(name.to_owned()));
@@ -224,10 +228,7 @@ pub async fn rollback(
     to: Option<u32>,
 ) -> Result<SwapSummary, DeployError> {
     let _serial = node.deploy_lock.lock().await;
-    let module = node
-        .router
-        .module(name)
-        .ok_or_else(|| DeployError::NotFound(name.to_owned()))?;
+    let module = deployed(node, name)?;
     let routing = module.routing();
     let record = module.record();
     let target = match (to, &routing.canary) {
