@@ -222,6 +222,23 @@ fn db_err(doing: impl Into<String>) -> impl FnOnce(sled::Error) -> StoreError {
     move |source| StoreError::Db { doing, source }
 }
 
+/// Writes a file so that readers see either nothing or all of it: written to
+/// `NAME.tmp-PID` beside it, synced, renamed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 impl crate::Durability for Store {
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(
@@ -298,15 +315,7 @@ impl crate::Registry for Store {
         if path.exists() {
             return Ok(());
         }
-        // Readers see all of it or nothing: written beside, synced, renamed.
-        let written = (|| {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            std::io::Write::write_all(&mut tmp, bytes)?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(&path).map(|_| ()).map_err(|e| e.error)
-        })();
-        written.map_err(|source| StoreError::Io {
+        write_atomically(&path, bytes).map_err(|source| StoreError::Io {
             doing: format!("saving component {sha256}"),
             source,
         })
