@@ -134,6 +134,10 @@ async fn canary_promote_and_rollback_from_the_cli() -> anyhow::Result<()> {
         out.contains("stall per actor p50"),
         "the swap summary is printed: {out}"
     );
+    // The module list shows the canary, not only `--json`.
+    let (ok, out, _) = anthill(&node, &["modules"])?;
+    assert!(ok && out.contains("CANARY"), "{out}");
+    assert!(out.contains("v2 on 50% of keys"), "{out}");
 
     let (ok, out, err) = anthill(&node, &["promote", "counter"])?;
     assert!(ok, "{err}");
@@ -199,5 +203,124 @@ async fn tenants_from_the_cli_create_deploy_allow_and_remove() -> anyhow::Result
     assert!(ok && out.contains("removed"), "{err}");
     let (_, out, _) = anthill(&node, &["tenants"])?;
     assert!(!out.contains("acme") && out.contains("default"), "{out}");
+    Ok(())
+}
+
+/// Runs the CLI from `dir` with no flags or environment pointing at a node.
+fn anthill_in(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    let out = Command::new(anthill_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ANTHILL_TOKEN")
+        .env_remove("ANTHILL_ADMIN")
+        .env_remove("ANTHILL_DATA")
+        .output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn the_cli_finds_the_node_from_a_subdirectory_or_anthill_data() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let node = Node::start_in(&root.path().join("anthill-data"), &[]).await?;
+    node.admin().deploy("echo", "echo", "").await?;
+    // A module project beside the node, as `anthill new` makes one.
+    let project = root.path().join("my-room").join("src");
+    std::fs::create_dir_all(&project)?;
+    let (ok, out, err) = anthill_in(&project, &["call", "echo", "from below"])?;
+    assert!(ok, "{err}");
+    assert_eq!(out, "from below");
+    // From anywhere else, ANTHILL_DATA names it.
+    let elsewhere = tempfile::tempdir()?;
+    let out = Command::new(anthill_bin())
+        .args(["call", "echo", "by env"])
+        .current_dir(elsewhere.path())
+        .env_remove("ANTHILL_TOKEN")
+        .env_remove("ANTHILL_ADMIN")
+        .env("ANTHILL_DATA", &node.data)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "by env");
+    // And with nothing to find, the error says how to point at a node.
+    let (ok, _, err) = anthill_in(elsewhere.path(), &["modules"])?;
+    assert!(!ok);
+    assert!(err.contains("ANTHILL_DATA"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bot_exits_non_zero_when_players_fail() -> anyhow::Result<()> {
+    // Nobody listens on this port.
+    let free = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+    let out = Command::new(anthill_bin())
+        .args([
+            "bot",
+            "--addr",
+            &free.to_string(),
+            "--fingerprint",
+            &"0".repeat(64),
+        ])
+        .args(["--players", "2", "--duration", "2", "--quiet"])
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "no player connected, yet exit 0: {err}"
+    );
+    assert!(err.contains("2 of 2 players never connected"), "{err}");
+
+    // A node without the modules the scenario plays.
+    let node = Node::start().await?;
+    let out = Command::new(anthill_bin())
+        .args(["bot", "--data"])
+        .arg(&node.data)
+        .args([
+            "--scenario",
+            "arena",
+            "--players",
+            "3",
+            "--duration",
+            "2",
+            "--quiet",
+        ])
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "every join failed, yet exit 0: {err}"
+    );
+    assert!(err.contains("needs `lobby` and `arena` deployed"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_node_logs_json_lines_when_asked_and_no_colours_into_a_pipe() -> anyhow::Result<()> {
+    let node = Node::start_with(&["--log-format", "json"]).await?;
+    node.admin().deploy("echo", "echo", "").await?;
+    let output = node.stop()?;
+    let logs: Vec<serde_json::Value> = output
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert!(
+        logs.iter()
+            .any(|l| l["fields"]["message"] == "state reloaded" && l["level"] == "INFO"),
+        "{output}"
+    );
+    let text = Node::start().await?;
+    let output = text.stop()?;
+    assert!(output.contains("state reloaded"), "{output}");
+    assert!(
+        !output.contains('\u{1b}'),
+        "escape codes in a pipe: {output:?}"
+    );
     Ok(())
 }

@@ -15,10 +15,27 @@ use std::time::{Duration, Instant};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub(super) enum Scenario {
+    /// Requests to `echo` as fast as each player gets replies.
     Echo,
+    /// Join a room through `lobby` and play `arena`.
     Arena,
     /// Connect, log in, and stay (keep-alives only): how many a node holds.
     Idle,
+}
+
+impl Scenario {
+    /// The modules the scenario plays against, for its error message.
+    fn needs(self) -> &'static str {
+        match self {
+            Scenario::Echo => {
+                "; the echo scenario needs `echo` deployed (anthill deploy echo echo.wasm)"
+            }
+            Scenario::Arena => {
+                "; the arena scenario needs `lobby` and `arena` deployed (anthill deploy lobby lobby.wasm; anthill deploy arena arena.wasm --keyed)"
+            }
+            Scenario::Idle => "",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -50,9 +67,14 @@ pub(super) struct BotArgs {
     /// New connections per second while ramping up.
     #[arg(long, default_value_t = 500)]
     connect_rate: u64,
-    /// The node's data dir, to find its address and fingerprint.
-    #[arg(long, default_value = "./anthill-data")]
-    data: PathBuf,
+    /// The node's data dir, to find its address and fingerprint [default:
+    /// the nearest `anthill-data` here or in a parent]
+    #[arg(long, env = "ANTHILL_DATA")]
+    data: Option<PathBuf>,
+    /// Exit 0 even when requests fail (for load tests past capacity: the
+    /// summary still counts them).
+    #[arg(long)]
+    allow_errors: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -105,16 +127,17 @@ fn read_trimmed(path: &std::path::Path) -> Option<String> {
 }
 
 pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
+    let data = super::data_dir(a.data.as_deref());
     let addr = match a.addr {
         Some(x) => x,
-        None => read_trimmed(&a.data.join("quic.addr"))
+        None => read_trimmed(&data.join("quic.addr"))
             .context("no --addr and no DATA/quic.addr: is a node running here?")?
             .parse()
             .context("DATA/quic.addr is not an address")?,
     };
     let fingerprint = match &a.fingerprint {
         Some(f) => f.clone(),
-        None => read_trimmed(&a.data.join("gateway.fingerprint"))
+        None => read_trimmed(&data.join("gateway.fingerprint"))
             .context("no --fingerprint and no DATA/gateway.fingerprint")?,
     };
     let totals = Arc::new(Totals::default());
@@ -225,6 +248,21 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         for s in totals.samples.lock().expect("stats poisoned").iter() {
             println!("  e.g. {s}");
         }
+    }
+    let connected = totals.connected.load(Ordering::Relaxed);
+    if connected < a.players as u64 {
+        anyhow::bail!(
+            "{} of {} players never connected to {addr} (is a node serving players there, with this certificate fingerprint?)",
+            a.players as u64 - connected,
+            a.players
+        );
+    }
+    let errors = totals.errors.load(Ordering::Relaxed);
+    if errors > 0 && !a.allow_errors {
+        anyhow::bail!(
+            "{errors} requests failed{} (--allow-errors to exit 0 anyway)",
+            a.scenario.needs()
+        );
     }
     Ok(())
 }

@@ -19,9 +19,10 @@ struct ApiErrorBody {
 impl AdminClient {
     /// Finds the node: flags/env first, then the files a local node writes.
     pub(super) fn from_args(args: &AdminArgs) -> anyhow::Result<AdminClient> {
+        let data = super::data_dir(args.data.as_deref());
         let base = match &args.admin {
             Some(a) => a.clone(),
-            None => std::fs::read_to_string(args.data.join("admin.addr"))
+            None => std::fs::read_to_string(data.join("admin.addr"))
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_else(|_| "http://127.0.0.1:7350".to_owned()),
         };
@@ -33,11 +34,11 @@ impl AdminClient {
         let token = match &args.token {
             Some(t) => t.clone(),
             None => {
-                let path = args.data.join("admin.token");
+                let path = data.join("admin.token");
                 std::fs::read_to_string(&path)
                     .with_context(|| {
                         format!(
-                            "no admin token: pass --token, set ANTHILL_TOKEN, or run from the node's directory ({} not readable)",
+                            "no admin token: pass --token, set ANTHILL_TOKEN, or pass --data / ANTHILL_DATA, or run where ./anthill-data (or a parent's) is ({} not readable)",
                             path.display()
                         )
                     })?

@@ -357,12 +357,16 @@ pub(super) async fn modules(a: ModulesArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20} {:<9} {:>7} {:>10} {:>7}  sha256",
-        "NAME", "KIND", "VERSION", "SIZE", "ACTORS"
+        "{:<20} {:<9} {:>7} {:>10} {:>7}  {:<12}  CANARY",
+        "NAME", "KIND", "VERSION", "SIZE", "ACTORS", "SHA256"
     );
     for m in list {
+        let canary = match m.canary {
+            Some(c) => format!("v{} on {}% of keys", c.version, c.percent),
+            None => "-".to_owned(),
+        };
         println!(
-            "{:<20} {:<9} {:>7} {:>10} {:>7}  {}",
+            "{:<20} {:<9} {:>7} {:>10} {:>7}  {:<12}  {canary}",
             m.name,
             m.kind.to_string(),
             format!("v{}", m.version),

@@ -10,7 +10,7 @@ mod serve;
 mod tenants;
 
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -59,12 +59,28 @@ pub(crate) struct AdminArgs {
     /// Admin token [default: from DATA/admin.token]
     #[arg(long, env = "ANTHILL_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
-    /// The node's data dir, to find the address and token of a local node.
-    #[arg(long, default_value = "./anthill-data", global = true)]
-    data: PathBuf,
+    /// The node's data dir, to find the address and token of a local node
+    /// [default: the nearest `anthill-data` in this directory or a parent]
+    #[arg(long, env = "ANTHILL_DATA", global = true)]
+    data: Option<PathBuf>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+}
+
+/// The data dir a client command means: the one given, else the nearest
+/// `anthill-data` in the current directory or one of its parents (so a
+/// command works from inside a module project beside the node), else
+/// `./anthill-data`.
+pub(crate) fn data_dir(given: Option<&Path>) -> PathBuf {
+    if let Some(d) = given {
+        return d.to_owned();
+    }
+    let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    here.ancestors()
+        .map(|dir| dir.join("anthill-data"))
+        .find(|d| d.join("admin.addr").exists() || d.join("admin.token").exists())
+        .unwrap_or_else(|| PathBuf::from("./anthill-data"))
 }
 
 /// Entry point of the binary.

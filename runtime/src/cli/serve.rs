@@ -32,15 +32,38 @@ pub(super) struct ServeArgs {
     /// Log filter, e.g. `info,anthill=debug` (or RUST_LOG)
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one
+    /// object per line, for log shippers)
+    #[arg(long, env = "ANTHILL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How the node writes its log.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("parsing --log")?;
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match args.log_format {
+        // Escape codes only where a terminal will render them: a file or a
+        // pipe gets plain text.
+        LogFormat::Text => fmt.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => fmt.json().with_current_span(false).init(),
+    }
+    Ok(())
 }
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log).context("parsing --log")?,
-        )
-        .with_target(false)
-        .init();
+    init_logging(&args)?;
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
