@@ -3,17 +3,23 @@
 use anthill_tests::{Node, anthill_bin, guest};
 use std::process::Command;
 
-fn anthill(node: &Node, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
-    let out = Command::new(anthill_bin())
-        .args(args)
-        .args(["--admin", &node.admin_url])
-        .env("ANTHILL_TOKEN", &node.token)
-        .output()?;
+/// Runs `cmd`: (success, stdout, stderr).
+fn outcome(cmd: &mut Command) -> anyhow::Result<(bool, String, String)> {
+    let out = cmd.output()?;
     Ok((
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+fn anthill(node: &Node, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    outcome(
+        Command::new(anthill_bin())
+            .args(args)
+            .args(["--admin", &node.admin_url])
+            .env("ANTHILL_TOKEN", &node.token),
+    )
 }
 
 #[tokio::test]
@@ -208,18 +214,14 @@ async fn tenants_from_the_cli_create_deploy_allow_and_remove() -> anyhow::Result
 
 /// Runs the CLI from `dir` with no flags or environment pointing at a node.
 fn anthill_in(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
-    let out = Command::new(anthill_bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ANTHILL_TOKEN")
-        .env_remove("ANTHILL_ADMIN")
-        .env_remove("ANTHILL_DATA")
-        .output()?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+    outcome(
+        Command::new(anthill_bin())
+            .args(args)
+            .current_dir(dir)
+            .env_remove("ANTHILL_TOKEN")
+            .env_remove("ANTHILL_ADMIN")
+            .env_remove("ANTHILL_DATA"),
+    )
 }
 
 #[tokio::test]
