@@ -1,10 +1,11 @@
 //! The node's configuration file: the sections each part owns (`[limits]`
-//! from anthill-core, `[actors]`, `[admission]` and `[events]` from
+//! from anthill-core, `[actors]`, `[admission]`, `[events]` and `[logs]` from
 //! anthill-actors, `[gateway]` from anthill-gateway), composed with the
 //! node's own addresses, read from an optional TOML file and then overridden
 //! by command-line flags.
 
 use anthill_actors::events::EventSettings;
+use anthill_actors::logs::LogSettings;
 use anthill_actors::router::AdmissionSettings;
 use anthill_actors::{ActorSettings, RuntimeConfig};
 use anthill_core::Limits;
@@ -30,11 +31,16 @@ pub(crate) struct Config {
     /// Admin token. When unset: `ANTHILL_TOKEN`, else `DATA/admin.token`
     /// (generated on first start, mode 0600).
     pub admin_token: Option<String>,
+    /// Read-only token for `GET /metrics`. When unset: `ANTHILL_METRICS_TOKEN`,
+    /// else `DATA/metrics.token` (generated on first start, mode 0600).
+    pub metrics_token: Option<String>,
     pub limits: Limits,
     pub actors: ActorSettings,
     /// Inbound rate limit and circuit breaker per actor.
     pub admission: AdmissionSettings,
     pub events: EventSettings,
+    /// Guest output kept and let through per module.
+    pub logs: LogSettings,
     pub gateway: GatewaySettings,
 }
 
@@ -46,10 +52,12 @@ impl Default for Config {
             admin: SocketAddr::from(([127, 0, 0, 1], 7350)),
             quic: SocketAddr::from(([127, 0, 0, 1], 7351)),
             admin_token: None,
+            metrics_token: None,
             limits: Limits::default(),
             actors: ActorSettings::default(),
             admission: AdmissionSettings::default(),
             events: EventSettings::default(),
+            logs: LogSettings::default(),
             gateway: GatewaySettings::default(),
         }
     }
@@ -104,6 +112,7 @@ impl Config {
             actors: self.actors.clone(),
             admission: self.admission.clone(),
             events: self.events.clone(),
+            logs: self.logs.clone(),
             shared_cache: !self.cache_dir().starts_with(&self.data),
         }
     }

@@ -39,6 +39,8 @@ pub(crate) struct RunningNode {
     pub admin_addr: SocketAddr,
     /// Where the token came from, for the start banner.
     pub token_source: anthill_admin::TokenSource,
+    /// The scrape token came from the config, not DATA/metrics.token.
+    pub scrape_token_configured: bool,
     pub reloaded: Vec<String>,
     /// The player endpoint, when the gateway is enabled.
     pub gateway: Option<GatewayInfo>,
@@ -56,6 +58,8 @@ impl RunningNode {
         let store = Arc::new(Store::open(&config.data)?);
         let (token, token_source) =
             anthill_admin::load_token(config.admin_token.as_deref(), &config.data)?;
+        let (scrape_token, scrape_source) =
+            anthill_admin::load_scrape_token(config.metrics_token.as_deref(), &config.data)?;
         std::fs::create_dir_all(config.cache_dir()).map_err(|source| StoreError::Io {
             doing: format!(
                 "creating the compile cache {}",
@@ -106,7 +110,11 @@ impl RunningNode {
             format!("http://{admin_addr}\n"),
         );
         let (shutdown, mut stopped) = watch::channel(false);
-        let app = anthill_admin::router(NodeControl::new(runtime.clone(), registry), token);
+        let tokens = anthill_admin::AdminTokens {
+            operator: token,
+            scrape: Some(scrape_token),
+        };
+        let app = anthill_admin::router(NodeControl::new(runtime.clone(), registry), tokens);
         let admin_task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -118,6 +126,7 @@ impl RunningNode {
         Ok(RunningNode {
             admin_addr,
             token_source,
+            scrape_token_configured: matches!(scrape_source, anthill_admin::TokenSource::Config),
             reloaded: started.reloaded.clone(),
             gateway: info,
             runtime: started,

@@ -13,7 +13,10 @@ const decoder = new TextDecoder();
 let value = 0;
 
 export const actor = {
-  init(_key) {},
+  // console.log and console.error reach the node's log and `anthill logs`.
+  init(key) {
+    console.log(`counter-js ${key} started`);
+  },
 
   onMessage(_from, message) {
     const text = decoder.decode(message);
@@ -24,6 +27,7 @@ export const actor = {
     if (text === "get") {
       return encoder.encode(String(value));
     }
+    console.error(`counter-js: unknown command \`${text}\``);
     throw { tag: "rejected", val: `counter understands \`incr\` and \`get\`, not \`${text}\`` };
   },
 

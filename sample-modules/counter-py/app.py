@@ -6,6 +6,8 @@ carried. Errors are returned by raising `componentize_py_types.Err(...)`; any
 other exception traps.
 """
 
+import sys
+
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import types
@@ -16,7 +18,8 @@ value = 0
 
 class Actor(exports.Actor):
     def init(self, key: str) -> None:
-        pass
+        # print (stdout and stderr) reaches the node's log and `anthill logs`.
+        print(f"counter-py {key} started")
 
     def on_message(self, from_: types.Sender, message: bytes) -> bytes | None:
         global value
@@ -29,6 +32,7 @@ class Actor(exports.Actor):
             return str(value).encode()
         if text == "get":
             return str(value).encode()
+        print(f"counter-py: unknown command `{text}`", file=sys.stderr)
         raise Err(types.Error_Rejected(f"counter understands `incr` and `get`, not `{text}`"))
 
     def on_event(self, topic: str, event: bytes) -> None:

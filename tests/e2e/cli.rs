@@ -14,12 +14,7 @@ fn outcome(cmd: &mut Command) -> anyhow::Result<(bool, String, String)> {
 }
 
 fn anthill(node: &Node, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
-    outcome(
-        Command::new(anthill_bin())
-            .args(args)
-            .args(["--admin", &node.admin_url])
-            .env("ANTHILL_TOKEN", &node.token),
-    )
+    node.cli(args)
 }
 
 #[tokio::test]
@@ -84,7 +79,7 @@ async fn deploy_list_call_undeploy_from_the_cli() -> anyhow::Result<()> {
     assert!(!ok);
     assert!(err.contains("unauthorized"), "{err}");
 
-    let (ok, out, _) = anthill(&node, &["undeploy", "counter"])?;
+    let (ok, out, _) = anthill(&node, &["undeploy", "counter", "--yes"])?;
     assert!(ok, "{out}");
     let (ok, out, _) = anthill(&node, &["modules"])?;
     assert!(ok && out.contains("no modules deployed"), "{out}");
@@ -203,7 +198,7 @@ async fn tenants_from_the_cli_create_deploy_allow_and_remove() -> anyhow::Result
     );
     let (ok, _, err) = anthill(&node, &["tenants", "remove", "acme"])?;
     assert!(!ok && err.contains("still owns modules"), "{err}");
-    let (ok, _, err) = anthill(&node, &["undeploy", "counter"])?;
+    let (ok, _, err) = anthill(&node, &["undeploy", "counter", "--yes"])?;
     assert!(ok, "{err}");
     let (ok, out, err) = anthill(&node, &["tenants", "remove", "acme"])?;
     assert!(ok && out.contains("removed"), "{err}");
@@ -324,5 +319,57 @@ async fn the_node_logs_json_lines_when_asked_and_no_colours_into_a_pipe() -> any
         !output.contains('\u{1b}'),
         "escape codes in a pipe: {output:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn undeploy_asks_first_and_json_makes_errors_json() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    node.admin()
+        .deploy("counter", "counter", "kind=keyed")
+        .await?;
+    // Not a terminal and no --yes: refused, nothing deleted.
+    let (ok, _, err) = anthill(&node, &["undeploy", "counter"])?;
+    assert!(!ok && err.contains("pass --yes"), "{err}");
+    assert_eq!(node.admin().module_names().await?, vec!["counter"]);
+
+    // --json: an API error is the API's {error, detail} on stderr.
+    let (ok, out, err) = anthill(&node, &["call", "nosuch", "x", "--json"])?;
+    assert!(!ok && out.is_empty());
+    let body: serde_json::Value = serde_json::from_str(err.trim())?;
+    assert_eq!(body["error"], "not-found", "{body}");
+    assert_eq!(body["status"], 404);
+    assert!(
+        body["detail"].as_str().unwrap().contains("nosuch"),
+        "{body}"
+    );
+    // …and so is a local failure.
+    let (ok, _, err) = anthill(&node, &["deploy", "x", "/nonexistent.wasm", "--json"])?;
+    assert!(!ok);
+    let body: serde_json::Value = serde_json::from_str(err.trim())?;
+    assert_eq!(body["error"], "cli");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent.wasm"),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() -> anyhow::Result<()> {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(anthill_bin())
+            .args(["completions", shell])
+            .output()?;
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("anthill") && script.contains("undeploy") && script.contains("logs"),
+            "{shell}: {script:.200}"
+        );
+    }
     Ok(())
 }

@@ -169,3 +169,39 @@ async fn dropped_versions_and_undeployed_modules_leave_no_files_behind() -> anyh
     assert!(files(&cache, ".cwasm").is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn redeploying_the_running_component_is_a_no_op_that_says_so() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("counter", "counter", "kind=keyed").await?;
+    assert_eq!(admin.call_text("counter/a", "incr").await?, "1");
+    let again = admin.deploy("counter", "counter", "kind=keyed").await?;
+    assert_eq!(again["unchanged"], true, "{again}");
+    assert_eq!(again["version"], 1, "no new version: {again}");
+    assert!(again["swap"].is_null(), "no swap: {again}");
+    let (_, module) = admin.get_json("/v1/modules/counter").await?;
+    assert_eq!(module["versions"].as_array().map(Vec::len), Some(1));
+    // The CLI says so in words.
+    let counter = anthill_tests::guest("counter");
+    let (ok, out, err) = node.cli(&["deploy", "counter", counter.to_str().unwrap(), "--keyed"])?;
+    assert!(ok, "{err}");
+    assert!(out.contains("nothing changed"), "{out}");
+    // New settings, or --force, do make a version (and swap the live actor).
+    let changed = admin
+        .deploy("counter", "counter", "kind=keyed&mailbox=64")
+        .await?;
+    assert_eq!(
+        (changed["version"].as_u64(), changed["unchanged"].as_bool()),
+        (Some(2), Some(false))
+    );
+    let forced = admin.deploy("counter", "counter", "force=true").await?;
+    assert_eq!(forced["version"], 3, "{forced}");
+    assert_eq!(forced["swap"]["actors"], 1, "{forced}");
+    assert_eq!(
+        admin.call_text("counter/a", "get").await?,
+        "1",
+        "state carried"
+    );
+    Ok(())
+}

@@ -13,6 +13,7 @@ mod hostile;
 mod isolation;
 mod languages;
 mod lifecycle;
+mod logs;
 mod metrics;
 mod players;
 mod restart;

@@ -301,6 +301,22 @@ impl Node {
             .parse()?)
     }
 
+    /// Runs `anthill ARGS` against this node (its admin URL and token):
+    /// (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+        let out = Command::new(anthill_bin())
+            .args(args)
+            .args(["--admin", &self.admin_url])
+            .env("ANTHILL_TOKEN", &self.token)
+            .output()
+            .context("running the anthill CLI")?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
     /// Everything the node printed so far.
     pub fn output(&self) -> String {
         self.output.lock().expect("output lock").join("\n")

@@ -93,6 +93,7 @@ impl ActorHost for NoHost {
     fn cancel_timer(&self, _: &Address, _: &str) -> Result<(), CallError> {
         Err(CallError::Unsupported("benchmark host".into()))
     }
+    fn output(&self, _: anthill_engine::GuestLine) {}
 }
 
 /// Node limits with a small instance pool: the bench holds three engines
@@ -177,6 +178,7 @@ fn benches(c: &mut Criterion) {
         let ctx = ActorCtx::new(
             host.clone(),
             address.clone(),
+            1,
             limits(),
             Arc::new(GuestClock::new()),
             StderrTail::default(),

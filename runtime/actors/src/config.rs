@@ -3,6 +3,7 @@
 //! composes them with the other parts' sections into one file.
 
 use crate::events::EventSettings;
+use crate::logs::LogSettings;
 use crate::router::AdmissionSettings;
 use anthill_core::Limits;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,8 @@ pub struct RuntimeConfig {
     pub admission: AdmissionSettings,
     /// At-least-once delivery retries.
     pub events: EventSettings,
+    /// Guest output: ring size and rate limit per module.
+    pub logs: LogSettings,
     /// The compile cache is shared with other nodes (it is outside the data
     /// dir): artifacts are never deleted from it.
     pub shared_cache: bool,
@@ -38,6 +41,7 @@ impl RuntimeConfig {
     /// Checks the rules between fields, naming the key to fix.
     pub fn validate(&self) -> Result<(), String> {
         self.limits.validate()?;
+        self.logs.validate()?;
         if self.actors.mailbox == 0 {
             return Err("actors.mailbox must be > 0".into());
         }

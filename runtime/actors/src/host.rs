@@ -5,7 +5,7 @@
 use crate::Runtime;
 use crate::tenants::Tenant;
 use anthill_core::{Address, CallChain, CallError, Channel, Sender};
-use anthill_engine::ActorHost;
+use anthill_engine::{ActorHost, GuestLine};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -118,5 +118,11 @@ impl ActorHost for RuntimeHost {
     fn cancel_timer(&self, actor: &Address, tag: &str) -> Result<(), CallError> {
         let node = self.runtime()?;
         node.timers.cancel(&node, actor, tag)
+    }
+
+    fn output(&self, line: GuestLine) {
+        if let Some(node) = self.0.upgrade() {
+            node.logs.record(line);
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! lifecycle ([`actor`]), address → actor routing with admission control
 //! ([`router`]), the module registry with deploy, swap and undeploy
 //! ([`module`]), pub/sub ([`events`]), durable timers ([`timers`]), tenants
-//! and their quotas ([`tenants`]) and their metrics ([`metrics`]).
+//! and their quotas ([`tenants`]), what guests print ([`logs`]) and their
+//! metrics ([`metrics`]).
 //!
 //! Guest code runs in anthill-engine behind [`anthill_engine::ActorHost`]
 //! (implemented here); state persists through anthill-store's traits. Players
@@ -19,6 +20,7 @@ mod config;
 mod dispatch;
 pub mod events;
 mod host;
+pub mod logs;
 pub mod metrics;
 pub mod module;
 pub mod router;

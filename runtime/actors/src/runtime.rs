@@ -6,6 +6,7 @@
 use crate::config::RuntimeConfig;
 use crate::events::Events;
 use crate::host::RuntimeHost;
+use crate::logs::ModuleLogs;
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::tenants::Tenants;
@@ -36,6 +37,8 @@ pub struct Runtime {
     pub timers: Timers,
     /// Tenants and their quotas.
     pub tenants: Tenants,
+    /// What guests print.
+    pub logs: ModuleLogs,
     /// What actors' host imports reach (the runtime itself, weakly).
     pub(crate) host: Arc<dyn ActorHost>,
     rooms: OnceLock<Arc<dyn RoomSink>>,
@@ -99,6 +102,7 @@ impl Runtime {
         let metrics = Metrics::new(registry);
         let events = Events::new(config.events.clone(), registry);
         let tenants = Tenants::load(store.as_ref(), registry)?;
+        let logs = ModuleLogs::new(config.logs.clone(), registry);
         Ok(Arc::new_cyclic(|weak| Runtime {
             host: Arc::new(RuntimeHost(weak.clone())),
             config,
@@ -109,6 +113,7 @@ impl Runtime {
             events,
             timers: Timers::new(),
             tenants,
+            logs,
             rooms: OnceLock::new(),
             players: OnceLock::new(),
             deploy_lock: tokio::sync::Mutex::new(()),

@@ -57,6 +57,15 @@ pub enum TokenError {
     Empty(String),
 }
 
+/// The tokens the admin API accepts besides tenants'.
+#[derive(Clone)]
+pub struct AdminTokens {
+    /// The operator's: every route.
+    pub operator: String,
+    /// Read-only, for a metrics scraper: `GET /metrics` only.
+    pub scrape: Option<String>,
+}
+
 /// The token from the config (`configured`, which `serve` fills from
 /// `--token` or `ANTHILL_TOKEN`), else `DATA/admin.token`, generated with mode
 /// 0600 on first start.
@@ -64,13 +73,30 @@ pub fn load_token(
     configured: Option<&str>,
     data: &Path,
 ) -> Result<(String, TokenSource), TokenError> {
+    load_named_token(configured, &data.join("admin.token"))
+}
+
+/// The scrape token: from the config (`metrics_token`, or
+/// `ANTHILL_METRICS_TOKEN`), else `DATA/metrics.token`, generated like the
+/// admin token.
+pub fn load_scrape_token(
+    configured: Option<&str>,
+    data: &Path,
+) -> Result<(String, TokenSource), TokenError> {
+    load_named_token(configured, &data.join("metrics.token"))
+}
+
+fn load_named_token(
+    configured: Option<&str>,
+    path: &Path,
+) -> Result<(String, TokenSource), TokenError> {
     if let Some(t) = configured {
         if t.trim().is_empty() {
             return Err(TokenError::Empty("the configuration".into()));
         }
         return Ok((t.trim().to_owned(), TokenSource::Config));
     }
-    let path = data.join("admin.token");
+    let path = path.to_owned();
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let mode = std::fs::metadata(&path)
@@ -146,6 +172,23 @@ pub(super) async fn require_token(
              (or pass --token / ANTHILL_TOKEN)",
         )),
         Some(t) if bool::from(t.trim().as_bytes().ct_eq(state.token.as_bytes())) => {
+            req.extensions_mut().insert(Caller::Operator);
+            Ok(next.run(req).await)
+        }
+        Some(t)
+            if state
+                .scrape_token
+                .as_deref()
+                .is_some_and(|s| bool::from(t.trim().as_bytes().ct_eq(s.as_bytes()))) =>
+        {
+            if req.uri().path() != "/metrics" || req.method() != axum::http::Method::GET {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "the scrape token (DATA/metrics.token) reads GET /metrics only; \
+                     use the admin token for this route",
+                ));
+            }
             req.extensions_mut().insert(Caller::Operator);
             Ok(next.run(req).await)
         }

@@ -6,6 +6,7 @@
 //! [`NodeControl`]: crate::NodeControl
 
 use anthill_actors::actor::ActorInfo;
+use anthill_actors::logs::{LogPage, LogQuery};
 use anthill_actors::module::{DeployError, DeployRequest, Deployed, ModuleInfo, SwapSummary};
 use anthill_actors::tenants::{Quotas, TenantError, TenantInfo};
 use anthill_core::{Address, CallError, Limits};
@@ -62,6 +63,14 @@ pub trait ControlPlane: Send + Sync {
     ) -> BoxFuture<'_, Result<Vec<u8>, CallError>>;
     /// The live actors of a module.
     fn actors(&self, module: &str) -> Vec<ActorInfo>;
+    /// Kept guest output that `query` selects, of the modules in `only` (all
+    /// when `None`); when nothing matches, waits up to `wait` for new lines.
+    fn logs(
+        &self,
+        query: LogQuery,
+        only: Option<Vec<String>>,
+        wait: Duration,
+    ) -> BoxFuture<'_, LogPage>;
 
     /// Every subscription.
     fn subscriptions(&self) -> Vec<SubscriptionInfo>;

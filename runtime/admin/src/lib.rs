@@ -20,7 +20,7 @@ mod node_control;
 mod routes;
 mod tenants;
 
-pub use auth::{TokenError, TokenSource, load_token};
+pub use auth::{AdminTokens, TokenError, TokenSource, load_scrape_token, load_token};
 pub use control::{ControlPlane, SubscriptionInfo};
 pub use error::ApiError;
 pub use node_control::NodeControl;
@@ -35,14 +35,16 @@ use std::sync::Arc;
 pub(crate) struct AdminState {
     pub(crate) control: Arc<dyn ControlPlane>,
     pub(crate) token: Arc<str>,
+    pub(crate) scrape_token: Option<Arc<str>>,
 }
 
-/// Builds the API over `control`; `token` is the operator's.
-pub fn router(control: Arc<dyn ControlPlane>, token: String) -> Router {
+/// Builds the API over `control`, accepting `tokens` (and tenants').
+pub fn router(control: Arc<dyn ControlPlane>, tokens: AdminTokens) -> Router {
     let upload_limit = (control.limits().upload_limit_mb as usize) << 20;
     let state = AdminState {
         control,
-        token: token.into(),
+        token: tokens.operator.into(),
+        scrape_token: tokens.scrape.map(Into::into),
     };
     let authed = Router::new()
         .route("/metrics", get(routes::metrics))
@@ -58,6 +60,7 @@ pub fn router(control: Arc<dyn ControlPlane>, token: String) -> Router {
         .route("/v1/modules/{name}/promote", post(routes::promote))
         .route("/v1/modules/{name}/rollback", post(routes::rollback))
         .route("/v1/actors", get(routes::actors))
+        .route("/v1/logs", get(routes::logs))
         .route("/v1/subscriptions", get(routes::subscriptions))
         .route("/v1/dead-letters", get(routes::dead_letters))
         .route(
@@ -82,5 +85,6 @@ pub fn router(control: Arc<dyn ControlPlane>, token: String) -> Router {
         .route("/healthz", get(routes::healthz))
         .merge(authed)
         .fallback(routes::not_found)
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
 }

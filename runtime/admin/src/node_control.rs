@@ -4,6 +4,7 @@
 use crate::control::{ControlPlane, SubscriptionInfo};
 use anthill_actors::Runtime;
 use anthill_actors::actor::ActorInfo;
+use anthill_actors::logs::{LogPage, LogQuery};
 use anthill_actors::module::{self, DeployError, DeployRequest, Deployed, ModuleInfo, SwapSummary};
 use anthill_actors::tenants::{Quotas, Tenant, TenantError, TenantInfo, Tenants};
 use anthill_core::{Address, CallChain, CallError, Limits, Sender, now_ms};
@@ -149,6 +150,21 @@ impl ControlPlane for NodeControl {
             .module(module)
             .map(|m| m.actors())
             .unwrap_or_default()
+    }
+
+    fn logs(
+        &self,
+        query: LogQuery,
+        only: Option<Vec<String>>,
+        wait: Duration,
+    ) -> BoxFuture<'_, LogPage> {
+        Box::pin(async move {
+            let visible = move |m: &str| {
+                only.as_ref()
+                    .is_none_or(|names| names.iter().any(|n| n == m))
+            };
+            self.runtime.logs.follow(&query, &visible, wait).await
+        })
     }
 
     fn subscriptions(&self) -> Vec<SubscriptionInfo> {

@@ -3,6 +3,7 @@
 
 use crate::caller::Caller;
 use crate::{AdminState, ApiError};
+use anthill_actors::logs::LogQuery;
 use anthill_actors::module::{DeployRequest, SettingsRequest};
 use anthill_actors::tenants::Tenant;
 use anthill_core::{Address, CallError};
@@ -136,7 +137,7 @@ pub(super) async fn deploy(
             bytes,
         })
         .await?;
-    let status = if deployed.swap.is_some() {
+    let status = if deployed.swap.is_some() || deployed.unchanged {
         StatusCode::OK
     } else {
         StatusCode::CREATED
@@ -237,6 +238,41 @@ pub(super) async fn actors(
         .map(|m| serde_json::json!({ "module": m.name, "actors": s.control.actors(&m.name) }))
         .collect();
     Ok(Json(out))
+}
+
+/// `GET /v1/logs?wait_ms=`: how long to wait for new lines (besides the
+/// [`LogQuery`] fields; two extractors, since `serde(flatten)` loses the
+/// types of query-string numbers).
+#[derive(Deserialize)]
+pub(super) struct LogsWait {
+    wait_ms: Option<u64>,
+}
+
+/// Longest a `GET /v1/logs?wait_ms=` may wait before answering empty.
+const MAX_LOG_WAIT: Duration = Duration::from_secs(30);
+
+pub(super) async fn logs(
+    State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<LogQuery>,
+    Query(wait): Query<LogsWait>,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(name) = &query.module {
+        caller.module(s.control.as_ref(), name)?;
+    }
+    let only = match &caller {
+        Caller::Operator => None,
+        Caller::Tenant(_) => Some(
+            s.control
+                .modules()
+                .into_iter()
+                .filter(|m| caller.owns(m))
+                .map(|m| m.name)
+                .collect(),
+        ),
+    };
+    let wait = Duration::from_millis(wait.wait_ms.unwrap_or(0)).min(MAX_LOG_WAIT);
+    Ok(Json(s.control.logs(query, only, wait).await))
 }
 
 pub(super) async fn subscriptions(

@@ -3,6 +3,7 @@
 //! call what, which status a failure maps to, what stays JSON).
 
 use anthill_actors::actor::ActorInfo;
+use anthill_actors::logs::{LogLine, LogPage, LogQuery};
 use anthill_actors::module::{DeployError, DeployRequest, Deployed, ModuleInfo, SwapSummary};
 use anthill_actors::tenants::{Quotas, TenantError, TenantInfo};
 use anthill_admin::{ControlPlane, SubscriptionInfo};
@@ -18,6 +19,7 @@ use tower::ServiceExt;
 
 const OPERATOR: &str = "operator-token";
 const TENANT: &str = "tenant-a-token";
+const SCRAPER: &str = "scrape-token";
 
 /// Two modules: `game` of tenant `a`, `billing` of `default`.
 struct Fake {
@@ -96,6 +98,25 @@ impl ControlPlane for Fake {
     fn actors(&self, _: &str) -> Vec<ActorInfo> {
         Vec::new()
     }
+    /// One line per module, of the modules `only` allows.
+    fn logs(&self, _: LogQuery, only: Option<Vec<String>>, _: Duration) -> BoxFuture<'_, LogPage> {
+        let lines = self
+            .modules()
+            .into_iter()
+            .filter(|m| only.as_ref().is_none_or(|o| o.contains(&m.name)))
+            .enumerate()
+            .map(|(i, m)| LogLine {
+                seq: i as u64 + 1,
+                ts_ms: 0,
+                module: m.name,
+                key: String::new(),
+                version: 1,
+                stream: "stdout".into(),
+                text: "hello".into(),
+            })
+            .collect();
+        Box::pin(async move { LogPage { lines, next: 2 } })
+    }
     fn subscriptions(&self) -> Vec<SubscriptionInfo> {
         Vec::new()
     }
@@ -150,7 +171,13 @@ async fn send(
     token: Option<&str>,
     body: &[u8],
 ) -> (StatusCode, serde_json::Value) {
-    let app = anthill_admin::router(control, OPERATOR.into());
+    let app = anthill_admin::router(
+        control,
+        anthill_admin::AdminTokens {
+            operator: OPERATOR.into(),
+            scrape: Some(SCRAPER.into()),
+        },
+    );
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -286,4 +313,58 @@ async fn failures_map_to_statuses_that_say_whose_fault() {
         (s, body["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("not-found"))
     );
+}
+
+#[tokio::test]
+async fn a_tenant_reads_only_its_modules_logs() {
+    let (s, body) = send(fake(true), "GET", "/v1/logs", Some(TENANT), b"").await;
+    assert_eq!(s, StatusCode::OK);
+    let modules: Vec<_> = body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["module"].clone())
+        .collect();
+    assert_eq!(modules, vec!["game"]);
+    let (s, _) = send(
+        fake(true),
+        "GET",
+        "/v1/logs?module=billing",
+        Some(TENANT),
+        b"",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, body) = send(fake(true), "GET", "/v1/logs", Some(OPERATOR), b"").await;
+    assert_eq!(body["lines"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_scrape_token_reads_metrics_and_nothing_else() {
+    let (s, body) = send(fake(true), "GET", "/metrics", Some(SCRAPER), b"").await;
+    assert_eq!((s, body), (StatusCode::OK, "anthill_fake 1\n".into()));
+    let (s, body) = send(fake(true), "GET", "/v1/modules", Some(SCRAPER), b"").await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+}
+
+#[tokio::test]
+async fn axum_rejections_answer_json_too() {
+    // A query value of the wrong type is axum's own rejection.
+    let (s, body) = send(
+        fake(true),
+        "GET",
+        "/v1/logs?after=soon",
+        Some(OPERATOR),
+        b"",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "bad-request");
+    assert!(body["detail"].as_str().unwrap().contains("after"), "{body}");
+    let (s, body) = send(fake(true), "POST", "/v1/modules", Some(OPERATOR), b"").await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"], "method-not-allowed");
 }

@@ -110,6 +110,10 @@ pub struct SettingsRequest {
     /// Deploy strategy, not a setting: route only this percentage of keys (by a
     /// stable hash) to the new version, until `promote` or `rollback`.
     pub canary: Option<u8>,
+    /// Deploy strategy, not a setting: make a new version (and swap every
+    /// live actor to it) even when the component and settings are those of
+    /// the running version, which is otherwise a no-op.
+    pub force: Option<bool>,
 }
 
 /// One deployed version, as persisted.

@@ -4,6 +4,7 @@
 //! and `set-tick-rate` are not here: they are [`crate::Effects`] of a call,
 //! applied by whoever made the call once it returns.
 
+use crate::GuestLine;
 use anthill_core::{Address, CallChain, CallError, Channel};
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -59,4 +60,8 @@ pub trait ActorHost: Send + Sync {
 
     /// `cancel-timer`.
     fn cancel_timer(&self, actor: &Address, tag: &str) -> Result<(), CallError>;
+
+    /// A line the actor wrote to stdout or stderr, or through `host.log`.
+    /// Never fails and never waits: a flood is the host's to drop and count.
+    fn output(&self, line: GuestLine);
 }

@@ -3,8 +3,8 @@
 //! effects its last call asked for.
 
 use super::clock::GuestClock;
+use super::output::{LineStream, StderrTail, Writer};
 use super::share::CpuShare;
-use super::stderr::StderrTail;
 use crate::ActorHost;
 use anthill_core::{Address, CallChain, Entity};
 use std::sync::Arc;
@@ -47,6 +47,8 @@ pub struct ActorCtx {
     pub(crate) clock: Arc<GuestClock>,
     pub(crate) host: Arc<dyn ActorHost>,
     pub(crate) address: Address,
+    /// The module version it runs.
+    pub(crate) version: u32,
     /// The call chain of the message being handled (for cycle detection).
     pub(crate) chain: CallChain,
     pub(crate) effects: Effects,
@@ -56,10 +58,13 @@ pub struct ActorCtx {
 }
 
 impl ActorCtx {
-    /// An actor's store data: `host` serves its imports.
+    /// An actor's store data: `host` serves its imports and takes its output
+    /// lines (tagged with `version`); `stderr` keeps the last bytes of stderr.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         host: Arc<dyn ActorHost>,
         address: Address,
+        version: u32,
         limits: ActorLimits,
         clock: Arc<GuestClock>,
         stderr: StderrTail,
@@ -67,8 +72,10 @@ impl ActorCtx {
     ) -> ActorCtx {
         // Nothing preopened, no env, no args, no sockets, no name lookups:
         // everything a module does to the world goes through `host`.
+        let writer = Writer::new(host.clone(), address.clone(), version);
         let wasi = WasiCtx::builder()
-            .stderr(stderr)
+            .stdout(LineStream::stdout(writer.clone()))
+            .stderr(LineStream::stderr(writer, stderr))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -84,6 +91,7 @@ impl ActorCtx {
             clock,
             host,
             address,
+            version,
             chain: CallChain::default(),
             effects: Effects::default(),
             limits,

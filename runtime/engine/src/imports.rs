@@ -5,13 +5,11 @@
 
 use super::bindings::anthill::module::{host, types};
 use super::ctx::ActorCtx;
+use super::output::{GuestLine, OutputStream, cut_line};
 use crate::wit::{self, IntoGuest};
 use anthill_core::CallError;
 use std::time::Duration;
 use types::{ActorRef, Channel, Delivery, Entity, Error, LogLevel};
-
-/// Longest log line kept; the rest is cut (a guest may log megabytes).
-const MAX_LOG_LINE: usize = 4096;
 
 /// Entities in one room's synced state: bounds the per-tick diff work.
 const MAX_SYNCED_ENTITIES: usize = 10_000;
@@ -48,25 +46,19 @@ impl ActorCtx {
 
 impl host::Host for ActorCtx {
     async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let dropped = message.len() - cut;
-            message.truncate(cut);
-            message.push_str(&format!("… ({dropped} more bytes cut)"));
-        }
-        let module = self.address.module.as_str();
-        let key = self.address.key.as_str();
-        match level {
-            LogLevel::Trace => tracing::trace!(target: "anthill::guest", module, key, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "anthill::guest", module, key, "{message}"),
-            LogLevel::Info => tracing::info!(target: "anthill::guest", module, key, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "anthill::guest", module, key, "{message}"),
-            LogLevel::Error => tracing::error!(target: "anthill::guest", module, key, "{message}"),
-        }
+        let level = match level {
+            LogLevel::Trace => tracing::Level::TRACE,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        };
+        self.host.output(GuestLine {
+            actor: self.address.clone(),
+            version: self.version,
+            stream: OutputStream::Log(level),
+            text: cut_line(message),
+        });
         Ok(())
     }
 

@@ -111,6 +111,7 @@ impl Instance {
         let ctx = ActorCtx::new(
             host,
             address.clone(),
+            version.version,
             limits,
             clock.clone(),
             stderr.clone(),

@@ -27,8 +27,8 @@ mod ctx;
 mod imports;
 mod instance;
 mod metrics;
+mod output;
 mod share;
-mod stderr;
 mod validate;
 mod wit;
 
@@ -39,8 +39,8 @@ pub use clock::GuestClock;
 pub use ctx::{ActorCtx, ActorLimits, Effects};
 pub use instance::{Instance, LoadedVersion};
 pub use metrics::GuestMetrics;
+pub use output::{GuestLine, MAX_LINE, OutputStream, StderrTail};
 pub use share::CpuShare;
-pub use stderr::StderrTail;
 pub use validate::{ACTOR_INTERFACE, ComponentError, component_header};
 
 use anthill_core::Limits;

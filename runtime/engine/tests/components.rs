@@ -7,7 +7,8 @@
 
 use anthill_core::{Address, CallChain, CallError, Channel, Limits, Sender};
 use anthill_engine::{
-    ActorHost, ActorLimits, CpuShare, Engine, GuestMetrics, Instance, LoadedVersion,
+    ActorHost, ActorLimits, CpuShare, Engine, GuestLine, GuestMetrics, Instance, LoadedVersion,
+    MAX_LINE,
 };
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ enum Asked {
     Subscribe(String, bool),
     Push(u64, Channel, Vec<u8>),
     Timer(String, u64, bool),
+    Output(&'static str, String, u32),
 }
 
 /// Records every import and answers `call` with `reply` (or `error`).
@@ -107,6 +109,10 @@ impl ActorHost for FakeHost {
             return Err(CallError::storage("no space left on device", true));
         }
         Ok(())
+    }
+
+    fn output(&self, line: GuestLine) {
+        self.note(Asked::Output(line.stream.as_str(), line.text, line.version));
     }
 
     fn cancel_timer(&self, _actor: &Address, _tag: &str) -> Result<(), CallError> {
@@ -296,7 +302,12 @@ async fn oversized_payloads_never_reach_the_host() {
         e.to_string().contains("exceeds the 1048576-byte limit"),
         "{e}"
     );
-    assert!(host.asked().is_empty(), "the host saw {:?}", host.asked());
+    let asked: Vec<_> = host
+        .asked()
+        .into_iter()
+        .filter(|a| !matches!(a, Asked::Output(..)))
+        .collect();
+    assert!(asked.is_empty(), "the host saw {asked:?}");
 }
 
 #[tokio::test]
@@ -318,4 +329,35 @@ async fn guest_failures_are_typed_and_poison_the_instance() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_reach_the_host_line_by_line() {
+    let rig = rig();
+    let host = Arc::new(FakeHost::default());
+    let mut inst = rig.start("probe", "p", host.clone()).await;
+    ask(&mut inst, "print hello from stdout").await.unwrap();
+    ask(&mut inst, "eprint hello from stderr").await.unwrap();
+    ask(&mut inst, "spew 3").await.unwrap();
+    let long = "x".repeat(MAX_LINE + 10);
+    ask(&mut inst, &format!("print {long}")).await.unwrap();
+    let lines: Vec<_> = host
+        .asked()
+        .into_iter()
+        .filter_map(|a| match a {
+            Asked::Output(stream, text, version) => Some((stream, text, version)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lines[0], ("stdout", "hello from stdout".to_owned(), 1));
+    assert_eq!(lines[1], ("stderr", "hello from stderr".to_owned(), 1));
+    let spewed: Vec<_> = lines[2..5].iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(spewed, ["spew 0", "spew 1", "spew 2"]);
+    // A line past the cap arrives cut, saying by how much.
+    assert!(
+        lines[5].1.ends_with("(10 more bytes cut)"),
+        "{}",
+        &lines[5].1[MAX_LINE..]
+    );
+    assert_eq!(lines.len(), 6, "{lines:?}");
 }

@@ -1,7 +1,7 @@
 //! A small client of the admin API, used by the CLI commands.
 
 use super::AdminArgs;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Deserialize;
 
 pub(super) struct AdminClient {
@@ -77,9 +77,38 @@ impl AdminClient {
         }
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        match serde_json::from_str::<ApiErrorBody>(&text) {
-            Ok(e) => bail!("{doing}: {} ({status}): {}", e.error, e.detail),
-            Err(_) => bail!("{doing}: {status}: {text}"),
+        let (error, detail) = match serde_json::from_str::<ApiErrorBody>(&text) {
+            Ok(e) => (e.error, e.detail),
+            Err(_) => ("http".to_owned(), text),
+        };
+        Err(ApiFailure {
+            doing: doing.to_owned(),
+            status: status.as_u16(),
+            error,
+            detail,
         }
+        .into())
     }
 }
+
+/// The node refused a request: its `{error, detail}` and status, kept apart
+/// so `--json` can print them as they came.
+#[derive(Debug)]
+pub(crate) struct ApiFailure {
+    pub(crate) doing: String,
+    pub(crate) status: u16,
+    pub(crate) error: String,
+    pub(crate) detail: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} ({}): {}",
+            self.doing, self.error, self.status, self.detail
+        )
+    }
+}
+
+impl std::error::Error for ApiFailure {}

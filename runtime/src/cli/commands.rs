@@ -50,15 +50,19 @@ pub(super) struct DeployArgs {
     /// `anthill promote` or `anthill rollback`).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
     canary: Option<u8>,
+    /// Make a new version and swap every live actor to it even if the
+    /// component and settings are those already running.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
-    admin: AdminArgs,
+    pub(super) admin: AdminArgs,
 }
 
 #[derive(Args, Debug)]
 pub(super) struct PromoteArgs {
     name: String,
     #[command(flatten)]
-    admin: AdminArgs,
+    pub(super) admin: AdminArgs,
 }
 
 #[derive(Args, Debug)]
@@ -68,13 +72,13 @@ pub(super) struct RollbackArgs {
     #[arg(long)]
     to: Option<u32>,
     #[command(flatten)]
-    admin: AdminArgs,
+    pub(super) admin: AdminArgs,
 }
 
 #[derive(Args, Debug)]
 pub(super) struct ModulesArgs {
     #[command(flatten)]
-    admin: AdminArgs,
+    pub(super) admin: AdminArgs,
 }
 
 #[derive(Args, Debug)]
@@ -87,14 +91,18 @@ pub(super) struct CallArgs {
     #[arg(long)]
     timeout_ms: Option<u64>,
     #[command(flatten)]
-    admin: AdminArgs,
+    pub(super) admin: AdminArgs,
 }
 
 #[derive(Args, Debug)]
 pub(super) struct UndeployArgs {
     name: String,
+    /// Do not ask: undeploy deletes the module's state (snapshots, timers,
+    /// subscriptions) for good.
+    #[arg(short, long)]
+    yes: bool,
     #[command(flatten)]
-    admin: AdminArgs,
+    pub(super) admin: AdminArgs,
 }
 
 #[derive(Args, Debug)]
@@ -102,7 +110,7 @@ pub(super) struct ActorsArgs {
     /// Module whose actors to list (all modules when omitted).
     module: Option<String>,
     #[command(flatten)]
-    admin: AdminArgs,
+    pub(super) admin: AdminArgs,
 }
 
 fn human_bytes(n: u64) -> String {
@@ -167,6 +175,9 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     if let Some(v) = &a.tenant {
         query.push(("tenant", v.clone()));
     }
+    if a.force {
+        query.push(("force", "true".into()));
+    }
 
     // Progress: upload bytes, then a spinner while the node validates, compiles
     // (seconds for a large JS/Python component) and swaps live actors.
@@ -221,6 +232,16 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     let deployed: Deployed = result?.json().await.context("reading the deploy answer")?;
     if a.admin.json {
         println!("{}", serde_json::to_string(&deployed)?);
+        return Ok(());
+    }
+    if deployed.unchanged {
+        println!(
+            "{} v{} is already this component (sha256 {}) with these settings: nothing changed \
+             (--force makes a new version anyway)",
+            deployed.name,
+            deployed.version,
+            &deployed.sha256[..12]
+        );
         return Ok(());
     }
     let how = if deployed.cached {
@@ -417,6 +438,9 @@ pub(super) async fn call(a: CallArgs) -> anyhow::Result<()> {
 
 pub(super) async fn undeploy(a: UndeployArgs) -> anyhow::Result<()> {
     let client = AdminClient::from_args(&a.admin)?;
+    if !a.yes {
+        confirm_undeploy(&a.name)?;
+    }
     client
         .send(
             client.request(Method::DELETE, &format!("/v1/modules/{}", a.name)),
@@ -429,6 +453,24 @@ pub(super) async fn undeploy(a: UndeployArgs) -> anyhow::Result<()> {
         println!("undeployed {}", a.name);
     }
     Ok(())
+}
+
+/// Asks on a terminal; refuses elsewhere (a script must say `--yes`).
+fn confirm_undeploy(name: &str) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "not undeploying {name}: undeploy deletes its state for good; pass --yes to confirm"
+        );
+    }
+    eprint!("undeploy {name} and delete its snapshots, timers and subscriptions? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        anyhow::bail!("not undeploying {name} (answered no)")
+    }
 }
 
 pub(super) async fn actors(a: ActorsArgs) -> anyhow::Result<()> {

@@ -5,6 +5,8 @@
 mod bot;
 mod client;
 mod commands;
+mod completions;
+mod logs;
 mod new;
 mod serve;
 mod tenants;
@@ -48,6 +50,31 @@ enum Command {
     New(new::NewArgs),
     /// Tenants and their quotas: list, create, set, allow, deny, remove.
     Tenants(tenants::TenantsArgs),
+    /// Show (and with -f follow) what modules print: `anthill logs -f counter/alice`.
+    Logs(logs::LogsArgs),
+    /// Print a shell completion script: `anthill completions bash > /etc/bash_completion.d/anthill`.
+    Completions(completions::CompletionsArgs),
+}
+
+impl Command {
+    /// Whether the user asked for JSON (errors then print as JSON too).
+    fn json(&self) -> bool {
+        let admin = match self {
+            Command::Deploy(a) => &a.admin,
+            Command::Modules(a) => &a.admin,
+            Command::Call(a) => &a.admin,
+            Command::Undeploy(a) => &a.admin,
+            Command::Actors(a) => &a.admin,
+            Command::Promote(a) => &a.admin,
+            Command::Rollback(a) => &a.admin,
+            Command::Tenants(a) => &a.admin,
+            Command::Logs(a) => &a.admin,
+            Command::Serve(_) | Command::Bot(_) | Command::New(_) | Command::Completions(_) => {
+                return false;
+            }
+        };
+        admin.json
+    }
 }
 
 /// How to reach a node's admin API.
@@ -55,7 +82,7 @@ enum Command {
 pub(crate) struct AdminArgs {
     /// Admin API URL [default: from DATA/admin.addr, else http://127.0.0.1:7350]
     #[arg(long, env = "ANTHILL_ADMIN", global = true)]
-    admin: Option<String>,
+    pub(crate) admin: Option<String>,
     /// Admin token [default: from DATA/admin.token]
     #[arg(long, env = "ANTHILL_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
@@ -63,9 +90,9 @@ pub(crate) struct AdminArgs {
     /// [default: the nearest `anthill-data` in this directory or a parent]
     #[arg(long, env = "ANTHILL_DATA", global = true)]
     data: Option<PathBuf>,
-    /// Machine-readable JSON output.
+    /// Machine-readable JSON output (errors too, as `{error, detail}` on stderr).
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// The data dir a client command means: the one given, else the nearest
@@ -86,6 +113,7 @@ pub(crate) fn data_dir(given: Option<&Path>) -> PathBuf {
 /// Entry point of the binary.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.command.json();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -109,10 +137,22 @@ pub(crate) fn main() -> ExitCode {
             Command::Bot(a) => bot::run(a).await,
             Command::New(a) => new::run(a),
             Command::Tenants(a) => tenants::run(a).await,
+            Command::Logs(a) => logs::run(a).await,
+            Command::Completions(a) => completions::run(a),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            let body = match e.downcast_ref::<client::ApiFailure>() {
+                Some(f) => serde_json::json!({
+                    "error": f.error, "detail": f.detail, "status": f.status, "doing": f.doing,
+                }),
+                None => serde_json::json!({ "error": "cli", "detail": format!("{e:#}") }),
+            };
+            eprintln!("{body}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -29,6 +29,10 @@ pub(super) struct ServeArgs {
     /// Admin token (else the config's, else DATA/admin.token)
     #[arg(long, env = "ANTHILL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Read-only token for GET /metrics (else the config's, else
+    /// DATA/metrics.token)
+    #[arg(long, env = "ANTHILL_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Log filter, e.g. `info,anthill=debug` (or RUST_LOG)
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -83,6 +87,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(t) = args.token {
         config.admin_token = Some(t);
     }
+    if let Some(t) = args.metrics_token {
+        config.metrics_token = Some(t);
+    }
     let data = config.data.clone();
     let running = RunningNode::start(config)
         .await
@@ -99,6 +106,15 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("anthill {} node ready", env!("CARGO_PKG_VERSION"));
     println!("admin api: http://{}", running.admin_addr);
     println!("admin token: {token}");
+    println!(
+        "metrics: http://{}/metrics (read-only scrape token: {})",
+        running.admin_addr,
+        if running.scrape_token_configured {
+            "from config / ANTHILL_METRICS_TOKEN".to_owned()
+        } else {
+            data.join("metrics.token").display().to_string()
+        }
+    );
     match &running.gateway {
         Some(g) => println!(
             "players: quic://{} (alpn anthill/1, certificate sha256 {}, {})",

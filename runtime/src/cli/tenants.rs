@@ -12,7 +12,7 @@ pub(super) struct TenantsArgs {
     #[command(subcommand)]
     action: Option<Action>,
     #[command(flatten)]
-    admin: AdminArgs,
+    pub(super) admin: AdminArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -49,6 +49,10 @@ pub struct Deployed {
     pub cached: bool,
     /// Present when the deploy replaced a running version.
     pub swap: Option<SwapSummary>,
+    /// The component and settings were those of the running version: nothing
+    /// changed (`version` is the running one). `force=true` redeploys anyway.
+    #[serde(default)]
+    pub unchanged: bool,
 }
 
 /// Why a deploy, swap or undeploy was refused; each names the fix.
@@ -303,6 +307,29 @@ pub async fn deploy(node: &Arc<Runtime>, req: DeployRequest) -> Result<Deployed,
     )?;
     let sha256 = hex::encode(Sha256::digest(&req.bytes));
     let size = req.bytes.len() as u64;
+    if let (Some(_), Some(record)) = (&existing, &base)
+        && req.settings.force != Some(true)
+        && req.settings.canary.is_none()
+        && record.canary.is_none()
+        && record.settings == settings
+        && record
+            .versions
+            .iter()
+            .any(|v| v.version == record.active && v.sha256 == sha256)
+    {
+        tracing::info!(module = %req.name, version = record.active, %sha256, "redeploy of the running component: nothing to do");
+        return Ok(Deployed {
+            name: req.name,
+            version: record.active,
+            sha256,
+            size,
+            kind: settings.kind,
+            compile_ms: 0.0,
+            cached: true,
+            swap: None,
+            unchanged: true,
+        });
+    }
     let version = base.as_ref().map(|r| r.latest() + 1).unwrap_or(1);
     let (loaded, compile_ms, cached) =
         load_version(node, version, &sha256, req.bytes.clone()).await?;
@@ -412,6 +439,7 @@ pub async fn deploy(node: &Arc<Runtime>, req: DeployRequest) -> Result<Deployed,
         compile_ms,
         cached,
         swap,
+        unchanged: false,
     })
 }
 
@@ -449,6 +477,7 @@ pub async fn undeploy(node: &Arc<Runtime>, name: &str) -> Result<(), DeployError
     node.store.remove_module_state(name)?;
     let removed = node.store.remove_snapshots(name)?;
     module.leave_tenant();
+    node.logs.remove_module(name);
     // Make the removal durable now: sled frees the space (large snapshots
     // are files of their own) once the removal is on disk.
     node.store.flush().await?;
