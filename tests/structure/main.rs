@@ -12,9 +12,26 @@ use std::process::Command;
 /// by package name.
 fn closure() -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
     let root = anthill_tests::workspace_root();
+    // Only this platform's dependencies: those of other targets (android,
+    // windows) were never downloaded, and the check runs offline.
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .context("rustc -vV names no host")?;
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+        ])
+        .arg(&host)
         .output()
         .context("running cargo metadata")?;
     if !out.status.success() {
