@@ -98,11 +98,13 @@ async fn logs_follow_prints_lines_as_they_are_written() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     admin.call_text("probe/a", "print first").await?;
     admin.call_text("probe/b", "print second").await?;
-    let got: Vec<String> = (0..2)
+    let got: Result<Vec<String>, _> = (0..2)
         .map(|_| rx.recv_timeout(Duration::from_secs(15)))
-        .collect::<Result<_, _>>()?;
-    follower.kill()?;
+        .collect();
+    // Stopped before any assertion, so a failure leaves no follower behind.
+    let _ = follower.kill();
     let _ = follower.wait();
+    let got = got?;
     assert!(got[0].ends_with("probe/a v1 stdout: first"), "{got:?}");
     assert!(got[1].ends_with("probe/b v1 stdout: second"), "{got:?}");
     Ok(())

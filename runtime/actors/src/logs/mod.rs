@@ -149,34 +149,50 @@ impl ModuleLogs {
     }
 
     /// Takes one line a guest wrote: kept and logged, or dropped and counted.
+    /// The node log is written after the ring's lock is released: actors of
+    /// every module pass through here.
     pub fn record(&self, line: GuestLine) {
         let module = line.actor.module.as_str();
-        let mut modules = self.modules.lock().expect("module logs poisoned");
-        let log = modules
-            .entry(module.to_owned())
-            .or_insert_with(|| ModuleLog {
-                lines: VecDeque::new(),
-                limiter: DefaultDirectRateLimiter::direct(self.quota()),
-                dropped: 0,
-            });
-        if log.limiter.check().is_err() {
-            log.dropped += 1;
-            self.dropped_total.with_label_values(&[module]).inc();
-            return;
-        }
-        let now = anthill_core::now_ms();
         let key = line.actor.key.as_str();
-        if log.dropped > 0 {
-            let dropped = std::mem::take(&mut log.dropped);
-            let text = format!(
-                "{dropped} lines dropped (over logs.lines_per_second = {})",
-                self.settings.lines_per_second
-            );
-            tracing::warn!(target: "anthill::guest", module, dropped, "{text}");
-            self.keep(log, module, key, line.version, "dropped", text, now);
-        }
         let version = line.version;
         let text = line.text;
+        let dropped = {
+            let mut modules = self.modules.lock().expect("module logs poisoned");
+            let log = modules
+                .entry(module.to_owned())
+                .or_insert_with(|| ModuleLog {
+                    lines: VecDeque::new(),
+                    limiter: DefaultDirectRateLimiter::direct(self.quota()),
+                    dropped: 0,
+                });
+            if log.limiter.check().is_err() {
+                log.dropped += 1;
+                self.dropped_total.with_label_values(&[module]).inc();
+                return;
+            }
+            let now = anthill_core::now_ms();
+            let dropped = std::mem::take(&mut log.dropped);
+            if dropped > 0 {
+                let note = format!(
+                    "{dropped} lines dropped (over logs.lines_per_second = {})",
+                    self.settings.lines_per_second
+                );
+                self.keep(log, module, key, version, "dropped", note, now);
+            }
+            self.keep(
+                log,
+                module,
+                key,
+                version,
+                line.stream.as_str(),
+                text.clone(),
+                now,
+            );
+            dropped
+        };
+        if dropped > 0 {
+            tracing::warn!(target: "anthill::guest", module, dropped, "guest lines dropped (logs.lines_per_second)");
+        }
         match line.stream {
             OutputStream::Stdout => {
                 tracing::info!(target: "anthill::guest", module, key, version, stream = "stdout", "{text}")
@@ -202,7 +218,6 @@ impl ModuleLogs {
                 }
             },
         }
-        self.keep(log, module, key, version, line.stream.as_str(), text, now);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -240,8 +255,10 @@ impl ModuleLogs {
 
     /// The kept lines `query` selects, of the modules `visible` allows.
     pub fn read(&self, query: &LogQuery, visible: &(dyn Fn(&str) -> bool + Sync)) -> LogPage {
-        let next = *self.last.borrow();
         let modules = self.modules.lock().expect("module logs poisoned");
+        // Read under the lock `keep` numbers lines under: no line past `next`
+        // is in this page, so following from `next` never repeats one.
+        let next = *self.last.borrow();
         let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
         let mut lines: Vec<LogLine> = modules
             .iter()
