@@ -17,6 +17,10 @@ async fn node() -> anyhow::Result<Node> {
 async fn samples_call_and_send_each_other() -> anyhow::Result<()> {
     let node = node().await?;
     let admin = node.admin();
+    // chat-log subscribes when it activates; the presence `send` of a join does
+    // not wait for that, so a `say` right after could publish before anyone
+    // listens. A call waits for the activation.
+    admin.call_text("chat-log", "stats").await?;
     // join sends presence to chat-log (send); say publishes; history calls chat-log.
     assert_eq!(
         admin.call_text("chat/lobby", "join ana").await?,
