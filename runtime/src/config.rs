@@ -1,9 +1,11 @@
 //! The node's configuration file: the sections each part owns (`[limits]`
 //! from anthill-core, `[actors]`, `[admission]`, `[events]` and `[logs]` from
-//! anthill-actors, `[gateway]` from anthill-gateway), composed with the
+//! anthill-actors, `[gateway]` from anthill-gateway, `[traces]` from the
+//! node's telemetry), composed with the
 //! node's own addresses, read from an optional TOML file and then overridden
 //! by command-line flags.
 
+use crate::telemetry::TraceSettings;
 use anthill_actors::events::EventSettings;
 use anthill_actors::logs::LogSettings;
 use anthill_actors::router::AdmissionSettings;
@@ -42,6 +44,8 @@ pub(crate) struct Config {
     /// Guest output kept and let through per module.
     pub logs: LogSettings,
     pub gateway: GatewaySettings,
+    /// OpenTelemetry export.
+    pub traces: TraceSettings,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             events: EventSettings::default(),
             logs: LogSettings::default(),
             gateway: GatewaySettings::default(),
+            traces: TraceSettings::default(),
         }
     }
 }

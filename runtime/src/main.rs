@@ -5,6 +5,8 @@
 mod cli;
 mod config;
 mod node;
+mod process_metrics;
+mod telemetry;
 
 fn main() -> std::process::ExitCode {
     // Guest traps and refusals are routine here: their error values must not

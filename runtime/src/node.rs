@@ -69,6 +69,7 @@ impl RunningNode {
         })?;
         let engine = Engine::new(&config.limits, config.cache_dir())?;
         let registry = prometheus::Registry::new();
+        crate::process_metrics::register(&registry);
         let runtime = Runtime::new(config.runtime(), engine, store, &registry)?;
         // The player side exists before modules reload: their rooms may
         // publish state as soon as they activate.

@@ -373,3 +373,22 @@ fn completions_are_generated_for_each_shell() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn new_names_its_language_and_agrees_with_deploy_on_names() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ok, out, err) = anthill_in(dir.path(), &["new", "--lang", "js", "room-1"])?;
+    assert!(ok, "{err}");
+    assert!(out.contains("(JavaScript)"), "{out}");
+    // Deploy accepts a leading digit; so does `new`, except where Cargo cannot.
+    let (ok, _, err) = anthill_in(dir.path(), &["new", "--lang", "python", "9lives"])?;
+    assert!(ok, "{err}");
+    let (ok, _, err) = anthill_in(dir.path(), &["new", "--lang", "rust", "9lives-rs"])?;
+    assert!(!ok && err.contains("Cargo"), "{err}");
+    let (ok, _, err) = anthill_in(dir.path(), &["new", "Bad.Name"])?;
+    assert!(!ok && err.contains("1 to 64 characters"), "{err}");
+    let (ok, help, _) = anthill_in(dir.path(), &["new", "--help"])?;
+    assert!(ok);
+    assert_eq!(help.matches("[default: .]").count(), 1, "{help}");
+    Ok(())
+}

@@ -117,6 +117,12 @@ async fn exhausted_events_are_dead_lettered_and_can_be_replayed() -> anyhow::Res
     })
     .await?;
     let letter = &letters[0];
+    assert_eq!(
+        admin
+            .metric("anthill_dead_letters", "module=\"probe\"")
+            .await?,
+        1.0
+    );
     assert_eq!(letter["topic"], "scores");
     assert_eq!(letter["subscriber"], "probe/sub");
     assert_eq!(letter["attempts"], 3);
@@ -143,6 +149,12 @@ async fn exhausted_events_are_dead_lettered_and_can_be_replayed() -> anyhow::Res
     assert_eq!(events(&s), ["scores:next", "scores:lost-goal"]);
     let (_, l) = admin.get_json("/v1/dead-letters").await?;
     assert_eq!(l.as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        admin
+            .metric("anthill_dead_letters", "module=\"probe\"")
+            .await?,
+        0.0
+    );
     Ok(())
 }
 

@@ -195,6 +195,7 @@ impl Node {
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("ANTHILL_TOKEN")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
     }

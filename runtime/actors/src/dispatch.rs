@@ -51,22 +51,31 @@ impl Dispatch for RuntimeDispatch {
         from: Sender,
         payload: Vec<u8>,
     ) -> BoxFuture<'static, Result<Vec<u8>, CallError>> {
+        let span = tracing::trace_span!(
+            target: anthill_core::trace::TARGET,
+            "player.request",
+            from = ?from,
+            to = %to,
+        );
         let node = self.runtime();
-        Box::pin(async move {
-            let node = node?;
-            let limit = node.config.limits.max_message_bytes;
-            if payload.len() > limit {
-                return Err(CallError::TooLarge {
-                    what: "request".into(),
-                    size: payload.len(),
-                    limit,
-                });
-            }
-            let timeout = node.config.call_timeout();
-            node.router
-                .call(&node, &to, from, payload, timeout, CallChain::default())
-                .await
-        })
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let node = node?;
+                let limit = node.config.limits.max_message_bytes;
+                if payload.len() > limit {
+                    return Err(CallError::TooLarge {
+                        what: "request".into(),
+                        size: payload.len(),
+                        limit,
+                    });
+                }
+                let timeout = node.config.call_timeout();
+                node.router
+                    .call(&node, &to, from, payload, timeout, CallChain::default())
+                    .await
+            },
+            span,
+        ))
     }
 
     fn join(&self, room: Address, player: u64) -> BoxFuture<'static, Result<(), CallError>> {

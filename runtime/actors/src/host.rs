@@ -4,11 +4,13 @@
 
 use crate::Runtime;
 use crate::tenants::Tenant;
+use anthill_core::trace::TARGET;
 use anthill_core::{Address, CallChain, CallError, Channel, Sender};
 use anthill_engine::{ActorHost, GuestLine};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Held by every actor's store; weak, so live actors do not keep a stopped
 /// runtime alive.
@@ -41,12 +43,16 @@ impl ActorHost for RuntimeHost {
         to: Address,
         message: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), CallError>> {
+        let span = tracing::trace_span!(target: TARGET, "send", from = %actor, to = %to);
         let from = Sender::Actor(actor.clone());
         let node = self.runtime();
-        Box::pin(async move {
-            let node = node?;
-            node.router.send(&node, &to, from, message).await
-        })
+        Box::pin(
+            async move {
+                let node = node?;
+                node.router.send(&node, &to, from, message).await
+            }
+            .instrument(span),
+        )
     }
 
     fn call(
@@ -57,14 +63,18 @@ impl ActorHost for RuntimeHost {
         timeout: Duration,
         chain: CallChain,
     ) -> BoxFuture<'static, Result<Vec<u8>, CallError>> {
+        let span = tracing::trace_span!(target: TARGET, "call", from = %actor, to = %to);
         let from = Sender::Actor(actor.clone());
         let node = self.runtime();
-        Box::pin(async move {
-            let node = node?;
-            node.router
-                .call(&node, &to, from, message, timeout, chain)
-                .await
-        })
+        Box::pin(
+            async move {
+                let node = node?;
+                node.router
+                    .call(&node, &to, from, message, timeout, chain)
+                    .await
+            }
+            .instrument(span),
+        )
     }
 
     fn publish(
@@ -73,19 +83,23 @@ impl ActorHost for RuntimeHost {
         topic: String,
         event: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), CallError>> {
+        let span = tracing::trace_span!(target: TARGET, "publish", from = %actor, topic = %topic);
         let actor = actor.clone();
         let node = self.runtime();
-        Box::pin(async move {
-            let node = node?;
-            // The tenant's own subscribers, and those of tenants it may reach.
-            let tenant = node.tenant_of(&actor);
-            let scopes = std::iter::once(tenant.name.clone()).chain(tenant.reached());
-            for scope in scopes {
-                let scoped = Tenant::scoped_topic(&scope, &topic);
-                node.events.publish(&node, &scoped, event.clone()).await?;
+        Box::pin(
+            async move {
+                let node = node?;
+                // The tenant's own subscribers, and those of tenants it may reach.
+                let tenant = node.tenant_of(&actor);
+                let scopes = std::iter::once(tenant.name.clone()).chain(tenant.reached());
+                for scope in scopes {
+                    let scoped = Tenant::scoped_topic(&scope, &topic);
+                    node.events.publish(&node, &scoped, event.clone()).await?;
+                }
+                Ok(())
             }
-            Ok(())
-        })
+            .instrument(span),
+        )
     }
 
     fn subscribe(&self, actor: &Address, topic: &str, durable: bool) -> Result<(), CallError> {

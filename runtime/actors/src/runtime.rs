@@ -122,6 +122,13 @@ impl Runtime {
         }))
     }
 
+    /// Brings the gauges read at scrape time up to date (mailbox depths,
+    /// event backlogs, dead letters, store size, tenants): call before
+    /// rendering the registry.
+    pub fn publish_gauges(&self) {
+        crate::metrics::publish(self);
+    }
+
     /// Attaches the player side (once, before [`Runtime::start`]).
     pub fn attach(&self, rooms: Arc<dyn RoomSink>, players: Arc<dyn Players>) {
         let _ = self.rooms.set(rooms);

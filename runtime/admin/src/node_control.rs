@@ -74,7 +74,7 @@ impl ControlPlane for NodeControl {
     }
 
     fn metrics(&self) -> String {
-        self.runtime.tenants.publish_gauges();
+        self.runtime.publish_gauges();
         anthill_core::metrics::render(&self.registry)
     }
 
@@ -129,19 +129,24 @@ impl ControlPlane for NodeControl {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> BoxFuture<'_, Result<Vec<u8>, CallError>> {
-        Box::pin(async move {
-            self.runtime
-                .router
-                .call(
-                    &self.runtime,
-                    &to,
-                    Sender::Admin,
-                    payload,
-                    timeout,
-                    CallChain::default(),
-                )
-                .await
-        })
+        let span =
+            tracing::trace_span!(target: anthill_core::trace::TARGET, "admin.call", to = %to);
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                self.runtime
+                    .router
+                    .call(
+                        &self.runtime,
+                        &to,
+                        Sender::Admin,
+                        payload,
+                        timeout,
+                        CallChain::default(),
+                    )
+                    .await
+            },
+            span,
+        ))
     }
 
     fn actors(&self, module: &str) -> Vec<ActorInfo> {

@@ -111,6 +111,27 @@ const CYCLE_HINT: &str = " (a call may not wait";
 const DISK_FULL_PREFIX: &str = "disk-full: ";
 
 impl CallError {
+    /// Every value [`CallError::kind`] returns (metric labels are removed by it).
+    pub const KINDS: &'static [&'static str] = &[
+        "not-found",
+        "rejected",
+        "timeout",
+        "overloaded",
+        "call-cycle",
+        "unsupported",
+        "deadline-exceeded",
+        "out-of-memory",
+        "trapped",
+        "too-large",
+        "limit-reached",
+        "quota",
+        "forbidden",
+        "bad-request",
+        "disk-full",
+        "storage",
+        "internal",
+    ];
+
     /// A short stable name, used as the `error` field of API errors and as the
     /// `kind` label of metrics.
     pub fn kind(&self) -> &'static str {

@@ -3,8 +3,8 @@
 //! Owns the types every other part names: [`Address`] and [`CallChain`],
 //! [`CallError`] (one error from the router through the actor to the caller),
 //! [`Sender`] and [`Channel`], module kinds, settings and registry records
-//! ([`module`]), and the traits the parts meet through ([`RoomSink`],
-//! [`Players`], [`Dispatch`]).
+//! ([`module`]), trace context carried in messages ([`trace`]), and the
+//! traits the parts meet through ([`RoomSink`], [`Players`], [`Dispatch`]).
 //!
 //! Must not know: wasmtime, sled, sockets, or any other Anthill crate. Time
 //! is passed in ([`now_ms`] is the one clock read, for callers to use).
@@ -19,6 +19,7 @@ pub mod module;
 mod seams;
 mod sender;
 mod time;
+pub mod trace;
 
 pub use address::{Address, CallChain};
 pub use error::CallError;

@@ -3,8 +3,8 @@
 //! their numbers). Every part registers its own series through these.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    CounterVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
@@ -19,6 +19,19 @@ pub fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str])
     register(
         registry,
         IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+/// A counter of seconds (or another fraction) with labels.
+pub fn seconds_counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> CounterVec {
+    register(
+        registry,
+        CounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
     )
 }
 

@@ -171,6 +171,20 @@ impl ModuleRecord {
     }
 }
 
+/// The rule module names follow, as error messages state it.
+pub const MODULE_NAME_RULE: &str =
+    "1 to 64 characters from a-z, 0-9, `-` and `_`, starting with a letter or digit";
+
+/// Whether `name` follows [`MODULE_NAME_RULE`] (deploy and `anthill new` agree on it).
+pub fn is_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+}
+
 /// The canary bucket of a key, 0..100: a stable hash (FNV-1a), so a key stays on
 /// the same side of a canary split across restarts and nodes.
 pub fn canary_bucket(key: &str) -> u8 {

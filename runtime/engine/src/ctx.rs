@@ -125,10 +125,14 @@ impl WasiView for ActorCtx {
 }
 
 /// Caps an actor's linear memory and tables, and remembers a refusal so the
-/// resulting trap is reported as "out of memory", not as a mystery.
+/// resulting trap is reported as "out of memory", not as a mystery. What it
+/// granted is added to its module's memory gauge, and taken off again when
+/// the store (and so the instance) is dropped.
 pub(crate) struct MemoryCap {
     cap: usize,
     denied: bool,
+    held: usize,
+    gauge: Option<prometheus::IntGauge>,
 }
 
 /// Table elements one actor may grow to: stops unbounded table growth.
@@ -136,7 +140,18 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl MemoryCap {
     fn new(cap: usize) -> MemoryCap {
-        MemoryCap { cap, denied: false }
+        MemoryCap {
+            cap,
+            denied: false,
+            held: 0,
+            gauge: None,
+        }
+    }
+
+    /// From now on, memory granted counts on `gauge`.
+    pub(crate) fn report_to(&mut self, gauge: prometheus::IntGauge) {
+        gauge.add(self.held as i64);
+        self.gauge = Some(gauge);
     }
 
     /// Whether a growth was refused since the last reset.
@@ -149,16 +164,29 @@ impl MemoryCap {
     }
 }
 
+impl Drop for MemoryCap {
+    fn drop(&mut self) {
+        if let Some(g) = &self.gauge {
+            g.sub(self.held as i64);
+        }
+    }
+}
+
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.cap {
             self.denied = true;
             return Ok(false);
+        }
+        let grown = desired.saturating_sub(current);
+        self.held += grown;
+        if let Some(g) = &self.gauge {
+            g.add(grown as i64);
         }
         Ok(true)
     }

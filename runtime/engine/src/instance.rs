@@ -118,6 +118,10 @@ impl Instance {
             share,
         );
         let mut store = Store::new(engine.wasmtime(), ctx);
+        store
+            .data_mut()
+            .memory
+            .report_to(metrics.memory_bytes.clone());
         store.limiter(|ctx| &mut ctx.memory);
         store.epoch_deadline_callback(|cx| {
             let data = cx.data();
@@ -143,6 +147,7 @@ impl Instance {
         clock.begin(deadline);
         store.set_epoch_deadline(1);
         let instantiated = watched(&clock, version.pre.instantiate_async(&mut store)).await;
+        metrics.guest_seconds.inc_by(clock.used().as_secs_f64());
         clock.end();
         store.data_mut().share.release();
         let bindings = match instantiated {
@@ -206,6 +211,9 @@ impl Instance {
         outcome: Result<wasmtime::Result<T>, Expired>,
         started: Instant,
     ) -> Result<T, CallError> {
+        self.metrics
+            .guest_seconds
+            .inc_by(self.clock.used().as_secs_f64());
         self.clock.end();
         self.store.data_mut().share.release();
         self.metrics.calls.inc();

@@ -1,7 +1,7 @@
 //! The series one module's guest calls report to, resolved once per module
 //! so the hot path does not look labels up.
 
-use prometheus::{Histogram, IntCounter, IntCounterVec};
+use prometheus::{Counter, Histogram, IntCounter, IntCounterVec, IntGauge};
 
 /// Handles of one module's guest-call series.
 #[derive(Clone)]
@@ -18,6 +18,11 @@ pub struct GuestMetrics {
     pub call_seconds: Histogram,
     /// Failed calls by kind, labelled `module, kind`.
     pub call_errors: IntCounterVec,
+    /// Seconds guests ran: wall time of their calls minus the time they
+    /// waited in host imports (another actor's reply, a flush).
+    pub guest_seconds: Counter,
+    /// Linear memory the module's live instances hold, in bytes.
+    pub memory_bytes: IntGauge,
     /// The module these series belong to.
     pub module: String,
 }
@@ -41,6 +46,8 @@ impl GuestMetrics {
                 &["module", "kind"],
             )
             .expect("valid metric"),
+            guest_seconds: Counter::new("guest_seconds", "unregistered").expect("valid metric"),
+            memory_bytes: IntGauge::new("memory_bytes", "unregistered").expect("valid metric"),
             module: module.to_owned(),
         }
     }

@@ -15,11 +15,11 @@ pub(super) enum Lang {
 
 #[derive(Args, Debug)]
 pub(super) struct NewArgs {
-    /// Module name (a-z, 0-9, `-`, `_`): the project directory too.
+    /// Module name (1 to 64 of a-z, 0-9, `-`, `_`; Rust: starting with a letter): the project directory too.
     name: String,
     #[arg(long, value_enum, default_value_t = Lang::Rust)]
     lang: Lang,
-    /// Parent directory of the project [default: .]
+    /// Parent directory of the project
     #[arg(long, default_value = ".")]
     dir: PathBuf,
 }
@@ -121,15 +121,6 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str, bool)> {
     }
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.as_bytes()[0].is_ascii_lowercase()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
 fn write(root: &Path, rel: &str, text: &str, executable: bool) -> anyhow::Result<()> {
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
@@ -145,9 +136,17 @@ fn write(root: &Path, rel: &str, text: &str, executable: bool) -> anyhow::Result
 }
 
 pub(super) fn run(a: NewArgs) -> anyhow::Result<()> {
-    if !valid_name(&a.name) {
+    if !anthill_core::module::is_module_name(&a.name) {
         bail!(
-            "`{}` is not a module name: use a-z, 0-9, `-`, `_`, starting with a letter",
+            "`{}` is not a module name: use {}",
+            a.name,
+            anthill_core::module::MODULE_NAME_RULE
+        );
+    }
+    if a.lang == Lang::Rust && !a.name.as_bytes()[0].is_ascii_lowercase() {
+        bail!(
+            "`{}` cannot name a Rust project: Cargo package names start with a letter \
+             (deploy would accept it; pick another name for the project)",
             a.name
         );
     }
@@ -177,10 +176,14 @@ pub(super) fn run(a: NewArgs) -> anyhow::Result<()> {
             a.name
         ),
     };
+    let lang = match a.lang {
+        Lang::Rust => "Rust",
+        Lang::Js => "JavaScript",
+        Lang::Python => "Python",
+    };
     println!(
-        "created {} ({:?})\nnext:\n  cd {}\n  {build}",
+        "created {} ({lang})\nnext:\n  cd {}\n  {build}",
         root.display(),
-        a.lang,
         root.display()
     );
     Ok(())

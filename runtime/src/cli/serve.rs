@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::node::RunningNode;
+use crate::telemetry::{self, LogFormat};
 use anthill_admin::TokenSource;
 use anyhow::Context;
 use clap::Args;
@@ -40,38 +41,21 @@ pub(super) struct ServeArgs {
     /// object per line, for log shippers)
     #[arg(long, env = "ANTHILL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-}
-
-/// How the node writes its log.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(super) enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("parsing --log")?;
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match args.log_format {
-        // Escape codes only where a terminal will render them: a file or a
-        // pipe gets plain text.
-        LogFormat::Text => fmt.with_ansi(std::io::stdout().is_terminal()).init(),
-        LogFormat::Json => fmt.json().with_current_span(false).init(),
-    }
-    Ok(())
+    /// Export traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318
+    /// (else the config's `[traces] otlp_endpoint`)
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(&args)?;
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
+    if let Some(e) = args.otlp_endpoint {
+        config.traces.otlp_endpoint = Some(e).filter(|e| !e.is_empty());
+    }
+    let telemetry = telemetry::init(&args.log, args.log_format, &config.traces)?;
     if let Some(d) = args.data {
         config.data = d;
     }
@@ -122,6 +106,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => println!("players: gateway disabled"),
     }
+    if let Some(to) = &telemetry.traces_to {
+        println!("traces: OTLP/HTTP to {to}");
+    }
     println!("data dir: {}", data.display());
     if running.reloaded.is_empty() {
         println!("modules: none deployed yet (anthill deploy NAME FILE.wasm)");
@@ -136,6 +123,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("flushing the store at shutdown")?;
     println!("stopped ({stopped} live actors stopped, their state saved)");
+    telemetry.shutdown();
     Ok(())
 }
 

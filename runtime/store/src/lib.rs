@@ -268,6 +268,10 @@ impl crate::Durability for Store {
         self.commit.flushes()
     }
 
+    fn disk_bytes(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
     // --- module registry -------------------------------------------------
 }
 

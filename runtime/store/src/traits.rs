@@ -20,6 +20,10 @@ pub trait Durability: Send + Sync {
     /// Flushes to disk run by [`Store::flush`] so far (fewer than its callers
     /// under load: that is the group commit).
     fn flushes(&self) -> u64;
+
+    /// Bytes the database takes on disk (snapshots, events, timers, registry;
+    /// not the uploaded components). 0 when the store cannot tell.
+    fn disk_bytes(&self) -> u64;
 }
 
 /// Modules, their uploaded components, and tenants: the node's registry.

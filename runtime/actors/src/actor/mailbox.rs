@@ -6,6 +6,7 @@ use crate::module::LoadedVersion;
 use anthill_core::CallChain;
 use anthill_core::CallError;
 use anthill_core::Sender;
+use anthill_core::trace::TraceParent;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -26,6 +27,8 @@ pub struct Message {
     pub reply: Option<ReplyTo>,
     /// Actors waiting on this message (cycle detection for nested calls).
     pub chain: CallChain,
+    /// The span it was sent or called from.
+    pub trace: TraceParent,
 }
 
 /// One unit of work for an actor.
@@ -40,6 +43,8 @@ pub enum Envelope {
         event: Vec<u8>,
         /// For at-least-once delivery: where the verdict goes.
         ack: Option<AckTo>,
+        /// The span it was published (or delivered) from.
+        trace: TraceParent,
     },
     /// A timer fired.
     Timer {

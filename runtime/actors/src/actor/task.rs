@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
+use tracing::Instrument;
 
 pub(crate) struct ActorTask {
     node: Arc<Runtime>,
@@ -309,8 +310,47 @@ impl ActorTask {
         self.status
             .last_active_ms
             .store(now_ms(), Ordering::Relaxed);
-        self.handle_inner(env).await;
+        let span = self.span_for(&env);
+        self.handle_inner(env).instrument(span).await;
         self.drop_poisoned();
+    }
+
+    /// The span of handling `env`: a child of the span it was sent from.
+    fn span_for(&self, env: &Envelope) -> tracing::Span {
+        use anthill_core::trace::TARGET;
+        match env {
+            Envelope::Message(m) => {
+                let span = tracing::trace_span!(
+                    target: TARGET,
+                    "actor.message",
+                    actor = %self.address,
+                    from = ?m.from,
+                    call = m.reply.is_some(),
+                    version = self.status.version.load(Ordering::Relaxed),
+                );
+                m.trace.adopt(&span);
+                span
+            }
+            Envelope::Event { topic, trace, .. } => {
+                let span = tracing::trace_span!(
+                    target: TARGET,
+                    "actor.event",
+                    actor = %self.address,
+                    topic = %topic,
+                );
+                trace.adopt(&span);
+                span
+            }
+            Envelope::Join { player, .. } => {
+                tracing::trace_span!(target: TARGET, "actor.join", actor = %self.address, player)
+            }
+            Envelope::Leave { player } => {
+                tracing::trace_span!(target: TARGET, "actor.leave", actor = %self.address, player)
+            }
+            Envelope::Timer { tag } => {
+                tracing::trace_span!(target: TARGET, "actor.timer", actor = %self.address, tag = %tag)
+            }
+        }
     }
 
     /// A trapped instance cannot be entered again: free its memory (up to the
@@ -324,7 +364,9 @@ impl ActorTask {
     async fn handle_inner(&mut self, env: Envelope) {
         match env {
             Envelope::Message(m) => self.handle_message(m).await,
-            Envelope::Event { topic, event, ack } => {
+            Envelope::Event {
+                topic, event, ack, ..
+            } => {
                 let outcome = match self.ensure_instance().await {
                     Ok(inst) => inst.on_event(&topic, event).await,
                     Err(e) => Err(e),
@@ -378,6 +420,7 @@ impl ActorTask {
             payload,
             reply,
             chain,
+            trace: _,
         } = m;
         let outcome = match self.ensure_instance().await {
             Ok(inst) => inst.on_message(&from, payload, chain).await,

@@ -20,6 +20,7 @@ use anthill_core::Address;
 use anthill_core::CallError;
 use anthill_core::metrics::{counter, counter_vec};
 use anthill_core::now_ms;
+use anthill_core::trace::TraceParent;
 use anthill_store::{CursorRecord, DeadLetter, StoreError, SubscriptionRecord};
 use arc_swap::ArcSwap;
 use prometheus::{IntCounter, IntCounterVec};
@@ -328,6 +329,7 @@ impl Events {
                         topic: topic.to_owned(),
                         event: event.clone(),
                         ack: None,
+                        trace: TraceParent::current(),
                     };
                     let outcome = match node.router.deliver(node, &s.address, envelope) {
                         Ok(()) => "delivered",

@@ -7,10 +7,12 @@ use crate::actor::Envelope;
 use anthill_core::Address;
 use anthill_core::CallError;
 use anthill_core::now_ms;
+use anthill_core::trace::TraceParent;
 use anthill_store::{CursorRecord, DeadLetter};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
+use tracing::Instrument;
 
 /// Delivers one event and waits for the subscriber's verdict.
 pub(super) async fn deliver_once(
@@ -21,6 +23,14 @@ pub(super) async fn deliver_once(
     timeout: Duration,
 ) -> Result<(), CallError> {
     let (ack, verdict) = oneshot::channel();
+    // The durable log keeps no trace context: each delivery starts a trace.
+    let span = tracing::trace_span!(
+        target: anthill_core::trace::TARGET,
+        "event.deliver",
+        topic = %topic,
+        to = %to,
+    );
+    let trace = span.in_scope(TraceParent::current);
     node.router.deliver(
         node,
         to,
@@ -28,9 +38,13 @@ pub(super) async fn deliver_once(
             topic: topic.to_owned(),
             event,
             ack: Some(ack),
+            trace,
         },
     )?;
-    match tokio::time::timeout(timeout, verdict).await {
+    match tokio::time::timeout(timeout, verdict)
+        .instrument(span)
+        .await
+    {
         Ok(Ok(v)) => v,
         Ok(Err(_)) => Err(CallError::Internal(format!(
             "{to} stopped before acknowledging"

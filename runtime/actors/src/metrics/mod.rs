@@ -2,10 +2,17 @@
 //! in: one registry per node). Hot paths hold pre-resolved per-module handles
 //! ([`ModuleMetrics`]) instead of looking labels up per call.
 
-use anthill_core::metrics::{counter, counter_vec, gauge_vec, histogram, histogram_vec};
+mod gauges;
+
+pub(crate) use gauges::publish;
+
+use anthill_core::CallError;
+use anthill_core::metrics::{
+    counter, counter_vec, gauge, gauge_vec, histogram, histogram_vec, seconds_counter_vec,
+};
 use anthill_engine::GuestMetrics;
 use prometheus::{
-    Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry,
+    CounterVec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry,
 };
 
 /// Every series of the actor runtime.
@@ -26,6 +33,16 @@ pub struct Metrics {
     swap_seconds: HistogramVec,
     swap_stall_seconds: HistogramVec,
     tick_seconds: HistogramVec,
+    guest_seconds: CounterVec,
+    guest_memory: IntGaugeVec,
+    /// Envelopes waiting in the module's mailboxes (set when scraped).
+    pub(crate) mailbox_depth: IntGaugeVec,
+    /// At-least-once events not yet delivered to the module's subscribers.
+    pub(crate) event_backlog: IntGaugeVec,
+    /// Dead letters kept for the module's subscribers.
+    pub(crate) dead_letters: IntGaugeVec,
+    /// The store's size on disk.
+    pub(crate) store_bytes: IntGauge,
     /// Components compiled (cache misses).
     pub compiles: IntCounter,
     /// Components loaded precompiled.
@@ -177,6 +194,42 @@ impl Metrics {
                     0.05, 0.1, 0.25, 1.0,
                 ],
             ),
+            guest_seconds: seconds_counter_vec(
+                r,
+                "anthill_guest_cpu_seconds_total",
+                "Seconds guests ran: call time minus time waiting in host imports.",
+                m,
+            ),
+            guest_memory: gauge_vec(
+                r,
+                "anthill_guest_memory_bytes",
+                "Linear memory held by the module's live instances.",
+                m,
+            ),
+            mailbox_depth: gauge_vec(
+                r,
+                "anthill_mailbox_depth",
+                "Envelopes waiting in the module's mailboxes.",
+                m,
+            ),
+            event_backlog: gauge_vec(
+                r,
+                "anthill_event_backlog",
+                "At-least-once events not yet delivered to the module's subscribers \
+                 (counted up to 10000 per subscription).",
+                m,
+            ),
+            dead_letters: gauge_vec(
+                r,
+                "anthill_dead_letters",
+                "Dead letters kept for the module's subscribers.",
+                m,
+            ),
+            store_bytes: gauge(
+                r,
+                "anthill_store_bytes",
+                "Size on disk of the node's database (snapshots, events, timers, registry).",
+            ),
             compiles: counter(
                 r,
                 "anthill_component_compiles_total",
@@ -213,6 +266,8 @@ impl Metrics {
                 out_of_memory: self.out_of_memory.with_label_values(l),
                 call_seconds: self.call_seconds.with_label_values(l),
                 call_errors: self.call_errors.clone(),
+                guest_seconds: self.guest_seconds.with_label_values(l),
+                memory_bytes: self.guest_memory.with_label_values(l),
                 module: module.to_owned(),
             },
             live_actors: self.live_actors.with_label_values(l),
@@ -225,6 +280,47 @@ impl Metrics {
             swap_seconds: self.swap_seconds.with_label_values(l),
             swap_stall_seconds: self.swap_stall_seconds.with_label_values(l),
             tick_seconds: self.tick_seconds.with_label_values(l),
+        }
+    }
+
+    /// Removes every series of `module` (on undeploy): a dashboard should not
+    /// show a module that is gone.
+    pub fn forget(&self, module: &str) {
+        let l = &[module];
+        for v in [
+            &self.calls,
+            &self.traps,
+            &self.interrupts,
+            &self.out_of_memory,
+            &self.activations,
+            &self.passivations,
+            &self.snapshots,
+            &self.overloads,
+            &self.rate_limited,
+            &self.circuit_opens,
+        ] {
+            let _ = v.remove_label_values(l);
+        }
+        for v in [
+            &self.call_seconds,
+            &self.swap_seconds,
+            &self.swap_stall_seconds,
+            &self.tick_seconds,
+        ] {
+            let _ = v.remove_label_values(l);
+        }
+        for v in [
+            &self.live_actors,
+            &self.guest_memory,
+            &self.mailbox_depth,
+            &self.event_backlog,
+            &self.dead_letters,
+        ] {
+            let _ = v.remove_label_values(l);
+        }
+        let _ = self.guest_seconds.remove_label_values(l);
+        for kind in CallError::KINDS {
+            let _ = self.call_errors.remove_label_values(&[module, kind]);
         }
     }
 }

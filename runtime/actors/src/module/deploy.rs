@@ -155,13 +155,7 @@ pub enum DeployError {
 }
 
 fn validate_name(name: &str) -> Result<(), DeployError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name.as_bytes()[0].is_ascii_alphanumeric();
-    if ok {
+    if anthill_core::module::is_module_name(name) {
         Ok(())
     } else {
         Err(DeployError::InvalidName(name.to_owned()))
@@ -478,6 +472,7 @@ pub async fn undeploy(node: &Arc<Runtime>, name: &str) -> Result<(), DeployError
     let removed = node.store.remove_snapshots(name)?;
     module.leave_tenant();
     node.logs.remove_module(name);
+    node.metrics.forget(name);
     // Make the removal durable now: sled frees the space (large snapshots
     // are files of their own) once the removal is on disk.
     node.store.flush().await?;

@@ -14,6 +14,7 @@ use crate::actor::{self, Envelope, Message};
 use crate::module::{Kind, Module, PlayerAccess};
 use anthill_core::CallError;
 use anthill_core::Sender;
+use anthill_core::trace::TraceParent;
 use anthill_core::{Address, CallChain};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -231,6 +232,7 @@ impl Router {
                 payload,
                 reply: Some(reply),
                 chain,
+                trace: TraceParent::current(),
             })
         })
         .await
@@ -273,6 +275,7 @@ impl Router {
             payload,
             reply: None,
             chain: CallChain::default(),
+            trace: TraceParent::current(),
         };
         self.deliver(node, to, Envelope::Message(message))
     }
