@@ -42,8 +42,12 @@ build: setup
 demo: build build-modules
     scripts/demo.sh
 
-# The whole test suite (unit, end-to-end, hostile modules).
-test: setup build-modules
+# Chromium (Debian's, when root) and pinned playwright-core for the browser tests.
+browser-toolchain:
+    scripts/browser-toolchain.sh
+
+# The whole test suite (unit, end-to-end, hostile modules, the console in Chromium).
+test: setup build-modules browser-toolchain
     cargo test -j {{jobs}} --release --workspace
 
 # Benchmarks: criterion host benches, then the end-to-end scenarios (one JSON

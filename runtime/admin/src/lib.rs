@@ -1,8 +1,9 @@
 //! # anthill-admin: the authenticated HTTP API
 //!
-//! The admin API (axum) under `/v1`, plus `/metrics` and `/healthz` (503
-//! with the reason once the database has stopped after an I/O error). Every
-//! route but `/healthz` needs `Authorization: Bearer TOKEN`: the operator's,
+//! The admin API (axum) under `/v1`, plus `/metrics`, `/healthz` (503
+//! with the reason once the database has stopped after an I/O error) and the
+//! web console's static page at `/console`. Every route but `/healthz` and
+//! the console's assets needs `Authorization: Bearer TOKEN`: the operator's,
 //! or a tenant's (which reaches only that tenant's modules). Errors are JSON
 //! `{error, detail}` with a status that says whose fault it is.
 //!
@@ -14,6 +15,7 @@
 
 mod auth;
 mod caller;
+mod console;
 mod control;
 mod error;
 mod node_control;
@@ -83,6 +85,7 @@ pub fn router(control: Arc<dyn ControlPlane>, tokens: AdminTokens) -> Router {
         ));
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .merge(console::routes())
         .merge(authed)
         .fallback(routes::not_found)
         .layer(axum::middleware::map_response(error::json_errors))
