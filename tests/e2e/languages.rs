@@ -1,7 +1,7 @@
 //! Modules in JavaScript and Python beside Rust: same contract, same behaviour,
 //! state carried across languages, calls across languages, templates.
 
-use anthill_tests::{Node, anthill_bin, toolchain, workspace_root};
+use anthill_tests::{Node, anthill_bin, toolchain};
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
@@ -202,23 +202,7 @@ async fn templates_of_every_language_build_deploy_and_answer() -> anyhow::Result
         )?;
         let project = dir.path().join(name);
         let wasm = match lang {
-            "rust" => {
-                // A target dir that outlives the test: wit-bindgen builds once.
-                let target = workspace_root().join("target").join("templates");
-                let mut cargo = Command::new(env!("CARGO"));
-                cargo
-                    .current_dir(&project)
-                    .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
-                    .env("CARGO_TARGET_DIR", &target);
-                for (var, _) in std::env::vars() {
-                    if var.starts_with("CARGO_") && var != "CARGO_HOME" || var == "RUSTFLAGS" {
-                        cargo.env_remove(var);
-                    }
-                }
-                cargo.env("CARGO_TARGET_DIR", &target);
-                run(&mut cargo, "cargo build of the Rust template")?;
-                target.join("wasm32-wasip2/release/tmpl_rs.wasm")
-            }
+            "rust" => anthill_tests::build_rust_project(&project, "tmpl_rs")?,
             "js" => {
                 run(
                     Command::new(project.join("build.sh"))

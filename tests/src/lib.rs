@@ -97,6 +97,32 @@ pub fn anthill_bin() -> &'static Path {
     })
 }
 
+/// Builds the Rust module project at `project` for wasm32-wasip2 (release)
+/// as a user would, with a target dir that outlives the test (wit-bindgen
+/// builds once per machine), and returns the path of `crate_name`'s component.
+pub fn build_rust_project(project: &Path, crate_name: &str) -> anyhow::Result<PathBuf> {
+    let target = workspace_root().join("target").join("templates");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .current_dir(project)
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"]);
+    // Not this workspace's build: none of the variables cargo gave the tests.
+    for (var, _) in std::env::vars() {
+        if var.starts_with("CARGO_") && var != "CARGO_HOME" || var == "RUSTFLAGS" {
+            cargo.env_remove(var);
+        }
+    }
+    cargo.env("CARGO_TARGET_DIR", &target);
+    let out = cargo.output().context("running cargo build")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cargo build of {} failed:\n{}",
+        project.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(target.join(format!("wasm32-wasip2/release/{crate_name}.wasm")))
+}
+
 /// A running `anthill serve` process.
 pub struct Node {
     child: Option<Child>,
