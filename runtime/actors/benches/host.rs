@@ -11,6 +11,8 @@
 //!   mailbox path without tokio waking a sibling worker on every hop;
 //! - `activate`: a new store from the pooling allocator, instantiate the
 //!   precompiled component, `init`. Goal: p50 ≤ 10 µs.
+//! - `call/routed_with_node_log`: `call/routed` with the node's log
+//!   subscriber installed (INFO): what logging and disabled trace spans add.
 
 use anthill_actors::module::{DeployRequest, SettingsRequest};
 use anthill_actors::{Runtime, RuntimeConfig};
@@ -282,6 +284,31 @@ fn benches(c: &mut Criterion) {
                 }
                 started.elapsed()
             })
+        })
+    });
+
+    // Last, because a global subscriber stays: the routed call again with
+    // the node's log installed (INFO, to nowhere), which is what turns the
+    // runtime's TRACE spans and trace context into a level check each. The
+    // ratio to `call/routed` is what logging and tracing-off cost a message.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::sink)
+        .init();
+    c.bench_function("call/routed_with_node_log", |b| {
+        b.iter_custom(|iters| {
+            let node = node.clone();
+            let (address, payload) = (address.clone(), payload.clone());
+            rt.block_on(rt.spawn(async move {
+                let call = || routed_call(&node, &address, &payload);
+                call().await;
+                let started = Instant::now();
+                for _ in 0..iters {
+                    std::hint::black_box(call().await);
+                }
+                started.elapsed()
+            }))
+            .expect("bench task")
         })
     });
     drop(rt);
