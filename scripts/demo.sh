@@ -23,6 +23,9 @@ node_pid=$!
 for _ in $(seq 100); do grep -q '^modules:' "$log" 2>/dev/null && break; sleep 0.1; done
 grep -q '^modules:' "$log" || { cat "$log"; echo "the node did not start"; exit 1; }
 grep -v ' INFO ' "$log"
+admin_url="$(cat "$data/admin.addr")"
+case "$admin_url" in http*) ;; *) admin_url="http://$admin_url" ;; esac
+echo "web console while the demo runs: $admin_url/console (token: $(cat "$data/admin.token"))"
 a() { "$bin" "$@" --data "$data"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -53,14 +56,18 @@ a bot --scenario arena --players "$players" --duration "$seconds" &
 bot_pid=$!
 sleep $(( seconds / 2 ))
 step "hot swap arena while they play (state carried, nobody dropped)"
-a deploy arena "$mods/arena.wasm" --keyed
+# The same component again: --force makes it a new version (without it, a
+# redeploy of what runs is a no-op), so every room is swapped for real.
+a deploy arena "$mods/arena.wasm" --keyed --force
 wait "$bot_pid" || true
 
 step "operators"
 a modules
 printf 'lobby rooms → '; a call lobby rooms; echo
-curl -s -H "Authorization: Bearer $(cat "$data/admin.token")" "$(cat "$data/admin.addr")/metrics" \
+curl -s -H "Authorization: Bearer $(cat "$data/admin.token")" "$admin_url/metrics" \
     | grep -E '^anthill_(sync_bytes_total|player_connections|swap_duration_seconds_count)' || true
+echo "module output (anthill logs -n 5):"
+a logs -n 5
 
 step "graceful stop snapshots every live actor"
 kill -TERM "$node_pid"; wait "$node_pid" || true
