@@ -212,3 +212,84 @@ impl CallError {
         }
     }
 }
+
+#[cfg(test)]
+mod kinds {
+    use super::CallError;
+
+    /// One of every variant: `kind` must be among `KINDS` (metric series of
+    /// an undeployed module are removed by that list), and every listed kind
+    /// must be reachable.
+    #[test]
+    fn kinds_lists_every_kind_and_nothing_else() {
+        let s = || "x".to_owned();
+        let all = [
+            CallError::ModuleNotFound(s()),
+            CallError::NotFound(s()),
+            CallError::Rejected(s()),
+            CallError::Timeout { to: s(), ms: 1 },
+            CallError::Overloaded(s()),
+            CallError::Cycle(s()),
+            CallError::Unsupported(s()),
+            CallError::DeadlineExceeded { actor: s(), ms: 1 },
+            CallError::OutOfMemory { actor: s(), mb: 1 },
+            CallError::Trapped {
+                actor: s(),
+                detail: s(),
+            },
+            CallError::TooLarge {
+                what: s(),
+                size: 2,
+                limit: 1,
+            },
+            CallError::LimitReached {
+                actor: s(),
+                limit: "l",
+                detail: s(),
+            },
+            CallError::Quota(s()),
+            CallError::Forbidden(s()),
+            CallError::BadRequest(s()),
+            CallError::Storage {
+                detail: s(),
+                disk_full: true,
+            },
+            CallError::Storage {
+                detail: s(),
+                disk_full: false,
+            },
+            CallError::Internal(s()),
+        ];
+        // A new variant breaks this match: add it to `all` (and its kind to KINDS).
+        for e in &all {
+            match e {
+                CallError::ModuleNotFound(_)
+                | CallError::NotFound(_)
+                | CallError::Rejected(_)
+                | CallError::Timeout { .. }
+                | CallError::Overloaded(_)
+                | CallError::Cycle(_)
+                | CallError::Unsupported(_)
+                | CallError::DeadlineExceeded { .. }
+                | CallError::OutOfMemory { .. }
+                | CallError::Trapped { .. }
+                | CallError::TooLarge { .. }
+                | CallError::LimitReached { .. }
+                | CallError::Quota(_)
+                | CallError::Forbidden(_)
+                | CallError::BadRequest(_)
+                | CallError::Storage { .. }
+                | CallError::Internal(_) => {}
+            }
+        }
+        let mut seen: Vec<&str> = all.iter().map(CallError::kind).collect();
+        for k in &seen {
+            assert!(CallError::KINDS.contains(k), "{k} is missing from KINDS");
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        let mut listed = CallError::KINDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(seen, listed);
+    }
+}
