@@ -8,6 +8,7 @@ mod cli;
 mod compat;
 mod console;
 mod dashboard;
+mod demo;
 mod deploy;
 mod events;
 mod full_disk;
