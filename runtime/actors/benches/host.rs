@@ -224,23 +224,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.bench_function("routed", |b| {
-        b.iter_custom(|iters| {
-            // From a task on the runtime, like the admin API or the gateway.
-            let node = node.clone();
-            let (address, payload) = (address.clone(), payload.clone());
-            rt.block_on(rt.spawn(async move {
-                let call = || routed_call(&node, &address, &payload);
-                // Warm: the actor is live.
-                call().await;
-                let started = Instant::now();
-                for _ in 0..iters {
-                    let r = call().await;
-                    std::hint::black_box(r);
-                }
-                started.elapsed()
-            }))
-            .expect("bench task")
-        })
+        b.iter_custom(|iters| routed_calls(&rt, &node, &address, &payload, iters))
     });
     let one = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -296,22 +280,32 @@ fn benches(c: &mut Criterion) {
         .with_writer(std::io::sink)
         .init();
     c.bench_function("call/routed_with_node_log", |b| {
-        b.iter_custom(|iters| {
-            let node = node.clone();
-            let (address, payload) = (address.clone(), payload.clone());
-            rt.block_on(rt.spawn(async move {
-                let call = || routed_call(&node, &address, &payload);
-                call().await;
-                let started = Instant::now();
-                for _ in 0..iters {
-                    std::hint::black_box(call().await);
-                }
-                started.elapsed()
-            }))
-            .expect("bench task")
-        })
+        b.iter_custom(|iters| routed_calls(&rt, &node, &address, &payload, iters))
     });
     drop(rt);
+}
+
+/// `iters` routed calls from a task on the runtime, like the admin API or
+/// the gateway, after one that makes the actor live.
+fn routed_calls(
+    rt: &tokio::runtime::Runtime,
+    node: &Arc<Runtime>,
+    address: &Address,
+    payload: &[u8],
+    iters: u64,
+) -> Duration {
+    let node = node.clone();
+    let (address, payload) = (address.clone(), payload.to_vec());
+    rt.block_on(rt.spawn(async move {
+        let call = || routed_call(&node, &address, &payload);
+        call().await;
+        let started = Instant::now();
+        for _ in 0..iters {
+            std::hint::black_box(call().await);
+        }
+        started.elapsed()
+    }))
+    .expect("bench task")
 }
 
 fn main_config() -> Criterion {
