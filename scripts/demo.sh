@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "interrupted"' INT
 
-"$bin" serve --data "$data" --admin 127.0.0.1:0 --quic 127.0.0.1:0 >"$log" 2>&1 &
+"$bin" serve --data "$data" --admin 127.0.0.1:0 --quic 127.0.0.1:0 --web 127.0.0.1:0 >"$log" 2>&1 &
 node_pid=$!
 for _ in $(seq 100); do grep -q '^modules:' "$log" 2>/dev/null && break; sleep 0.1; done
 grep -q '^modules:' "$log" || { cat "$log"; echo "the node did not start"; exit 1; }

@@ -17,7 +17,7 @@ trap 'kill -9 ${pid:-0} "${pids[@]}" 2>/dev/null || true' EXIT
 start() {
     # The previous node's address files must not be mistaken for this one's.
     rm -f "$data/admin.addr" "$data/node.log"
-    "$bin" serve --data "$data" --admin 127.0.0.1:0 --quic 127.0.0.1:0 >"$data/node.log" 2>&1 &
+    "$bin" serve --data "$data" --admin 127.0.0.1:0 --quic 127.0.0.1:0 --web 127.0.0.1:0 >"$data/node.log" 2>&1 &
     pid=$!
     for _ in $(seq 400); do
         if grep -q '^modules:' "$data/node.log" 2>/dev/null && [ -s "$data/admin.addr" ]; then return; fi

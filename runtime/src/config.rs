@@ -28,8 +28,10 @@ pub(crate) struct Config {
     pub cache: Option<PathBuf>,
     /// Admin HTTP API address. Loopback unless an operator says otherwise.
     pub admin: SocketAddr,
-    /// Player QUIC address (the gateway).
+    /// Player QUIC address (the gateway): `anthill/1` and WebTransport.
     pub quic: SocketAddr,
+    /// Web port: WebSocket players at `/ws` and the browser arena at `/play`.
+    pub web: SocketAddr,
     /// Admin token. When unset: `ANTHILL_TOKEN`, else `DATA/admin.token`
     /// (generated on first start, mode 0600).
     pub admin_token: Option<String>,
@@ -55,6 +57,7 @@ impl Default for Config {
             cache: None,
             admin: SocketAddr::from(([127, 0, 0, 1], 7350)),
             quic: SocketAddr::from(([127, 0, 0, 1], 7351)),
+            web: SocketAddr::from(([127, 0, 0, 1], 7352)),
             admin_token: None,
             metrics_token: None,
             limits: Limits::default(),

@@ -7,6 +7,7 @@ mod config;
 mod node;
 mod process_metrics;
 mod telemetry;
+mod web;
 
 fn main() -> std::process::ExitCode {
     // Guest traps and refusals are routine here: their error values must not

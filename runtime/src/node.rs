@@ -26,6 +26,13 @@ pub(crate) enum StartError {
     #[error(transparent)]
     Gateway(#[from] GatewayError),
     #[error(
+        "cannot listen for browsers on {addr}: {source} (is another node running? pick another with --web)"
+    )]
+    BindWeb {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
         "cannot listen for the admin API on {addr}: {source} (is another node running? pick another with --admin)"
     )]
     Bind {
@@ -44,6 +51,8 @@ pub(crate) struct RunningNode {
     pub reloaded: Vec<String>,
     /// The player endpoint, when the gateway is enabled.
     pub gateway: Option<GatewayInfo>,
+    /// The web port (WebSocket and `/play`), when the gateway is enabled.
+    pub web_addr: Option<SocketAddr>,
     runtime: Started,
     player_side: Option<(Arc<Gateway>, tokio::task::JoinHandle<()>)>,
     shutdown: watch::Sender<bool>,
@@ -86,10 +95,6 @@ impl RunningNode {
                 let (info, task) =
                     gw.start(config.quic, &config.data, RuntimeDispatch::new(&runtime))?;
                 let _ = std::fs::write(config.data.join("quic.addr"), format!("{}\n", info.addr));
-                let _ = std::fs::write(
-                    config.data.join("gateway.fingerprint"),
-                    format!("{}\n", info.fingerprint),
-                );
                 (Some(info), Some((gw, task)))
             }
             None => (None, None),
@@ -111,6 +116,34 @@ impl RunningNode {
             format!("http://{admin_addr}\n"),
         );
         let (shutdown, mut stopped) = watch::channel(false);
+        let web_addr = match (&player_side, &info) {
+            (Some((gw, _)), Some(info)) => {
+                let web = tokio::net::TcpListener::bind(config.web)
+                    .await
+                    .map_err(|source| StartError::BindWeb {
+                        addr: config.web,
+                        source,
+                    })?;
+                let addr = web.local_addr().map_err(|source| StartError::BindWeb {
+                    addr: config.web,
+                    source,
+                })?;
+                gw.allow_web_port(addr, false);
+                let _ = std::fs::write(config.data.join("web.addr"), format!("{addr}\n"));
+                let app = crate::web::router(gw.clone(), info.addr);
+                let mut stopped = stopped.clone();
+                tokio::spawn(async move {
+                    let serve = axum::serve(web, app).with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    });
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "web port stopped");
+                    }
+                });
+                Some(addr)
+            }
+            _ => None,
+        };
         let tokens = anthill_admin::AdminTokens {
             operator: token,
             scrape: Some(scrape_token),
@@ -130,6 +163,7 @@ impl RunningNode {
             scrape_token_configured: matches!(scrape_source, anthill_admin::TokenSource::Config),
             reloaded: started.reloaded.clone(),
             gateway: info,
+            web_addr,
             runtime: started,
             player_side,
             shutdown,

@@ -28,3 +28,4 @@ mod tls;
 mod traces;
 mod tutorial;
 mod upload;
+mod web_transports;

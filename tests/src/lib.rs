@@ -132,6 +132,8 @@ pub struct Node {
     /// The player (QUIC) address and certificate fingerprint.
     pub quic: Option<std::net::SocketAddr>,
     pub fingerprint: String,
+    /// The web port (WebSocket at `/ws`).
+    pub web: Option<std::net::SocketAddr>,
     output: Arc<Mutex<Vec<String>>>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -217,13 +219,20 @@ impl Node {
             cmd.arg("--cache")
                 .arg(workspace_root().join("target").join("test-compile-cache"));
         }
-        cmd.args(["--admin", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env_remove("ANTHILL_TOKEN")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--admin",
+            "127.0.0.1:0",
+            "--quic",
+            "127.0.0.1:0",
+            "--web",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .env_remove("ANTHILL_TOKEN")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     }
 
     /// Spawns `cmd`, waits for the start banner, and reads the node's address
@@ -277,6 +286,9 @@ impl Node {
         let quic = std::fs::read_to_string(data.join("quic.addr"))
             .ok()
             .and_then(|s| s.trim().parse().ok());
+        let web = std::fs::read_to_string(data.join("web.addr"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         let fingerprint = std::fs::read_to_string(data.join("gateway.fingerprint"))
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
@@ -291,6 +303,7 @@ impl Node {
             token,
             quic,
             fingerprint,
+            web,
             output,
             _tmp: None,
         })

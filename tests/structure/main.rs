@@ -134,6 +134,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "anthill-actors",
         &["anthill-gateway", "anthill-admin", "quinn", "axum"],
     ),
+    // The gateway serves WebSocket players over HTTP (axum, on the node's web
+    // port), so axum is allowed; the admin API is not.
     (
         "anthill-gateway",
         &[
@@ -143,7 +145,6 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "anthill-store",
             "wasmtime",
             "sled",
-            "axum",
         ],
     ),
     ("anthill-admin", &["anthill-gateway", "quinn"]),

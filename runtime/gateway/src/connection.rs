@@ -1,10 +1,12 @@
-//! One player connection: the control stream (length-prefixed frames both
-//! ways), datagrams (acks in; state and unreliable pushes out), login or resume,
-//! and the dispatch of requests and joins to modules. Every protocol rule is
+//! One player connection, whatever its transport: the control stream
+//! (length-prefixed frames both ways), datagrams (acks in; state and
+//! unreliable pushes out), login or resume, and the dispatch of requests and
+//! joins to modules. Every protocol rule is
 //! checked by `anthill_protocol::session::ServerConn`; a violation gets an error
 //! frame and the connection closes, nothing else is affected.
 
-use super::session::{Link, OUTBOUND_QUEUE, Session};
+use super::link::Link;
+use super::session::Session;
 use super::token::{Claims, TokenError};
 use super::{close_frame, device_player_id};
 use crate::Gateway;
@@ -15,10 +17,9 @@ use anthill_protocol::{Auth, ErrorCode, Frame};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// How long a client has to open its control stream and say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn error_code(e: &CallError) -> ErrorCode {
     match e {
@@ -56,56 +57,43 @@ impl Drop for Counted<'_> {
     }
 }
 
-pub(super) async fn serve(gw: Arc<Gateway>, incoming: quinn::Incoming) {
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(error = %e, "player handshake failed");
-            gw.metrics.refused.with_label_values(&["handshake"]).inc();
-            return;
-        }
-    };
+/// What a transport read from its player.
+pub(crate) enum Input {
+    /// Bytes of the control stream (any split: frames are reassembled here).
+    Stream(Bytes),
+    /// One datagram (one frame, no length prefix).
+    Datagram(Bytes),
+}
+
+/// A transport's read side. `next` must be cancel-safe: it races the hello
+/// deadline.
+pub(crate) trait Source: Send {
+    /// The next input, or `None` when the connection ended.
+    fn next(&mut self) -> impl Future<Output = Option<Input>> + Send;
+}
+
+/// Serves one connection whose transport is up and whose control stream is
+/// open: the protocol until either side ends it, then the resume grace. The
+/// caller then lets its writer drain and closes the transport.
+pub(crate) async fn serve<S: Source>(gw: Arc<Gateway>, link: Link, source: &mut S) {
     gw.metrics.connections.inc();
+    gw.metrics
+        .accepted
+        .with_label_values(&[link.transport.name()])
+        .inc();
     let _counted = Counted(&gw.metrics.connections);
-    let (mut send, mut recv) = match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
-        Ok(Ok(s)) => s,
-        _ => {
-            conn.close(1u32.into(), b"no control stream");
-            return;
-        }
-    };
-    let (out, mut out_rx) = mpsc::channel::<Bytes>(OUTBOUND_QUEUE);
-    let writer = tokio::spawn(async move {
-        while let Some(b) = out_rx.recv().await {
-            if send.write_all(&b).await.is_err() {
-                return;
-            }
-        }
-        // The last frames (a closing error) must arrive before the connection
-        // closes: finish, then wait for the client to read to the end.
-        let _ = send.finish();
-        let _ = send.stopped().await;
-    });
-    let link = Link {
-        conn: conn.clone(),
-        out,
-    };
     let mut c = Conn {
         gw: gw.clone(),
         link,
         state: ServerConn::new(),
         session: None,
     };
-    c.run(&mut recv).await;
+    c.run(source).await;
     if let Some((session, epoch)) = c.session.take()
         && session.detach(epoch)
     {
         start_grace(gw.clone(), session, epoch);
     }
-    // Let queued frames (a final error) reach the client before closing.
-    drop(c);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
-    conn.close(0u32.into(), b"bye");
 }
 
 /// After the resume grace, a still-disconnected session ends: its player leaves
@@ -151,16 +139,18 @@ impl Conn {
         tracing::debug!(?code, %message, "player connection refused");
     }
 
-    async fn run(&mut self, recv: &mut quinn::RecvStream) {
+    async fn run<S: Source>(&mut self, source: &mut S) {
         let max_frame = self.gw.settings.max_frame_bytes;
         let mut reader = FrameReader::new(max_frame);
         let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
         tokio::pin!(hello_deadline);
         loop {
             tokio::select! {
-                chunk = recv.read_chunk(64 << 10, true) => {
-                    let Ok(Some(chunk)) = chunk else { return };
-                    reader.push(&chunk.bytes);
+                input = source.next() => match input {
+                None => return,
+                Some(Input::Datagram(bytes)) => self.on_datagram(&bytes),
+                Some(Input::Stream(chunk)) => {
+                    reader.push(&chunk);
                     loop {
                         match reader.next_frame() {
                             Ok(Some(frame)) => {
@@ -182,10 +172,7 @@ impl Conn {
                         }
                     }
                 }
-                d = self.link.conn.read_datagram() => {
-                    let Ok(bytes) = d else { return };
-                    self.on_datagram(&bytes);
-                }
+                },
                 _ = &mut hello_deadline, if !self.state.greeted() => {
                     self.refuse(ErrorCode::BadFrame, "no Hello within 10 s");
                     return;
@@ -205,8 +192,7 @@ impl Conn {
             Ok(Frame::Ping { nonce }) => {
                 let _ = self
                     .link
-                    .conn
-                    .send_datagram(Bytes::from(wire::encode(&Frame::Pong { nonce })));
+                    .datagram(&Bytes::from(wire::encode(&Frame::Pong { nonce })));
             }
             Ok(_) => gw
                 .metrics

@@ -13,11 +13,17 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod connection;
+mod link;
+pub mod origin;
+mod quic;
 mod session;
 pub mod sync;
 pub mod tls;
 pub mod token;
+pub mod websocket;
+mod webtransport;
 
+pub use origin::Origins;
 pub use session::Session;
 
 use anthill_core::metrics::{counter, counter_vec, gauge};
@@ -74,6 +80,15 @@ pub struct GatewaySettings {
     /// Send deltas against acknowledged baselines (false: a full snapshot
     /// every tick, the baseline benchmarks compare against).
     pub sync_deltas: bool,
+    /// Web pages (origins such as `https://game.example`) allowed to open
+    /// WebTransport and WebSocket sessions, besides the node's own web port;
+    /// `"*"` allows any.
+    pub allowed_origins: Vec<String>,
+    /// Offer permessage-deflate on WebSocket connections.
+    pub websocket_compression: bool,
+    /// Lifetime of the self-signed certificate (browsers accept at most 14
+    /// days); it is renewed in its last quarter without dropping anyone.
+    pub self_signed_lifetime_s: u64,
 }
 
 impl Default for GatewaySettings {
@@ -94,6 +109,9 @@ impl Default for GatewaySettings {
             push_backlog: 256,
             login_module: None,
             sync_deltas: true,
+            allowed_origins: Vec::new(),
+            websocket_compression: true,
+            self_signed_lifetime_s: 13 * 24 * 3600,
         }
     }
 }
@@ -136,8 +154,21 @@ pub struct GatewayInfo {
     pub cert_source: String,
 }
 
+/// The certificate players see now, for pages that pin it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Certificate {
+    /// SHA-256 of the DER certificate, hex.
+    pub sha256: String,
+    /// When it expires (Unix ms), if known.
+    pub expires_at_ms: Option<u64>,
+    /// Generated and rotated by the node (pin it), or the operator's (a CA's:
+    /// browsers need no pin).
+    pub self_signed: bool,
+}
+
 struct GatewayMetrics {
     connections: IntGauge,
+    accepted: IntCounterVec,
     sessions: IntGauge,
     refused: IntCounterVec,
     frames_in: IntCounterVec,
@@ -157,6 +188,9 @@ pub struct Gateway {
     key: OnceLock<token::TokenKey>,
     next_session: AtomicU64,
     endpoint: OnceLock<quinn::Endpoint>,
+    certificate: Mutex<Option<Certificate>>,
+    origins: Mutex<Origins>,
+    deflate_pool: yawc::DeflatePool,
     metrics: GatewayMetrics,
 }
 
@@ -167,6 +201,12 @@ impl Gateway {
         let r = registry;
         let metrics = GatewayMetrics {
             connections: gauge(r, "anthill_player_connections", "Open player connections."),
+            accepted: counter_vec(
+                r,
+                "anthill_player_connections_accepted_total",
+                "Player connections set up, by transport (quic, webtransport, websocket).",
+                &["transport"],
+            ),
             sessions: gauge(
                 r,
                 "anthill_player_sessions",
@@ -202,7 +242,13 @@ impl Gateway {
                 &["channel", "outcome"],
             ),
         };
+        let origins = Origins::new(&settings.allowed_origins);
         Arc::new(Gateway {
+            certificate: Mutex::new(None),
+            origins: Mutex::new(origins),
+            // Sized for the messages compressed at one moment (about the
+            // worker threads), not for the connections.
+            deflate_pool: yawc::DeflatePool::new(16),
             settings,
             sync: sync::Sync::new(registry),
             dispatch: OnceLock::new(),
@@ -246,44 +292,26 @@ impl Gateway {
                 source,
             })?;
         let _ = gw.key.set(key);
+        let lifetime = Duration::from_secs(s.self_signed_lifetime_s.max(20));
         let identity = match (&s.cert, &s.key) {
             (Some(c), Some(k)) => tls::load(c, k)?,
-            _ => tls::self_signed(data)?,
+            _ => tls::self_signed(data, lifetime, false)?,
         };
-        let mut crypto = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| GatewayError::Config(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
-        .map_err(|e| GatewayError::Config(e.to_string()))?;
-        crypto.alpn_protocols = vec![wire::ALPN.to_vec()];
-        let quic = quinn::crypto::rustls::QuicServerConfig::try_from(crypto)
-            .map_err(|e| GatewayError::Config(e.to_string()))?;
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .max_idle_timeout(Some(
-                quinn::IdleTimeout::try_from(Duration::from_millis(s.idle_timeout_ms))
-                    .map_err(|e| GatewayError::Config(e.to_string()))?,
-            ))
-            .max_concurrent_bidi_streams(1u32.into())
-            .max_concurrent_uni_streams(0u32.into())
-            // Small windows: a player's stream carries requests, not bulk data,
-            // and memory per idle connection must stay small.
-            .stream_receive_window((256u32 << 10).into())
-            .receive_window((512u32 << 10).into())
-            .send_window(1 << 20)
-            .datagram_receive_buffer_size(Some(64 << 10))
-            .datagram_send_buffer_size(256 << 10);
-        server.transport_config(Arc::new(transport));
-        server.max_incoming(s.max_incoming);
-        let endpoint = quinn::Endpoint::server(server, addr)
+        let endpoint = quinn::Endpoint::server(server_config(s, &identity)?, addr)
             .map_err(|source| GatewayError::Bind { addr, source })?;
         let local = endpoint
             .local_addr()
             .map_err(|source| GatewayError::Bind { addr, source })?;
+        gw.set_certificate(&identity, data);
+        if identity.self_signed {
+            tokio::spawn(rotate_certificate(
+                gw.clone(),
+                endpoint.clone(),
+                data.to_owned(),
+                lifetime,
+                identity.validity,
+            ));
+        }
         let _ = gw.endpoint.set(endpoint.clone());
         let gw2 = gw.clone();
         let task = tokio::spawn(async move {
@@ -302,7 +330,7 @@ impl Gateway {
                     let _ = incoming.retry();
                     continue;
                 }
-                tokio::spawn(connection::serve(gw2.clone(), incoming));
+                tokio::spawn(quic::serve_incoming(gw2.clone(), incoming));
             }
         });
         Ok((
@@ -315,10 +343,57 @@ impl Gateway {
         ))
     }
 
+    /// The certificate players see now (it changes when the node renews its
+    /// self-signed one).
+    pub fn certificate(&self) -> Option<Certificate> {
+        self.certificate
+            .lock()
+            .expect("certificate poisoned")
+            .clone()
+    }
+
+    fn set_certificate(&self, identity: &tls::Identity, data: &Path) {
+        let cert = Certificate {
+            sha256: identity.fingerprint.clone(),
+            expires_at_ms: identity.validity.map(|v| v.not_after_ms),
+            self_signed: identity.self_signed,
+        };
+        // Native clients (bots, tests) read the pin from the data dir.
+        if let Err(e) = std::fs::write(
+            data.join("gateway.fingerprint"),
+            format!("{}\n", cert.sha256),
+        ) {
+            tracing::warn!(error = %e, "cannot write the certificate fingerprint to the data dir");
+        }
+        *self.certificate.lock().expect("certificate poisoned") = Some(cert);
+    }
+
+    /// The origins allowed to open browser sessions.
+    pub fn origins(&self) -> Origins {
+        self.origins.lock().expect("origins poisoned").clone()
+    }
+
+    /// Allows pages served by the node's web port at `addr`.
+    pub fn allow_web_port(&self, addr: SocketAddr, tls: bool) {
+        let mut o = self.origins.lock().expect("origins poisoned");
+        *o = o.clone().with_web_port(addr, tls);
+    }
+
     /// Stops accepting and closes every connection.
     pub fn stop(&self) {
         if let Some(e) = self.endpoint.get() {
             e.close(0u32.into(), b"node stopping");
+        }
+        // WebSocket connections are not the endpoint's.
+        let sessions: Vec<_> = self
+            .sessions
+            .lock()
+            .expect("sessions poisoned")
+            .values()
+            .cloned()
+            .collect();
+        for s in sessions {
+            s.close_link(0, "node stopping");
         }
     }
 
@@ -393,6 +468,87 @@ impl Gateway {
 
     fn new_session_id(&self) -> u64 {
         self.next_session.fetch_add(1, Ordering::Relaxed) ^ (rand::random::<u64>() << 20)
+    }
+}
+
+/// The endpoint's QUIC and TLS configuration for `identity`: ALPN
+/// `anthill/1` and `h3` (WebTransport), TLS 1.3 only.
+fn server_config(
+    s: &GatewaySettings,
+    identity: &tls::Identity,
+) -> Result<quinn::ServerConfig, GatewayError> {
+    let mut crypto = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| GatewayError::Config(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+    .map_err(|e| GatewayError::Config(e.to_string()))?;
+    crypto.alpn_protocols = vec![wire::ALPN.to_vec(), webtransport::ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(crypto)
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(Duration::from_millis(s.idle_timeout_ms))
+                .map_err(|e| GatewayError::Config(e.to_string()))?,
+        ))
+        // HTTP/3 needs a few streams (its control and QPACK streams, the
+        // CONNECT, the session's control stream); an `anthill/1` connection
+        // is lowered to the one control stream once its ALPN is known.
+        .max_concurrent_bidi_streams(4u32.into())
+        .max_concurrent_uni_streams(4u32.into())
+        // Small windows: a player's stream carries requests, not bulk data,
+        // and memory per idle connection must stay small.
+        .stream_receive_window((256u32 << 10).into())
+        .receive_window((512u32 << 10).into())
+        .send_window(1 << 20)
+        .datagram_receive_buffer_size(Some(64 << 10))
+        .datagram_send_buffer_size(256 << 10);
+    server.transport_config(Arc::new(transport));
+    server.max_incoming(s.max_incoming);
+    Ok(server)
+}
+
+/// Renews the self-signed certificate in its last quarter of life. New
+/// connections get the new one; open connections keep theirs (a TLS
+/// certificate is checked at the handshake only), so no player is dropped.
+async fn rotate_certificate(
+    gw: Arc<Gateway>,
+    endpoint: quinn::Endpoint,
+    data: PathBuf,
+    lifetime: Duration,
+    mut validity: Option<tls::Validity>,
+) {
+    loop {
+        let renew_at_ms = validity.map_or(0, |v| {
+            v.not_after_ms
+                .saturating_sub(lifetime.as_millis() as u64 / 4)
+        });
+        let wait = renew_at_ms.saturating_sub(anthill_core::now_ms());
+        tokio::time::sleep(Duration::from_millis(wait.max(1_000))).await;
+        let renewed = tls::self_signed(&data, lifetime, true).and_then(|id| {
+            let config = server_config(&gw.settings, &id)
+                .map_err(|e| tls::TlsError::Generate(e.to_string()))?;
+            Ok((id, config))
+        });
+        match renewed {
+            Ok((id, config)) => {
+                endpoint.set_server_config(Some(config));
+                gw.set_certificate(&id, &data);
+                validity = id.validity;
+                tracing::info!(
+                    sha256 = %id.fingerprint,
+                    "renewed the self-signed player certificate"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot renew the self-signed player certificate; retrying in a minute");
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        }
     }
 }
 

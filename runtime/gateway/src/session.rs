@@ -2,53 +2,13 @@
 //! rooms it is in, and the reliable pushes kept for replay. A session outlives
 //! its connection by the resume grace period.
 
+use super::link::Link;
 use anthill_core::Address;
 use anthill_protocol::{Frame, wire};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Instant;
-use tokio::sync::mpsc;
-
-/// Frames waiting to be written to one connection's control stream. A player
-/// that lets it fill is too slow to serve reliably: its connection is closed
-/// (the session stays, and can be resumed).
-pub(crate) const OUTBOUND_QUEUE: usize = 1024;
-
-/// One connection of a session.
-#[derive(Clone)]
-pub(crate) struct Link {
-    pub conn: quinn::Connection,
-    pub out: mpsc::Sender<Bytes>,
-}
-
-impl Link {
-    /// Queues a frame on the control stream; false (and the connection closed)
-    /// if the player is not keeping up.
-    pub(crate) fn send(&self, frame: &Frame) -> bool {
-        self.send_bytes(Bytes::from(wire::encode_prefixed(frame)))
-    }
-
-    pub(crate) fn send_bytes(&self, prefixed: Bytes) -> bool {
-        match self.out.try_send(prefixed) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.conn
-                    .close(2u32.into(), b"too slow: control stream backlog full");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Sends a frame as a datagram if it fits the path; never waits.
-    fn datagram(&self, frame: &Bytes) -> bool {
-        match self.conn.max_datagram_size() {
-            Some(max) if frame.len() <= max => self.conn.send_datagram(frame.clone()).is_ok(),
-            _ => false,
-        }
-    }
-}
 
 struct Inner {
     link: Option<Link>,
@@ -100,10 +60,7 @@ impl Session {
     pub(crate) fn attach(&self, link: Link) -> u64 {
         let mut inner = self.lock();
         if let Some(old) = inner.link.replace(link) {
-            old.conn.close(
-                3u32.into(),
-                b"replaced by a newer connection of the same session",
-            );
+            old.close(3, "replaced by a newer connection of the same session");
         }
         inner.epoch += 1;
         inner.epoch
@@ -112,7 +69,14 @@ impl Session {
     /// This session was replaced by a new login: close its connection.
     pub(crate) fn attach_closed(&self) {
         if let Some(old) = self.lock().link.take() {
-            old.conn.close(4u32.into(), b"logged in again elsewhere");
+            old.close(4, "logged in again elsewhere");
+        }
+    }
+
+    /// Closes the current connection, if any (the session stays).
+    pub(crate) fn close_link(&self, code: u32, reason: &'static str) {
+        if let Some(l) = self.lock().link.clone() {
+            l.close(code, reason);
         }
     }
 
@@ -171,6 +135,7 @@ impl Session {
         let bytes = Bytes::from(wire::encode(&Frame::Push { seq: 0, payload }));
         match link {
             Some(l) if l.datagram(&bytes) => "sent",
+            Some(l) if !l.has_datagrams() && l.stream_lossy(&bytes) => "sent",
             _ => "dropped",
         }
     }
@@ -184,12 +149,10 @@ impl Session {
         if link.datagram(frame) {
             return "datagram";
         }
-        let mut prefixed = Vec::with_capacity(frame.len() + 4);
-        prefixed.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        prefixed.extend_from_slice(frame);
-        match link.out.try_send(Bytes::from(prefixed)) {
-            Ok(()) => "stream",
-            Err(_) => "dropped",
+        if link.stream_lossy(frame) {
+            "stream"
+        } else {
+            "dropped"
         }
     }
 

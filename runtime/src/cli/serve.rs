@@ -27,6 +27,10 @@ pub(super) struct ServeArgs {
     /// Player QUIC address [default: 127.0.0.1:7351]
     #[arg(long)]
     quic: Option<SocketAddr>,
+    /// Web port for browsers: WebSocket at /ws, the arena page at /play
+    /// [default: 127.0.0.1:7352]
+    #[arg(long)]
+    web: Option<SocketAddr>,
     /// Admin token (else the config's, else DATA/admin.token)
     #[arg(long, env = "ANTHILL_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -68,6 +72,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(q) = args.quic {
         config.quic = q;
     }
+    if let Some(w) = args.web {
+        config.web = w;
+    }
     if let Some(t) = args.token {
         config.admin_token = Some(t);
     }
@@ -105,6 +112,11 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             g.addr, g.fingerprint, g.cert_source
         ),
         None => println!("players: gateway disabled"),
+    }
+    if let Some(w) = &running.web_addr {
+        println!(
+            "browsers: http://{w}/play (WebSocket ws://{w}/ws; WebTransport on the player port, certificate hash at http://{w}/play/connect.json)"
+        );
     }
     if let Some(to) = &telemetry.traces_to {
         println!("traces: OTLP/HTTP to {to}");
