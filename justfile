@@ -46,8 +46,13 @@ demo: build build-modules
 browser-toolchain:
     scripts/browser-toolchain.sh
 
-# The whole test suite (unit, end-to-end, hostile modules, the console in Chromium).
-test: setup build-modules browser-toolchain
+# The TypeScript compiler the SDK (clients/typescript) is checked against, pinned by its lockfile.
+typescript-toolchain:
+    scripts/typescript-toolchain.sh
+
+# The whole test suite (unit, end-to-end, hostile modules, the TypeScript SDK,
+# the console and the arena page in Chromium).
+test: setup build-modules browser-toolchain typescript-toolchain
     cargo test -j {{jobs}} --release --workspace
 
 # Benchmarks: criterion host benches, then the end-to-end scenarios (one JSON

@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=target/toolchains
 mkdir -p "$tools"
+# Tests run in parallel and each may call this: one installs, the others wait.
+exec 9>"$tools/.browser.lock"
+flock 9
 
 chromium_bin() { command -v chromium || command -v chromium-browser || true; }
 if [ -z "$(chromium_bin)" ]; then

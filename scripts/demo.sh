@@ -26,6 +26,7 @@ grep -v ' INFO ' "$log"
 admin_url="$(cat "$data/admin.addr")"
 case "$admin_url" in http*) ;; *) admin_url="http://$admin_url" ;; esac
 echo "web console while the demo runs: $admin_url/console (token: $(cat "$data/admin.token"))"
+echo "play the arena in a browser beside the bots: http://$(cat "$data/web.addr")/play (DEMO_SECONDS=300 gives you time)"
 a() { "$bin" "$@" --data "$data"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

@@ -36,15 +36,15 @@ else
 fi
 
 
-# npm_ci_pinned NAME STAMP: installs scripts/toolchains/NAME (package.json and
-# its committed lockfile) into $tools/NAME with npm ci, unless the stamp
-# already written there is STAMP. A fresh directory each time: npm installing
+# npm_ci_pinned NAME STAMP [DIR]: installs DIR (default scripts/toolchains/NAME:
+# a package.json and its committed lockfile) into $tools/NAME with npm ci,
+# unless the stamp already written there is STAMP. A fresh directory each time: npm installing
 # over another version leaves a broken tree.
 npm_ci_pinned() {
-    local name=$1 stamp=$2
+    local name=$1 stamp=$2 src=${3:-scripts/toolchains/$1}
     if [ "$(cat "$tools/$name/.version" 2>/dev/null)" != "$stamp" ]; then
         rm -rf "${tools:?}/$name" && mkdir -p "$tools/$name"
-        cp "scripts/toolchains/$name/package.json" "scripts/toolchains/$name/package-lock.json" "$tools/$name/"
+        cp "$src/package.json" "$src/package-lock.json" "$tools/$name/"
         "${npm[@]}" ci --prefix "$tools/$name" --no-audit --no-fund --loglevel=error >/dev/null
         echo "$stamp" > "$tools/$name/.version"
     fi

@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod node;
+mod play;
 mod process_metrics;
 mod telemetry;
 mod web;

@@ -5,10 +5,10 @@
 // Prints one JSON line of findings; exits non-zero naming the step that failed.
 // Run by tests/e2e/console.rs through target/toolchains/browser/run.
 "use strict";
-const { chromium } = require("playwright-core");
+const { open, until } = require("./chromium.cjs");
 const path = require("path");
 
-const { ANTHILL_URL: url, ANTHILL_TOKEN: token, COMPONENT: component, SHOTS: shots, CHROMIUM: executablePath } = process.env;
+const { ANTHILL_URL: url, ANTHILL_TOKEN: token, COMPONENT: component, SHOTS: shots } = process.env;
 
 async function api(p) {
   const r = await fetch(url + p, { headers: { Authorization: `Bearer ${token}` } });
@@ -16,27 +16,9 @@ async function api(p) {
   return r.json();
 }
 
-async function until(what, check, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 (async () => {
   const findings = { shots: [] };
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error: ${m.text()}`); });
+  const { browser, page, problems } = await open({ width: 1280, height: 1000 });
   const shot = async (name) => {
     const file = path.join(shots, `console-${name}.png`);
     await page.screenshot({ path: file, fullPage: true });

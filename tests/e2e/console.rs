@@ -3,23 +3,9 @@
 //! here through the API after the page has acted. Screenshots land in
 //! target/screenshots.
 
-use anthill_tests::{Node, guest, workspace_root};
+use anthill_tests::{Node, browser_runner, guest, workspace_root};
 use anyhow::Context as _;
 use std::process::Command;
-
-/// Chromium and playwright-core, installed by the script `just test` also runs
-/// (quick when they are there).
-fn browser_runner() -> anyhow::Result<std::path::PathBuf> {
-    let root = workspace_root();
-    let status = Command::new(root.join("scripts/browser-toolchain.sh"))
-        .status()
-        .context("running scripts/browser-toolchain.sh")?;
-    anyhow::ensure!(
-        status.success(),
-        "scripts/browser-toolchain.sh failed ({status}): the browser tests need Chromium and playwright-core"
-    );
-    Ok(root.join("target/toolchains/browser/run"))
-}
 
 #[tokio::test]
 async fn the_console_logs_in_starts_a_canary_and_rolls_it_back() -> anyhow::Result<()> {

@@ -39,6 +39,11 @@ async fn the_demo_swaps_arena_under_bots_and_stops_gracefully() -> anyhow::Resul
     );
     assert!(text.contains("/console (token: "), "{text}");
     assert!(
+        text.contains("play the arena in a browser beside the bots: http://127.0.0.1:")
+            && text.contains("/play"),
+        "the demo prints the page's URL:\n{text}"
+    );
+    assert!(
         text.contains("live actors stopped, their state saved"),
         "{text}"
     );

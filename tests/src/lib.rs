@@ -48,6 +48,21 @@ pub fn toolchain(bin: &str) -> PathBuf {
     p
 }
 
+/// Chromium and playwright-core for the browser tests (tests/browser/*.cjs),
+/// installed by the script `just test` also runs (quick when they are there):
+/// the node wrapper that runs a script with both at hand.
+pub fn browser_runner() -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    let status = Command::new(root.join("scripts/browser-toolchain.sh"))
+        .status()
+        .context("running scripts/browser-toolchain.sh")?;
+    anyhow::ensure!(
+        status.success(),
+        "scripts/browser-toolchain.sh failed ({status}): the browser tests need Chromium and playwright-core"
+    );
+    Ok(root.join("target/toolchains/browser/run"))
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
