@@ -53,6 +53,8 @@ pub(crate) struct RunningNode {
     pub gateway: Option<GatewayInfo>,
     /// The web port (WebSocket and `/play`), when the gateway is enabled.
     pub web_addr: Option<SocketAddr>,
+    /// Whether the web port speaks TLS (the operator's certificate).
+    pub web_tls: bool,
     runtime: Started,
     player_side: Option<(Arc<Gateway>, tokio::task::JoinHandle<()>)>,
     shutdown: watch::Sender<bool>,
@@ -116,6 +118,7 @@ impl RunningNode {
             format!("http://{admin_addr}\n"),
         );
         let (shutdown, mut stopped) = watch::channel(false);
+        let mut web_tls = false;
         let web_addr = match (&player_side, &info) {
             (Some((gw, _)), Some(info)) => {
                 let web = tokio::net::TcpListener::bind(config.web)
@@ -128,18 +131,12 @@ impl RunningNode {
                     addr: config.web,
                     source,
                 })?;
-                gw.allow_web_port(addr, false);
+                let tls = gw.web_tls();
+                web_tls = tls.is_some();
+                gw.allow_web_port(addr, tls.is_some());
                 let _ = std::fs::write(config.data.join("web.addr"), format!("{addr}\n"));
                 let app = crate::web::router(gw.clone(), info.addr);
-                let mut stopped = stopped.clone();
-                tokio::spawn(async move {
-                    let serve = axum::serve(web, app).with_graceful_shutdown(async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    });
-                    if let Err(e) = serve.await {
-                        tracing::error!(error = %e, "web port stopped");
-                    }
-                });
+                tokio::spawn(crate::web::serve(web, app, tls, stopped.clone()));
                 Some(addr)
             }
             _ => None,
@@ -164,6 +161,7 @@ impl RunningNode {
             reloaded: started.reloaded.clone(),
             gateway: info,
             web_addr,
+            web_tls,
             runtime: started,
             player_side,
             shutdown,

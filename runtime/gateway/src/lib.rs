@@ -188,6 +188,8 @@ pub struct Gateway {
     key: OnceLock<token::TokenKey>,
     next_session: AtomicU64,
     endpoint: OnceLock<quinn::Endpoint>,
+    /// TLS for the web port, when the operator gave a certificate.
+    web_tls: OnceLock<Arc<rustls::ServerConfig>>,
     certificate: Mutex<Option<Certificate>>,
     origins: Mutex<Origins>,
     deflate_pool: yawc::DeflatePool,
@@ -252,6 +254,7 @@ impl Gateway {
             settings,
             sync: sync::Sync::new(registry),
             dispatch: OnceLock::new(),
+            web_tls: OnceLock::new(),
             sessions: Mutex::new(HashMap::new()),
             key: OnceLock::new(),
             next_session: AtomicU64::new(1),
@@ -303,6 +306,9 @@ impl Gateway {
             .local_addr()
             .map_err(|source| GatewayError::Bind { addr, source })?;
         gw.set_certificate(&identity, data);
+        if !identity.self_signed {
+            let _ = gw.web_tls.set(web_server_config(&identity)?);
+        }
         if identity.self_signed {
             tokio::spawn(rotate_certificate(
                 gw.clone(),
@@ -371,6 +377,14 @@ impl Gateway {
     /// The origins allowed to open browser sessions.
     pub fn origins(&self) -> Origins {
         self.origins.lock().expect("origins poisoned").clone()
+    }
+
+    /// TLS for the web port (`wss://`, `https://…/play`) with the operator's
+    /// certificate; `None` with the node's own self-signed one, which browsers
+    /// accept only pinned over WebTransport, so the web port stays plain HTTP
+    /// (fine on loopback, where a page is a secure context anyway).
+    pub fn web_tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.web_tls.get().cloned()
     }
 
     /// Allows pages served by the node's web port at `addr`.
@@ -469,6 +483,21 @@ impl Gateway {
     fn new_session_id(&self) -> u64 {
         self.next_session.fetch_add(1, Ordering::Relaxed) ^ (rand::random::<u64>() << 20)
     }
+}
+
+/// The web port's TLS for `identity`: HTTP/1.1 only (a WebSocket upgrade is
+/// an HTTP/1.1 request), TLS 1.2 and 1.3.
+fn web_server_config(identity: &tls::Identity) -> Result<Arc<rustls::ServerConfig>, GatewayError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| GatewayError::Config(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+    .map_err(|e| GatewayError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// The endpoint's QUIC and TLS configuration for `identity`: ALPN

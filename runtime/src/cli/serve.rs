@@ -114,9 +114,15 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => println!("players: gateway disabled"),
     }
     if let Some(w) = &running.web_addr {
-        println!(
-            "browsers: http://{w}/play (WebSocket ws://{w}/ws; WebTransport on the player port, certificate hash at http://{w}/play/connect.json)"
-        );
+        if running.web_tls {
+            println!(
+                "browsers: https://{w}/play (WebSocket wss://{w}/ws; WebTransport on the player port, with the same certificate)"
+            );
+        } else {
+            println!(
+                "browsers: http://{w}/play (WebSocket ws://{w}/ws; WebTransport on the player port, certificate hash at http://{w}/play/connect.json)"
+            );
+        }
     }
     if let Some(to) = &telemetry.traces_to {
         println!("traces: OTLP/HTTP to {to}");
