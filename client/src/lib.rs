@@ -11,16 +11,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The protocol rules are `anthill-protocol`'s; this crate adds QUIC (quinn),
-//! certificate pinning, request/reply matching, a mirror of each joined room's
+//! The protocol rules are `anthill-protocol`'s; this crate adds the transports
+//! (QUIC with quinn, and the browsers' two: WebTransport and WebSocket, for
+//! engines and load tests of those paths), certificate pinning, request/reply matching, a mirror of each joined room's
 //! state (acknowledged as it is applied), and automatic resume: when the
 //! connection drops, the client reconnects with its session token, keeps its
 //! rooms, and receives the reliable pushes it missed.
 
 mod tls;
+mod transport;
 
 pub use anthill_protocol::sync::EntityMap;
 pub use anthill_protocol::{ErrorCode, Frame};
+pub use transport::{Transport, webtransport_endpoint};
 
 use anthill_protocol::Auth;
 use anthill_protocol::session::{ClientEvent, ClientSession};
@@ -32,6 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
+use transport::{Conn, Dialer, Input};
 
 /// How the client trusts the node's certificate.
 #[derive(Debug, Clone)]
@@ -93,7 +97,7 @@ type Welcome = oneshot::Sender<Result<(u64, bool), ClientError>>;
 
 #[derive(Clone)]
 struct Link {
-    conn: quinn::Connection,
+    conn: Conn,
     out: mpsc::Sender<Bytes>,
     generation: u64,
 }
@@ -110,10 +114,10 @@ struct State {
 }
 
 struct Inner {
-    endpoint: quinn::Endpoint,
-    config: quinn::ClientConfig,
-    addr: SocketAddr,
+    dialer: Dialer,
     state: Mutex<State>,
+    /// Wire bytes of the connections closed so far.
+    wire_bytes_before: AtomicU64,
     pushes: mpsc::UnboundedSender<Push>,
     pushes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Push>>,
     state_changed: Notify,
@@ -163,32 +167,65 @@ impl Client {
         addr: SocketAddr,
         trust: Trust,
     ) -> Result<Client, ClientError> {
-        let crypto = tls::client_config(&trust).map_err(ClientError::Connect)?;
-        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let mut config = quinn::ClientConfig::new(Arc::new(quic));
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .keep_alive_interval(Some(Duration::from_secs(5)))
-            .datagram_receive_buffer_size(Some(1 << 20));
-        config.transport_config(Arc::new(transport));
+        Client::open(Dialer::quic(endpoint, addr, &trust)?).await
+    }
+
+    /// Connects over WebTransport (HTTP/3) to the player port at `addr`,
+    /// through a shared endpoint (see [`webtransport_endpoint`]), as a browser
+    /// would.
+    pub async fn connect_webtransport(
+        endpoint: Arc<wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>>,
+        addr: SocketAddr,
+    ) -> Result<Client, ClientError> {
+        Client::open(Dialer::webtransport(endpoint, addr)?).await
+    }
+
+    /// Connects over WebSocket to the node's web port at `web` (`/ws`):
+    /// `ws://` without `trust`, `wss://` trusting the node's certificate so.
+    pub async fn connect_websocket(
+        web: SocketAddr,
+        trust: Option<Trust>,
+    ) -> Result<Client, ClientError> {
+        Client::open(Dialer::websocket(web, trust.as_ref())?).await
+    }
+
+    async fn open(dialer: Dialer) -> Result<Client, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            endpoint,
-            config,
-            addr,
+            dialer,
             state: Mutex::new(State::default()),
+            wire_bytes_before: AtomicU64::new(0),
             pushes: tx,
             pushes_rx: tokio::sync::Mutex::new(rx),
             state_changed: Notify::new(),
             auto_resume: AtomicBool::new(true),
             drop_ppm: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
-            rng: AtomicU64::new(0x9e37_79b9_7f4a_7c15 ^ u64::from(addr.port())),
+            rng: AtomicU64::new(0x9e37_79b9_7f4a_7c15 ^ rand_seed()),
             stats: Stats::default(),
         });
         Inner::open(&inner).await?;
         Ok(Client { inner })
+    }
+
+    /// The transport this client uses.
+    pub fn transport(&self) -> Transport {
+        self.inner.dialer.transport()
+    }
+
+    /// Bytes the wire carried to this client so far, over every connection
+    /// of the session: UDP payloads for QUIC and WebTransport, TCP payload
+    /// for WebSocket (after compression and framing).
+    pub fn wire_bytes_in(&self) -> u64 {
+        let live = self
+            .inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .link
+            .as_ref()
+            .map_or(0, |l| l.conn.wire_bytes_in());
+        self.inner.wire_bytes_before.load(Ordering::Relaxed) + live
     }
 
     /// Logs in with a device id (the node derives a stable player id).
@@ -326,7 +363,7 @@ impl Client {
             .link
             .clone();
         if let Some(l) = link {
-            l.conn.close(0u32.into(), b"simulated loss");
+            l.conn.close(b"simulated loss");
         }
     }
 
@@ -369,7 +406,7 @@ impl Client {
             .link
             .take();
         if let Some(l) = link {
-            l.conn.close(0u32.into(), b"bye");
+            l.conn.close(b"bye");
         }
     }
 
@@ -398,6 +435,12 @@ impl Client {
     }
 }
 
+/// A different seed per client of this process (the lossy-link knob's generator).
+fn rand_seed() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(0x9e37_79b9, Ordering::Relaxed)
+}
+
 fn send(link: &Link, frame: &Frame) -> Result<(), ClientError> {
     link.out
         .try_send(Bytes::from(wire::encode_prefixed(frame)))
@@ -423,24 +466,7 @@ impl Inner {
     }
 
     async fn open_inner(this: &Arc<Inner>) -> Result<Link, ClientError> {
-        let conn = this
-            .endpoint
-            .connect_with(this.config.clone(), this.addr, "localhost")
-            .map_err(|e| ClientError::Connect(e.to_string()))?
-            .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let (mut send, recv) = conn
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let (out, mut out_rx) = mpsc::channel::<Bytes>(4096);
-        tokio::spawn(async move {
-            while let Some(b) = out_rx.recv().await {
-                if send.write_all(&b).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let (conn, out, source) = this.dialer.open().await?;
         let link = {
             let mut st = this.state.lock().expect("client poisoned");
             st.generation += 1;
@@ -452,7 +478,7 @@ impl Inner {
             st.link = Some(link.clone());
             link
         };
-        tokio::spawn(Inner::read_loop(this.clone(), link.clone(), recv));
+        tokio::spawn(Inner::read_loop(this.clone(), link.clone(), source));
         Ok(link)
     }
 
@@ -486,7 +512,7 @@ impl Inner {
         x % 1_000_000 < ppm
     }
 
-    async fn read_loop(this: Arc<Inner>, link: Link, mut recv: quinn::RecvStream) {
+    async fn read_loop(this: Arc<Inner>, link: Link, mut source: transport::Source) {
         let mut reader = FrameReader::new(MAX_FRAME);
         loop {
             if this.stalled.load(Ordering::Relaxed) {
@@ -494,36 +520,52 @@ impl Inner {
                 link.conn.closed().await;
                 break;
             }
-            tokio::select! {
-                chunk = recv.read_chunk(64 << 10, true) => {
-                    let Ok(Some(chunk)) = chunk else { break };
-                    this.stats.stream_bytes_in.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed);
-                    reader.push(&chunk.bytes);
+            let Some(input) = source.next().await else {
+                break;
+            };
+            match input {
+                Input::Stream(bytes) | Input::Message(bytes) => {
+                    this.stats
+                        .stream_bytes_in
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    reader.push(&bytes);
+                    let mut bad = false;
                     loop {
                         match reader.next_frame() {
                             Ok(Some(f)) => this.on_frame(f, &link),
                             Ok(None) => break,
                             Err(_) => {
-                                link.conn.close(1u32.into(), b"bad frame from the node");
+                                bad = true;
                                 break;
                             }
                         }
                     }
+                    // A WebSocket message holds whole frames only.
+                    if bad || (matches!(link.conn, Conn::WebSocket { .. }) && reader.buffered() > 0)
+                    {
+                        link.conn.close(b"bad frame from the node");
+                        break;
+                    }
                 }
-                d = link.conn.read_datagram() => {
-                    let Ok(bytes) = d else { break };
+                Input::Datagram(bytes) => {
                     if this.lossy_drop() {
-                        this.stats.datagrams_dropped_on_purpose.fetch_add(1, Ordering::Relaxed);
+                        this.stats
+                            .datagrams_dropped_on_purpose
+                            .fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     this.stats.datagrams_in.fetch_add(1, Ordering::Relaxed);
-                    this.stats.datagram_bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    this.stats
+                        .datagram_bytes_in
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     if let Ok(f) = wire::decode(&bytes, MAX_FRAME) {
                         this.on_frame(f, &link);
                     }
                 }
             }
         }
+        this.wire_bytes_before
+            .fetch_add(link.conn.wire_bytes_in(), Ordering::Relaxed);
         Inner::on_disconnect(&this, link.generation).await;
     }
 
@@ -533,7 +575,7 @@ impl Inner {
         let (event, reply) = st.session.on_frame(frame);
         if let Some(ack) = reply {
             // Acks ride datagrams: a lost ack only makes the next delta larger.
-            let _ = link.conn.send_datagram(Bytes::from(wire::encode(&ack)));
+            link.conn.send_unreliable(&ack);
         }
         if is_state {
             self.stats.state_frames.fetch_add(1, Ordering::Relaxed);

@@ -69,7 +69,8 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
-pub(crate) fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, String> {
+/// The TLS configuration trusting the node as `trust` says, offering `alpn`.
+pub(crate) fn client_config(trust: &Trust, alpn: &[u8]) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -102,6 +103,6 @@ pub(crate) fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, Strin
             builder.with_root_certificates(roots).with_no_client_auth()
         }
     };
-    config.alpn_protocols = vec![anthill_protocol::wire::ALPN.to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(config)
 }

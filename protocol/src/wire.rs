@@ -208,6 +208,32 @@ pub fn encode_prefixed(frame: &Frame) -> Vec<u8> {
     out
 }
 
+/// One message of queued control-stream bytes, for transports without
+/// datagrams (WebSocket): `first` and whatever `more` yields right now, while
+/// the message is under `max` bytes. `first` alone is returned as is, uncopied.
+pub fn coalesce<T: AsRef<[u8]> + From<Vec<u8>>>(
+    first: T,
+    max: usize,
+    mut more: impl FnMut() -> Option<T>,
+) -> T {
+    if first.as_ref().len() >= max {
+        return first;
+    }
+    let Some(second) = more() else {
+        return first;
+    };
+    let mut m = Vec::with_capacity(max.min(first.as_ref().len() + second.as_ref().len() * 4));
+    m.extend_from_slice(first.as_ref());
+    m.extend_from_slice(second.as_ref());
+    while m.len() < max {
+        match more() {
+            Some(b) => m.extend_from_slice(b.as_ref()),
+            None => break,
+        }
+    }
+    T::from(m)
+}
+
 /// Decodes exactly one frame from `bytes` (a datagram, or a stream frame body),
 /// refusing anything over `limit` bytes.
 pub fn decode(bytes: &[u8], limit: usize) -> Result<Frame, DecodeError> {
@@ -292,6 +318,18 @@ pub fn fuzz_one(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalesce_joins_what_is_queued_up_to_the_cap_and_keeps_the_rest() {
+        let mut queue: std::collections::VecDeque<Vec<u8>> =
+            [vec![2; 3], vec![3; 3], vec![4; 3]].into();
+        let m = coalesce(vec![1; 3], 8, || queue.pop_front());
+        // 3 + 3 + 3 bytes: the cap stops taking once reached, not mid-frame.
+        assert_eq!(m, [1, 1, 1, 2, 2, 2, 3, 3, 3]);
+        assert_eq!(queue, [vec![4; 3]]);
+        let alone = coalesce(vec![9], 8, || None);
+        assert_eq!(alone, [9]);
+    }
 
     #[test]
     fn a_hello_is_a_few_bytes_as_documented() {

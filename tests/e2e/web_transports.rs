@@ -8,6 +8,7 @@ use anthill_protocol::{Auth, Frame};
 use anthill_tests::Node;
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 async fn node() -> anyhow::Result<Node> {
@@ -366,4 +367,226 @@ fn anthill_core_now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_millis() as u64
+}
+
+/// A room's state reaches `client` (its mirror fills within 10 s).
+async fn room_fills(client: &anthill_client::Client, room: u32) -> anyhow::Result<usize> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((_, entities)) = client.room_state(room)
+            && !entities.is_empty()
+        {
+            return Ok(entities.len());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no room state within 10 s over {}",
+            client.transport().name()
+        );
+        client.state_changed(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Rust client speaks both browser transports with the same API: login,
+/// a request, a room's mirror, a resume after the connection drops; and
+/// `anthill bot --transport` plays the arena over each with no error.
+#[tokio::test]
+async fn the_rust_client_and_the_bot_play_over_both_browser_transports() -> anyhow::Result<()> {
+    use anthill_client::{Client, Transport, Trust};
+    let node = node().await?;
+    node.admin().deploy("lobby", "lobby", "").await?;
+    let web = node.web.context("no web port")?;
+    let quic = node.quic.context("no player port")?;
+    let endpoint =
+        anthill_client::webtransport_endpoint(&Trust::Fingerprint(node.fingerprint.clone()))?;
+    for (client, transport) in [
+        (
+            Client::connect_websocket(web, None).await?,
+            Transport::WebSocket,
+        ),
+        (
+            Client::connect_webtransport(endpoint.clone(), quic).await?,
+            Transport::WebTransport,
+        ),
+    ] {
+        let name = transport.name();
+        assert_eq!(client.transport(), transport);
+        let player = client.login_device(&format!("rust-{name}")).await?;
+        assert_eq!(
+            client.request("echo", name.as_bytes().to_vec()).await?,
+            name.as_bytes(),
+            "echo over {name}"
+        );
+        let room = client.join(&format!("arena/rust-{name}")).await?;
+        room_fills(&client, room).await?;
+        // A dropped connection: the client resumes as the same player and the
+        // room's state comes again.
+        client.set_auto_resume(false);
+        client.simulate_network_loss();
+        anthill_tests::eventually(Duration::from_secs(5), "the disconnect", || async {
+            Ok((!client.is_connected()).then_some(()))
+        })
+        .await?;
+        anyhow::ensure!(
+            client.resume().await?,
+            "over {name} the session was not resumed"
+        );
+        assert_eq!(
+            client.player(),
+            Some(player),
+            "same player after resume over {name}"
+        );
+        let frames = client.stats().state_frames.load(Ordering::Relaxed);
+        anthill_tests::eventually(
+            Duration::from_secs(5),
+            "room state after the resume",
+            || async {
+                Ok(
+                    (client.stats().state_frames.load(Ordering::Relaxed) > frames + 5)
+                        .then_some(()),
+                )
+            },
+        )
+        .await
+        .with_context(|| format!("over {name}"))?;
+        assert!(
+            client.wire_bytes_in() > 0,
+            "no wire bytes counted over {name}"
+        );
+        client.close();
+    }
+
+    for transport in ["websocket", "webtransport"] {
+        let out = std::process::Command::new(anthill_tests::anthill_bin())
+            .args(["bot", "--data"])
+            .arg(&node.data)
+            .args(["--scenario", "arena", "--transport", transport])
+            .args(["--players", "4", "--duration", "3", "--json"])
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "bot over {transport} failed: {}{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))?;
+        assert_eq!(s["transport"], transport);
+        assert_eq!(s["connected"], 4, "{s}");
+        assert_eq!(s["errors"], 0, "{s}");
+        // 4 players in rooms at 20 Hz: state flowed (hundreds of bytes a second each).
+        assert!(
+            s["bytes_per_player_per_sec"].as_f64().unwrap_or(0.0) > 100.0,
+            "little room state over {transport}: {s}"
+        );
+    }
+    let metrics = node.admin().metrics().await?;
+    for transport in ["websocket", "webtransport"] {
+        let accepted = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "anthill_player_connections_accepted_total{{transport=\"{transport}\"}} "
+                ))
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        assert!(
+            accepted >= 6.0,
+            "{transport}: {accepted} connections accepted, want ≥ 6"
+        );
+    }
+    Ok(())
+}
+
+/// A WebSocket upgraded by hand on a raw TCP stream, to see every frame the
+/// node sends (client libraries hide a second Close).
+async fn raw_websocket(web: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(web).await?;
+    tcp.write_all(
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {web}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        anyhow::ensure!(
+            tcp.read(&mut b).await? == 1,
+            "the upgrade answer ended early"
+        );
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    anyhow::ensure!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+    Ok(tcp)
+}
+
+/// A masked client frame (`opcode`, short payload).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// The opcodes of every frame the node sends until it closes the TCP stream.
+async fn opcodes_until_eof(mut tcp: tokio::net::TcpStream) -> anyhow::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut bytes))
+        .await
+        .context("the node did not close the TCP connection within 10 s")??;
+    let (mut ops, mut at) = (Vec::new(), 0);
+    while at + 2 <= bytes.len() {
+        ops.push(bytes[at] & 0x0f);
+        let (len, header) = match bytes[at + 1] & 0x7f {
+            126 => (
+                u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize,
+                4,
+            ),
+            127 => (
+                u64::from_be_bytes(bytes[at + 2..at + 10].try_into()?) as usize,
+                10,
+            ),
+            n => (n as usize, 2),
+        };
+        at += header + len;
+    }
+    Ok(ops)
+}
+
+/// The closing handshake is one Close each way, whoever starts it: browsers
+/// fail a connection that receives a second ("Close received after close").
+#[tokio::test]
+async fn a_websocket_close_is_answered_once_and_sent_once() -> anyhow::Result<()> {
+    let node = node().await?;
+    let web = node.web.context("no web port")?;
+    const CLOSE: u8 = 0x8;
+
+    // The player closes: the node answers with one Close, then ends the stream.
+    let mut tcp = raw_websocket(web).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &client_frame(CLOSE, &1000u16.to_be_bytes()))
+        .await?;
+    let ops = opcodes_until_eof(tcp).await?;
+    assert_eq!(
+        ops.iter().filter(|&&o| o == CLOSE).count(),
+        1,
+        "frames after the player's Close: {ops:?}"
+    );
+
+    // The node closes (a text message is not the protocol): one Close.
+    let mut tcp = raw_websocket(web).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &client_frame(0x1, b"hello")).await?;
+    let ops = opcodes_until_eof(tcp).await?;
+    assert_eq!(
+        ops.iter().filter(|&&o| o == CLOSE).count(),
+        1,
+        "frames the node sent when closing: {ops:?}"
+    );
+    Ok(())
 }

@@ -13,9 +13,10 @@ use crate::link::{Carrier, Link, OUTBOUND_QUEUE};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use yawc::frame::{Frame, OpCode};
@@ -95,6 +96,8 @@ async fn serve(gw: Arc<Gateway>, ws: yawc::HttpWebSocket) {
     let (closing_tx, closing) = watch::channel(None);
     let (out, mut out_rx) = mpsc::channel::<Bytes>(OUTBOUND_QUEUE);
     let mut close_signal = closing.clone();
+    let peer_closed = Arc::new(AtomicBool::new(false));
+    let peer_closed_seen = peer_closed.clone();
     let writer = tokio::spawn(async move {
         // Once every link is gone the signal can no longer come; the queue
         // still drains (a final error frame) before the close.
@@ -114,11 +117,20 @@ async fn serve(gw: Arc<Gateway>, ws: yawc::HttpWebSocket) {
                 }
             }
         };
-        let (code, reason) = code.unwrap_or((1000, "bye"));
-        let _ = sink
-            .send(Frame::close(yawc::close::CloseCode::from(code), reason))
-            .await;
-        let _ = sink.close().await;
+        // Exactly one Close leaves, whoever began: browsers fail a connection
+        // that receives two ("Close received after close"). yawc queues the
+        // answer to a player's Close and sends it with the next frame, and its
+        // `close()` sends a Close of its own; so after a player's Close only
+        // `close()`, and when we begin, ours with its code and then a flush.
+        if peer_closed_seen.load(Ordering::Acquire) {
+            let _ = sink.close().await;
+        } else {
+            let (code, reason) = code.unwrap_or((1000, "bye"));
+            let _ = sink
+                .send(Frame::close(yawc::close::CloseCode::from(code), reason))
+                .await;
+            let _ = sink.flush().await;
+        }
     });
     let link = Link {
         transport: Carrier::WebSocket(closing_tx),
@@ -129,6 +141,7 @@ async fn serve(gw: Arc<Gateway>, ws: yawc::HttpWebSocket) {
         closing,
         idle: Duration::from_millis(gw.settings.idle_timeout_ms),
         gw: gw.clone(),
+        peer_closed,
     };
     connection::serve(gw, link, &mut source).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
@@ -136,17 +149,7 @@ async fn serve(gw: Arc<Gateway>, ws: yawc::HttpWebSocket) {
 
 /// `first` and whatever else is queued now, up to [`BATCH_BYTES`].
 fn batch(first: Bytes, queue: &mut mpsc::Receiver<Bytes>) -> Bytes {
-    if queue.is_empty() {
-        return first;
-    }
-    let mut m = BytesMut::from(&first[..]);
-    while m.len() < BATCH_BYTES {
-        match queue.try_recv() {
-            Ok(more) => m.extend_from_slice(&more),
-            Err(_) => break,
-        }
-    }
-    m.freeze()
+    anthill_protocol::wire::coalesce(first, BATCH_BYTES, || queue.try_recv().ok())
 }
 
 struct WebSocketSource {
@@ -154,6 +157,8 @@ struct WebSocketSource {
     closing: Closing,
     idle: Duration,
     gw: Arc<Gateway>,
+    /// Set when the player sent Close: the writer then must not send ours.
+    peer_closed: Arc<AtomicBool>,
 }
 
 impl Source for WebSocketSource {
@@ -172,7 +177,10 @@ impl Source for WebSocketSource {
                             self.gw.metrics.bad_input.with_label_values(&["websocket-text"]).inc();
                             return None;
                         }
-                        OpCode::Close => return None,
+                        OpCode::Close => {
+                            self.peer_closed.store(true, Ordering::Release);
+                            return None;
+                        }
                         _ => continue,
                     }
                 }

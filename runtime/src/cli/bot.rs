@@ -1,10 +1,11 @@
-//! `anthill bot`: simulated players over QUIC, with live progress and a closing
+//! `anthill bot`: simulated players over QUIC (or the browsers' WebTransport
+//! and WebSocket, `--transport`), with live progress and a closing
 //! summary (requests/s, latency percentiles, datagrams/s, bytes per player per
 //! second, errors). Scenarios: `echo` (request/reply as fast as each player
 //! can) and `arena` (ask the lobby for a room, join it, move now and then,
 //! mirror the room's state).
 
-use anthill_client::{Client, Trust};
+use anthill_client::{Client, Transport, Trust};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -38,6 +39,17 @@ impl Scenario {
     }
 }
 
+/// How the bots reach the node.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum Via {
+    /// QUIC with ALPN anthill/1 on the player port.
+    Quic,
+    /// WebTransport (HTTP/3) on the player port, as browsers play.
+    Webtransport,
+    /// WebSocket on the web port's /ws.
+    Websocket,
+}
+
 #[derive(Args, Debug)]
 pub(super) struct BotArgs {
     /// The node's QUIC address [default: from DATA/quic.addr]
@@ -46,6 +58,12 @@ pub(super) struct BotArgs {
     /// The node certificate's SHA-256 [default: from DATA/gateway.fingerprint]
     #[arg(long)]
     fingerprint: Option<String>,
+    /// The transport the bots play over.
+    #[arg(long, value_enum, default_value_t = Via::Quic)]
+    transport: Via,
+    /// The node's web port, for `--transport websocket` [default: from DATA/web.addr]
+    #[arg(long)]
+    web: Option<SocketAddr>,
     /// Simulated players.
     #[arg(long, default_value_t = 10)]
     players: usize,
@@ -140,6 +158,15 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         None => read_trimmed(&data.join("gateway.fingerprint"))
             .context("no --fingerprint and no DATA/gateway.fingerprint")?,
     };
+    let web = match (a.transport, a.web) {
+        (Via::Websocket, None) => Some(
+            read_trimmed(&data.join("web.addr"))
+                .context("no --web and no DATA/web.addr: is the node's web port on?")?
+                .parse()
+                .context("DATA/web.addr is not an address")?,
+        ),
+        (_, w) => w,
+    };
     let totals = Arc::new(Totals::default());
     let clients: Arc<Mutex<Vec<Client>>> = Arc::new(Mutex::new(Vec::new()));
     let run_id: u32 = rand::random();
@@ -147,20 +174,34 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     let stop_at = (a.duration > 0).then(|| started + Duration::from_secs(a.duration));
     let gap = Duration::from_micros(1_000_000 / a.connect_rate.max(1));
     // One UDP socket per 256 players: thousands of bots without thousands of fds.
-    let endpoints: Vec<quinn::Endpoint> = (0..a.players.div_ceil(256).max(1))
-        .map(|_| anthill_client::endpoint())
-        .collect::<Result<_, _>>()?;
+    let sockets = a.players.div_ceil(256).max(1);
+    let dialers: Vec<Dial> = match a.transport {
+        Via::Quic => (0..sockets)
+            .map(|_| anthill_client::endpoint().map(Dial::Quic))
+            .collect::<Result<_, _>>()?,
+        Via::Webtransport => (0..sockets)
+            .map(|_| {
+                anthill_client::webtransport_endpoint(&Trust::Fingerprint(fingerprint.clone()))
+                    .map(Dial::WebTransport)
+            })
+            .collect::<Result<_, _>>()?,
+        Via::Websocket => vec![Dial::WebSocket(web.expect("resolved above"))],
+    };
     let mut tasks = Vec::new();
     for i in 0..a.players {
-        let endpoint = endpoints[i % endpoints.len()].clone();
+        let dial = dialers[i % dialers.len()].clone();
         let (totals, clients) = (totals.clone(), clients.clone());
         let trust = Trust::Fingerprint(fingerprint.clone());
         let (scenario, payload, move_share, rate) = (a.scenario, a.payload, a.move_share, a.rate);
         tasks.push(tokio::spawn(async move {
-            let outcome = player(
-                i, run_id, endpoint, addr, trust, scenario, payload, move_share, rate, stop_at,
-                &totals, &clients,
-            )
+            let outcome = async {
+                let client = dial.connect(addr, trust).await?;
+                player(
+                    i, run_id, client, scenario, payload, move_share, rate, stop_at, &totals,
+                    &clients,
+                )
+                .await
+            }
             .await;
             if let Err(e) = outcome {
                 totals.error(format!("bot {i}: {e:#}"));
@@ -204,6 +245,13 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // Before closing: a closed client's last connection is no longer live.
+    let wire: u64 = clients
+        .lock()
+        .expect("clients poisoned")
+        .iter()
+        .map(Client::wire_bytes_in)
+        .sum();
     for c in clients.lock().expect("clients poisoned").iter() {
         c.close();
     }
@@ -217,6 +265,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     let players = totals.connected.load(Ordering::Relaxed).max(1);
     let summary = serde_json::json!({
         "scenario": format!("{:?}", a.scenario).to_lowercase(),
+        "transport": transport_of(a.transport).name(),
         "players": a.players,
         "connected": totals.connected.load(Ordering::Relaxed),
         "seconds": elapsed,
@@ -226,6 +275,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         "p99_ms": percentile(&all, 0.99),
         "datagrams_per_sec": dgrams as f64 / elapsed,
         "bytes_per_player_per_sec": bytes as f64 / elapsed / players as f64,
+        "wire_bytes_per_player_per_sec": wire as f64 / elapsed / players as f64,
         "errors": totals.errors.load(Ordering::Relaxed),
         "error_samples": *totals.samples.lock().expect("stats poisoned"),
     });
@@ -267,6 +317,14 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn transport_of(via: Via) -> Transport {
+    match via {
+        Via::Quic => Transport::Quic,
+        Via::Webtransport => Transport::WebTransport,
+        Via::Websocket => Transport::WebSocket,
+    }
+}
+
 /// Datagrams and bytes (datagrams + stream) received by every client so far.
 fn client_bytes(clients: &Mutex<Vec<Client>>) -> (u64, u64) {
     let clients = clients.lock().expect("clients poisoned");
@@ -280,13 +338,30 @@ fn client_bytes(clients: &Mutex<Vec<Client>>) -> (u64, u64) {
     })
 }
 
+/// What a bot connects through: a shared endpoint, or the web port.
+#[derive(Clone)]
+enum Dial {
+    Quic(quinn::Endpoint),
+    WebTransport(Arc<wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>>),
+    WebSocket(SocketAddr),
+}
+
+impl Dial {
+    async fn connect(self, quic: SocketAddr, trust: Trust) -> anyhow::Result<Client> {
+        Ok(match self {
+            Dial::Quic(e) => Client::connect_via(e, quic, trust).await?,
+            Dial::WebTransport(e) => Client::connect_webtransport(e, quic).await?,
+            // The web port is plain HTTP with the node's own certificate.
+            Dial::WebSocket(web) => Client::connect_websocket(web, None).await?,
+        })
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn player(
     i: usize,
     run_id: u32,
-    endpoint: quinn::Endpoint,
-    addr: SocketAddr,
-    trust: Trust,
+    client: Client,
     scenario: Scenario,
     payload: usize,
     move_share: f64,
@@ -295,7 +370,6 @@ async fn player(
     totals: &Totals,
     clients: &Mutex<Vec<Client>>,
 ) -> anyhow::Result<()> {
-    let client = Client::connect_via(endpoint, addr, trust).await?;
     clients
         .lock()
         .expect("clients poisoned")
