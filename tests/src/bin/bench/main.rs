@@ -4,12 +4,13 @@
 //! comparison is made within the same run (this machine is shared and noisy).
 //!
 //! ```text
-//! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [idle] [languages] [hostile]
-//!               [--quick] [--arena-players=N]
+//! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [transports] [browser]
+//!               [idle] [languages] [hostile] [--quick] [--arena-players=N]
 //! ```
 
 mod hostile;
 mod routing;
+mod transports;
 
 use anthill_tests::{Node, anthill_bin, guest};
 use anyhow::Context;
@@ -67,6 +68,12 @@ async fn main() -> anyhow::Result<()> {
             })
             .unwrap_or(if quick { 300 } else { 2000 });
         arena(players, if quick { 10 } else { 20 }).await?;
+    }
+    if run("transports") {
+        transports::arena(300, if quick { 8 } else { 15 }, if quick { 1 } else { 3 }).await?;
+    }
+    if run("browser") {
+        transports::browser(if quick { 300 } else { 1000 }).await?;
     }
     if run("idle") {
         idle(if quick { 2000 } else { 20_000 }).await?;
@@ -173,6 +180,23 @@ fn bot(node: &Node, args: &[&str]) -> anyhow::Result<Value> {
         .with_context(|| format!("bot output: {text}"))
 }
 
+/// `anthill bot --scenario arena` with `players` for `seconds` (plus `extra`).
+fn arena_bot(node: &Node, players: usize, seconds: u64, extra: &[&str]) -> anyhow::Result<Value> {
+    let (players, seconds) = (players.to_string(), seconds.to_string());
+    let mut args = vec![
+        "--scenario",
+        "arena",
+        "--players",
+        &players,
+        "--duration",
+        &seconds,
+        "--connect-rate",
+        "1000",
+    ];
+    args.extend_from_slice(extra);
+    bot(node, &args)
+}
+
 async fn echo(players: usize, seconds: u64) -> anyhow::Result<()> {
     let node = Node::start_deployed(&[("echo", "echo", "")]).await?;
     // A moderate load, then past what this box's two cores (shared by the bots
@@ -241,19 +265,7 @@ async fn arena(players: usize, seconds: u64) -> anyhow::Result<()> {
         let admin = node.admin();
         admin.deploy("lobby", "lobby", "").await?;
         admin.deploy("arena", "arena", "kind=keyed").await?;
-        let s = bot(
-            &node,
-            &[
-                "--scenario",
-                "arena",
-                "--players",
-                &players.to_string(),
-                "--duration",
-                &seconds.to_string(),
-                "--connect-rate",
-                "1000",
-            ],
-        )?;
+        let s = arena_bot(&node, players, seconds, &[])?;
         let metrics = admin.metrics().await?;
         let q = |q| {
             histogram_quantile(&metrics, "anthill_tick_seconds", "module=\"arena\"", q)

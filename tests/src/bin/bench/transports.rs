@@ -1,0 +1,149 @@
+//! `transports`: the arena played over each player transport in the same run
+//! (`anthill/1` QUIC, WebTransport, WebSocket), interleaved round by round on
+//! fresh nodes, then the request → reply time a browser sees (headless
+//! Chromium and the TypeScript SDK, over WebTransport and WebSocket). Goals:
+//! WebSocket within 1.5× the wire bytes of datagrams; browser request → reply
+//! p50 ≤ 1 ms over WebTransport.
+
+use super::{arena_bot, emit, histogram_quantile, note};
+use anthill_tests::{Node, browser_runner, workspace_root};
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+const TRANSPORTS: [&str; 3] = ["quic", "webtransport", "websocket"];
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Bytes sent over the loopback interface so far (`/proc/net/dev`): every
+/// packet with its IP, UDP or TCP header, and the pure TCP acks a client's
+/// own byte count cannot see. Only the bot and the node talk during a run.
+fn loopback_bytes() -> anyhow::Result<u64> {
+    let dev = std::fs::read_to_string("/proc/net/dev").context("reading /proc/net/dev")?;
+    let line = dev
+        .lines()
+        .find(|l| l.trim_start().starts_with("lo:"))
+        .context("no loopback interface in /proc/net/dev")?;
+    // "lo: rx_bytes rx_packets … tx_bytes …": on lo what is sent is received.
+    line.split_whitespace()
+        .nth(1)
+        .context("no lo rx_bytes")?
+        .parse()
+        .context("lo rx_bytes is not a number")
+}
+
+/// One arena run over `transport` on a fresh node: the bot's summary plus
+/// the node's CPU per player-second and tick quantiles.
+async fn arena_over(transport: &str, players: usize, seconds: u64) -> anyhow::Result<Value> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("lobby", "lobby", "").await?;
+    admin.deploy("arena", "arena", "kind=keyed").await?;
+    let cpu_before = admin.metric("process_cpu_seconds_total", "").await?;
+    let lo_before = loopback_bytes()?;
+    let s = arena_bot(&node, players, seconds, &["--transport", transport])?;
+    let lo = loopback_bytes()? - lo_before;
+    let metrics = admin.metrics().await?;
+    let cpu = admin.metric("process_cpu_seconds_total", "").await? - cpu_before;
+    let tick = |q| {
+        histogram_quantile(&metrics, "anthill_tick_seconds", "module=\"arena\"", q)
+            .map(|s| s * 1000.0)
+    };
+    let secs = s["seconds"].as_f64().unwrap_or(seconds as f64);
+    let connected = s["connected"].as_f64().unwrap_or(0.0).max(1.0);
+    node.stop()?;
+    Ok(json!({
+        "bench": "arena-transport", "transport": transport, "players": players,
+        "connected": s["connected"], "errors": s["errors"],
+        "wire_bytes_per_player_per_sec": s["wire_bytes_per_player_per_sec"],
+        "payload_bytes_per_player_per_sec": s["bytes_per_player_per_sec"],
+        "loopback_bytes_per_player_per_sec": lo as f64 / secs / connected,
+        "node_cpu_us_per_player_sec": cpu * 1e6 / secs / connected,
+        "node_cores": cpu / secs,
+        "request_p50_ms": s["p50_ms"], "request_p99_ms": s["p99_ms"],
+        "tick_p50_ms_le": tick(0.5), "tick_p99_ms_le": tick(0.99),
+    }))
+}
+
+/// The arena over every transport, `rounds` times interleaved, then one line
+/// of medians and the ratios against QUIC.
+pub(crate) async fn arena(players: usize, seconds: u64, rounds: usize) -> anyhow::Result<()> {
+    let mut runs: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for round in 1..=rounds {
+        for t in TRANSPORTS {
+            note(&format!(
+                "transports: round {round}/{rounds}, arena over {t}, {players} players, {seconds}s"
+            ));
+            let r = arena_over(t, players, seconds).await?;
+            emit(r.clone());
+            runs.entry(t).or_default().push(r);
+        }
+    }
+    let med =
+        |t: &str, field: &str| median(runs[t].iter().filter_map(|r| r[field].as_f64()).collect());
+    let mut summary = json!({"bench": "arena-transports", "players": players, "rounds": rounds});
+    for t in TRANSPORTS {
+        summary[t] = json!({
+            "wire_bytes_per_player_per_sec": med(t, "wire_bytes_per_player_per_sec"),
+            "loopback_bytes_per_player_per_sec": med(t, "loopback_bytes_per_player_per_sec"),
+            "node_cpu_us_per_player_sec": med(t, "node_cpu_us_per_player_sec"),
+            "request_p50_ms": med(t, "request_p50_ms"),
+        });
+    }
+    let ratio = |t: &str, field: &str| med(t, field) / med("quic", field);
+    summary["websocket_wire_bytes_vs_quic"] =
+        json!(ratio("websocket", "wire_bytes_per_player_per_sec"));
+    summary["webtransport_wire_bytes_vs_quic"] =
+        json!(ratio("webtransport", "wire_bytes_per_player_per_sec"));
+    summary["websocket_loopback_bytes_vs_quic"] =
+        json!(ratio("websocket", "loopback_bytes_per_player_per_sec"));
+    summary["websocket_cpu_vs_quic"] = json!(ratio("websocket", "node_cpu_us_per_player_sec"));
+    summary["webtransport_cpu_vs_quic"] =
+        json!(ratio("webtransport", "node_cpu_us_per_player_sec"));
+    summary["goal_websocket_bytes_within_1_5x"] =
+        json!(ratio("websocket", "wire_bytes_per_player_per_sec") <= 1.5);
+    emit(summary);
+    Ok(())
+}
+
+/// Request → reply as a page sees it: headless Chromium, the TypeScript SDK,
+/// `requests` sequential echo requests per transport.
+pub(crate) async fn browser(requests: usize) -> anyhow::Result<()> {
+    let runner = browser_runner()?;
+    // Back to back, a page sends more than the default 100 requests/s.
+    let node = Node::start_with_config(
+        "[gateway]\nrequests_per_sec = 100000.0\nrequest_burst = 100000.0\n",
+    )
+    .await?;
+    node.admin().deploy("echo", "echo", "").await?;
+    let web = node.web.context("the node reports no web port")?;
+    note(&format!(
+        "transports: browser request → reply, {requests} echo requests per transport in Chromium"
+    ));
+    let out = Command::new(&runner)
+        .arg(workspace_root().join("tests/browser/request-bench.cjs"))
+        .env("ANTHILL_WEB", format!("http://{web}"))
+        .env("REQUESTS", requests.to_string())
+        .output()
+        .context("running tests/browser/request-bench.cjs")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the browser request bench failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.stop()?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut v: Value = serde_json::from_str(line)
+            .with_context(|| format!("request-bench.cjs printed {line}"))?;
+        if v["transport"] == "webtransport" && v["pace_ms"] != 0 {
+            v["goal_p50_within_1ms"] = json!(v["p50_ms"].as_f64().is_some_and(|p| p <= 1.0));
+        }
+        emit(v);
+    }
+    Ok(())
+}
