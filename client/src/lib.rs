@@ -102,6 +102,12 @@ struct Link {
     generation: u64,
 }
 
+/// Room states acknowledged: one in this many. Each ack costs the node a
+/// datagram in and a QUIC ACK out; one in 2 halves that for deltas built on a
+/// baseline a tick older, which took the node's CPU per player 5–11% down in
+/// the arena at 1,000 players (docs/perf.md).
+pub const DEFAULT_ACK_EVERY: u32 = 2;
+
 #[derive(Default)]
 struct State {
     session: ClientSession,
@@ -191,9 +197,11 @@ impl Client {
 
     async fn open(dialer: Dialer) -> Result<Client, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = State::default();
+        state.session.set_ack_every(DEFAULT_ACK_EVERY);
         let inner = Arc::new(Inner {
             dialer,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             wire_bytes_before: AtomicU64::new(0),
             pushes: tx,
             pushes_rx: tokio::sync::Mutex::new(rx),
@@ -342,6 +350,17 @@ impl Client {
     /// Resume automatically after a lost connection (default: on).
     pub fn set_auto_resume(&self, on: bool) {
         self.inner.auto_resume.store(on, Ordering::Relaxed);
+    }
+
+    /// Acknowledge one room state in `n` (default [`DEFAULT_ACK_EVERY`];
+    /// snapshots always; 1 acks every state).
+    pub fn set_ack_every(&self, n: u32) {
+        self.inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .session
+            .set_ack_every(n);
     }
 
     /// Drops this share (0.0..1.0) of incoming datagrams, as a lossy link would.

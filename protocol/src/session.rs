@@ -178,6 +178,8 @@ pub enum ClientEvent {
 struct RoomMirror {
     name: String,
     mirror: Mirror,
+    /// States applied since the last ack.
+    unacked: u32,
 }
 
 /// A client's session: ids for requests, the session token for resume, the
@@ -191,11 +193,22 @@ pub struct ClientSession {
     expires_at_ms: u64,
     last_push: u64,
     rooms: HashMap<u32, RoomMirror>,
+    /// Ack one applied state in this many (0 and 1: every one).
+    ack_every: u32,
 }
 
 impl ClientSession {
     pub fn new() -> ClientSession {
         ClientSession::default()
+    }
+
+    /// Acknowledge one applied state in `n` (snapshots always). Each ack is
+    /// a datagram the node receives and its QUIC stack acknowledges with a
+    /// packet of its own; acking every second state halves both, and the
+    /// next delta is built on a baseline a tick older (moving entities are in
+    /// it either way, so it hardly grows).
+    pub fn set_ack_every(&mut self, n: u32) {
+        self.ack_every = n;
     }
 
     pub fn player(&self) -> Option<u64> {
@@ -324,6 +337,7 @@ impl ClientSession {
                     RoomMirror {
                         name: name.clone(),
                         mirror: Mirror::new(),
+                        unacked: 0,
                     },
                 );
                 (Some(ClientEvent::Joined { id, room, name }), None)
@@ -340,7 +354,9 @@ impl ClientSession {
                 let Some(r) = self.rooms.get_mut(&room) else {
                     return (None, None);
                 };
-                Self::applied(room, r.mirror.on_snapshot(tick, &entities))
+                let applied = r.mirror.on_snapshot(tick, &entities);
+                // A snapshot is acked at once: until then every frame is one.
+                Self::applied(room, r, applied, 1)
             }
             Frame::Delta {
                 room,
@@ -352,7 +368,8 @@ impl ClientSession {
                 let Some(r) = self.rooms.get_mut(&room) else {
                     return (None, None);
                 };
-                Self::applied(room, r.mirror.on_delta(tick, base, &changed, &removed))
+                let applied = r.mirror.on_delta(tick, base, &changed, &removed);
+                Self::applied(room, r, applied, self.ack_every.max(1))
             }
             Frame::Pong { nonce } => (Some(ClientEvent::Pong { nonce }), None),
             // Client frames from the server: ignore rather than trust.
@@ -360,12 +377,21 @@ impl ClientSession {
         }
     }
 
-    fn applied(room: u32, a: Applied) -> (Option<ClientEvent>, Option<Frame>) {
+    fn applied(
+        room: u32,
+        r: &mut RoomMirror,
+        a: Applied,
+        ack_every: u32,
+    ) -> (Option<ClientEvent>, Option<Frame>) {
         match a {
-            Applied::Now(tick) => (
-                Some(ClientEvent::State { room, tick }),
-                Some(Frame::Ack { room, tick }),
-            ),
+            Applied::Now(tick) => {
+                r.unacked += 1;
+                let ack = (r.unacked >= ack_every).then(|| {
+                    r.unacked = 0;
+                    Frame::Ack { room, tick }
+                });
+                (Some(ClientEvent::State { room, tick }), ack)
+            }
             Applied::Stale | Applied::MissingBase => (None, None),
         }
     }
@@ -411,6 +437,50 @@ mod tests {
         assert!(
             s.on_frame(Frame::Pong { nonce: 1 }).is_err(),
             "server frames are refused"
+        );
+    }
+
+    #[test]
+    fn with_ack_every_two_a_snapshot_is_acked_at_once_and_then_every_second_delta() {
+        let mut c = ClientSession::new();
+        c.set_ack_every(2);
+        let (id, _) = c.join("arena/a");
+        c.on_frame(Frame::Joined {
+            id,
+            room: 5,
+            name: "arena/a".into(),
+        });
+        let entity = |x: u8| crate::Entity {
+            id: 1,
+            state: vec![x],
+        };
+        let snapshot = c.on_frame(Frame::Snapshot {
+            room: 5,
+            tick: 10,
+            entities: vec![entity(0)],
+        });
+        assert_eq!(snapshot.1, Some(Frame::Ack { room: 5, tick: 10 }));
+        let acks: Vec<Option<Frame>> = (11..=14)
+            .map(|tick| {
+                let (event, ack) = c.on_frame(Frame::Delta {
+                    room: 5,
+                    tick,
+                    base: 10,
+                    changed: vec![entity(tick as u8)],
+                    removed: vec![],
+                });
+                assert!(matches!(event, Some(ClientEvent::State { tick: t, .. }) if t == tick));
+                ack
+            })
+            .collect();
+        assert_eq!(
+            acks,
+            [
+                None,
+                Some(Frame::Ack { room: 5, tick: 12 }),
+                None,
+                Some(Frame::Ack { room: 5, tick: 14 })
+            ]
         );
     }
 

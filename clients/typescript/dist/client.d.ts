@@ -31,6 +31,12 @@ export interface ConnectOptions {
     timeoutMs?: number;
     /** Keep-alive and round-trip time: a `Ping` this often (default 2 s; the node closes idle connections after 30 s). */
     pingIntervalMs?: number;
+    /**
+     * Acknowledge one room state in this many (default 2, as the Rust client;
+     * snapshots always). Each ack costs the node a datagram and an ACK of its
+     * own; deltas build on the newest acknowledged state either way.
+     */
+    ackEvery?: number;
 }
 /** Why something failed: `kind` as the Rust client's `ClientError` variants, `code` when the node sent one. */
 export type ErrorKind = "Connect" | "Closed" | "Failed" | "ConnectionLost" | "Timeout" | "NotLoggedIn";

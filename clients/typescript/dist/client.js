@@ -388,7 +388,7 @@ export class Client {
                 return;
             }
             case "Joined":
-                this.rooms.set(f.room, { name: f.name, mirror: new Mirror() });
+                this.rooms.set(f.room, { name: f.name, mirror: new Mirror(), unacked: 0 });
                 this.joins.get(f.id)?.resolve(f.room);
                 this.emit("joined", { room: f.room, name: f.name });
                 return;
@@ -412,8 +412,12 @@ export class Client {
                     this.stats.snapshots++;
                 else
                     this.stats.deltas++;
-                this.link?.sendUnreliable({ type: "Ack", room: f.room, tick: applied.tick });
-                this.stats.acksSent++;
+                // A snapshot is acked at once: until then every frame is one.
+                if (++r.unacked >= (f.type === "Snapshot" ? 1 : Math.max(1, this.options.ackEvery ?? 2))) {
+                    r.unacked = 0;
+                    this.link?.sendUnreliable({ type: "Ack", room: f.room, tick: applied.tick });
+                    this.stats.acksSent++;
+                }
                 const state = this.roomState(f.room);
                 if (state)
                     this.emit("state", state);

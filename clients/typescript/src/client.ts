@@ -34,6 +34,12 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Keep-alive and round-trip time: a `Ping` this often (default 2 s; the node closes idle connections after 30 s). */
   pingIntervalMs?: number;
+  /**
+   * Acknowledge one room state in this many (default 2, as the Rust client;
+   * snapshots always). Each ack costs the node a datagram and an ACK of its
+   * own; deltas build on the newest acknowledged state either way.
+   */
+  ackEvery?: number;
 }
 
 /** Why something failed: `kind` as the Rust client's `ClientError` variants, `code` when the node sent one. */
@@ -110,7 +116,7 @@ export class Client {
   private playerId: bigint | undefined;
   private session: { token: string; expiresAtMs: bigint } | undefined;
   private lastPush = 0n;
-  private rooms = new Map<number, { name: string; mirror: Mirror }>();
+  private rooms = new Map<number, { name: string; mirror: Mirror; unacked: number }>();
   private replies = new Map<number, Pending<Uint8Array>>();
   private joins = new Map<number, Pending<number>>();
   private leaves = new Map<number, Pending<void>>();
@@ -474,7 +480,7 @@ export class Client {
         return;
       }
       case "Joined":
-        this.rooms.set(f.room, { name: f.name, mirror: new Mirror() });
+        this.rooms.set(f.room, { name: f.name, mirror: new Mirror(), unacked: 0 });
         this.joins.get(f.id)?.resolve(f.room);
         this.emit("joined", { room: f.room, name: f.name });
         return;
@@ -494,8 +500,12 @@ export class Client {
         if (applied.kind !== "now") return;
         if (f.type === "Snapshot") this.stats.snapshots++;
         else this.stats.deltas++;
-        this.link?.sendUnreliable({ type: "Ack", room: f.room, tick: applied.tick });
-        this.stats.acksSent++;
+        // A snapshot is acked at once: until then every frame is one.
+        if (++r.unacked >= (f.type === "Snapshot" ? 1 : Math.max(1, this.options.ackEvery ?? 2))) {
+          r.unacked = 0;
+          this.link?.sendUnreliable({ type: "Ack", room: f.room, tick: applied.tick });
+          this.stats.acksSent++;
+        }
         const state = this.roomState(f.room);
         if (state) this.emit("state", state);
         return;

@@ -79,6 +79,9 @@ pub(super) struct BotArgs {
     /// node limits each player to `gateway.requests_per_sec`).
     #[arg(long, default_value_t = 50.0)]
     rate: f64,
+    /// Arena: acknowledge one room state in this many (see docs/protocol.md).
+    #[arg(long, default_value_t = anthill_client::DEFAULT_ACK_EVERY)]
+    ack_every: u32,
     /// Echo: payload bytes per request.
     #[arg(long, default_value_t = 64)]
     payload: usize,
@@ -193,9 +196,11 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         let (totals, clients) = (totals.clone(), clients.clone());
         let trust = Trust::Fingerprint(fingerprint.clone());
         let (scenario, payload, move_share, rate) = (a.scenario, a.payload, a.move_share, a.rate);
+        let ack_every = a.ack_every;
         tasks.push(tokio::spawn(async move {
             let outcome = async {
                 let client = dial.connect(addr, trust).await?;
+                client.set_ack_every(ack_every);
                 player(
                     i, run_id, client, scenario, payload, move_share, rate, stop_at, &totals,
                     &clients,

@@ -4,8 +4,8 @@
 //! comparison is made within the same run (this machine is shared and noisy).
 //!
 //! ```text
-//! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [transports] [browser]
-//!               [idle] [languages] [hostile] [--quick] [--arena-players=N]
+//! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [transports] [acks]
+//!               [browser] [idle] [languages] [hostile] [--quick] [--arena-players=N]
 //! ```
 
 mod hostile;
@@ -71,6 +71,14 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("transports") {
         transports::arena(300, if quick { 8 } else { 15 }, if quick { 1 } else { 3 }).await?;
+    }
+    if run("acks") {
+        transports::acks(
+            if quick { 300 } else { 1000 },
+            if quick { 8 } else { 15 },
+            if quick { 1 } else { 2 },
+        )
+        .await?;
     }
     if run("browser") {
         transports::browser(if quick { 300 } else { 1000 }).await?;
@@ -170,14 +178,16 @@ fn bot(node: &Node, args: &[&str]) -> anyhow::Result<Value> {
         .args(["--json", "--allow-errors"])
         .output()
         .context("running anthill bot")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "bot failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Past capacity some players never connect: the bot exits non-zero but
+    // its summary counts them (`connected`), which is what is measured.
     let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or(""))
-        .with_context(|| format!("bot output: {text}"))
+    serde_json::from_str(text.lines().last().unwrap_or("")).with_context(|| {
+        format!(
+            "bot failed ({}): {}{text}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// `anthill bot --scenario arena` with `players` for `seconds` (plus `extra`).

@@ -3,7 +3,8 @@
 //! fresh nodes, then the request → reply time a browser sees (headless
 //! Chromium and the TypeScript SDK, over WebTransport and WebSocket). Goals:
 //! WebSocket within 1.5× the wire bytes of datagrams; browser request → reply
-//! p50 ≤ 1 ms over WebTransport.
+//! p50 ≤ 1 ms over WebTransport. `acks` compares clients acknowledging every
+//! room state against one in two.
 
 use super::{arena_bot, emit, histogram_quantile, note};
 use anthill_tests::{Node, browser_runner, workspace_root};
@@ -36,16 +37,23 @@ fn loopback_bytes() -> anyhow::Result<u64> {
         .context("lo rx_bytes is not a number")
 }
 
-/// One arena run over `transport` on a fresh node: the bot's summary plus
-/// the node's CPU per player-second and tick quantiles.
-async fn arena_over(transport: &str, players: usize, seconds: u64) -> anyhow::Result<Value> {
+/// One arena run over `transport` on a fresh node (`extra` bot flags): the
+/// bot's summary plus the node's CPU per player-second and tick quantiles.
+async fn arena_over(
+    transport: &str,
+    players: usize,
+    seconds: u64,
+    extra: &[&str],
+) -> anyhow::Result<Value> {
     let node = Node::start().await?;
     let admin = node.admin();
     admin.deploy("lobby", "lobby", "").await?;
     admin.deploy("arena", "arena", "kind=keyed").await?;
     let cpu_before = admin.metric("process_cpu_seconds_total", "").await?;
     let lo_before = loopback_bytes()?;
-    let s = arena_bot(&node, players, seconds, &["--transport", transport])?;
+    let mut args = vec!["--transport", transport];
+    args.extend_from_slice(extra);
+    let s = arena_bot(&node, players, seconds, &args)?;
     let lo = loopback_bytes()? - lo_before;
     let metrics = admin.metrics().await?;
     let cpu = admin.metric("process_cpu_seconds_total", "").await? - cpu_before;
@@ -78,7 +86,7 @@ pub(crate) async fn arena(players: usize, seconds: u64, rounds: usize) -> anyhow
             note(&format!(
                 "transports: round {round}/{rounds}, arena over {t}, {players} players, {seconds}s"
             ));
-            let r = arena_over(t, players, seconds).await?;
+            let r = arena_over(t, players, seconds, &[]).await?;
             emit(r.clone());
             runs.entry(t).or_default().push(r);
         }
@@ -107,6 +115,33 @@ pub(crate) async fn arena(players: usize, seconds: u64, rounds: usize) -> anyhow
     summary["goal_websocket_bytes_within_1_5x"] =
         json!(ratio("websocket", "wire_bytes_per_player_per_sec") <= 1.5);
     emit(summary);
+    Ok(())
+}
+
+/// The arena over QUIC with clients acknowledging every state and one in
+/// two, interleaved on fresh nodes: what an ack costs the node.
+pub(crate) async fn acks(players: usize, seconds: u64, rounds: usize) -> anyhow::Result<()> {
+    let mut cpu: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for round in 1..=rounds {
+        for every in ["1", "2"] {
+            note(&format!(
+                "acks: round {round}/{rounds}, {players} players acking one state in {every}, {seconds}s"
+            ));
+            let mut r = arena_over("quic", players, seconds, &["--ack-every", every]).await?;
+            r["bench"] = json!("arena-acks");
+            r["ack_every"] = json!(every.parse::<u32>()?);
+            emit(r.clone());
+            cpu.entry(every)
+                .or_default()
+                .extend(r["node_cpu_us_per_player_sec"].as_f64());
+        }
+    }
+    let (one, two) = (median(cpu["1"].clone()), median(cpu["2"].clone()));
+    emit(
+        json!({"bench": "arena-acks-summary", "players": players, "rounds": rounds,
+        "node_cpu_us_per_player_sec_ack_every_1": one, "node_cpu_us_per_player_sec_ack_every_2": two,
+        "ack_every_2_vs_1": two / one}),
+    );
     Ok(())
 }
 
