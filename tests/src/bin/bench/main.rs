@@ -71,6 +71,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("transports") {
         transports::arena(300, if quick { 8 } else { 15 }, if quick { 1 } else { 3 }).await?;
+        for t in ["quic", "webtransport", "websocket"] {
+            idle(if quick { 500 } else { 2000 }, t).await?;
+        }
     }
     if run("acks") {
         transports::acks(
@@ -84,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         transports::browser(if quick { 300 } else { 1000 }).await?;
     }
     if run("idle") {
-        idle(if quick { 2000 } else { 20_000 }).await?;
+        idle(if quick { 2000 } else { 20_000 }, "quic").await?;
     }
     if run("languages") {
         languages().await?;
@@ -291,8 +294,11 @@ async fn arena(players: usize, seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn idle(players: usize) -> anyhow::Result<()> {
-    note(&format!("idle: {players} connected players doing nothing"));
+/// Node memory per connected, idle player over `transport`.
+async fn idle(players: usize, transport: &str) -> anyhow::Result<()> {
+    note(&format!(
+        "idle: {players} connected players doing nothing, over {transport}"
+    ));
     let node = Node::start_with_config(
         "[gateway]\nmax_connections = 30000\nmax_incoming = 4096\nretry = false\n",
     )
@@ -306,6 +312,8 @@ async fn idle(players: usize) -> anyhow::Result<()> {
         .args([
             "--scenario",
             "idle",
+            "--transport",
+            transport,
             "--players",
             &players.to_string(),
             "--duration",
@@ -338,7 +346,7 @@ async fn idle(players: usize) -> anyhow::Result<()> {
     let _ = bot.wait();
     let (conns, rss) = peak;
     emit(
-        json!({"bench": "idle-connections", "target": players, "connected": conns, "rss_before_kib": before, "rss_kib": rss,
+        json!({"bench": "idle-connections", "transport": transport, "target": players, "connected": conns, "rss_before_kib": before, "rss_kib": rss,
         "kib_per_connection": if conns > 0.0 { (rss.saturating_sub(before)) as f64 / conns } else { 0.0 }}),
     );
     Ok(())
