@@ -12,9 +12,10 @@
 //! ```
 //!
 //! The protocol rules are `anthill-protocol`'s; this crate adds the transports
-//! (QUIC with quinn, and the browsers' two: WebTransport and WebSocket, for
-//! engines and load tests of those paths), certificate pinning, request/reply matching, a mirror of each joined room's
-//! state (acknowledged as it is applied), and automatic resume: when the
+//! (QUIC with quinn, and the browsers' two, WebTransport and WebSocket, for
+//! engines and load tests of those paths), certificate pinning, request/reply
+//! matching, a mirror of each joined room's state (acknowledged as applied,
+//! one state in [`DEFAULT_ACK_EVERY`]), and automatic resume: when the
 //! connection drops, the client reconnects with its session token, keeps its
 //! rooms, and receives the reliable pushes it missed.
 
