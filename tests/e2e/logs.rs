@@ -114,7 +114,11 @@ async fn logs_follow_prints_lines_as_they_are_written() -> anyhow::Result<()> {
 async fn a_flood_is_rate_limited_and_counted() -> anyhow::Result<()> {
     let node = Node::start_with_config("[logs]\nlines_per_second = 50\nburst = 100\n").await?;
     let admin = node.admin();
-    admin.deploy("probe", "probe", "kind=keyed").await?;
+    // 2,000 prints in one call: under a loaded suite on 2 cores that can
+    // take longer than the default 100 ms deadline, which is not under test.
+    admin
+        .deploy("probe", "probe", "kind=keyed&deadline_ms=5000")
+        .await?;
     admin.call_text("probe/f", "spew 2000").await?;
     let dropped = admin
         .metric("anthill_guest_log_lines_dropped_total", "module=\"probe\"")
