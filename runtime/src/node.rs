@@ -25,6 +25,8 @@ pub(crate) enum StartError {
     Token(#[from] anthill_admin::TokenError),
     #[error(transparent)]
     Gateway(#[from] GatewayError),
+    #[error(transparent)]
+    Cluster(#[from] anthill_cluster::ClusterError),
     #[error(
         "cannot listen for browsers on {addr}: {source} (is another node running? pick another with --web)"
     )]
@@ -55,6 +57,8 @@ pub(crate) struct RunningNode {
     pub web_addr: Option<SocketAddr>,
     /// Whether the web port speaks TLS (the operator's certificate).
     pub web_tls: bool,
+    /// The cluster this node joined, when started with `--cluster`.
+    pub cluster: Option<(Arc<anthill_cluster::Cluster>, String)>,
     runtime: Started,
     player_side: Option<(Arc<Gateway>, tokio::task::JoinHandle<()>)>,
     shutdown: watch::Sender<bool>,
@@ -66,6 +70,12 @@ impl RunningNode {
     /// gateway and the admin API.
     pub(crate) async fn start(config: Config) -> Result<RunningNode, StartError> {
         config.validate()?;
+        // Join first: a node that cannot reach its cluster must not start
+        // serving on its own.
+        let joined = match config.cluster.enabled() {
+            true => Some(anthill_cluster::join(config.cluster.clone()).await?),
+            false => None,
+        };
         let store = Arc::new(Store::open(&config.data)?);
         let (token, token_source) =
             anthill_admin::load_token(config.admin_token.as_deref(), &config.data)?;
@@ -145,7 +155,35 @@ impl RunningNode {
             operator: token,
             scrape: Some(scrape_token),
         };
-        let app = anthill_admin::router(NodeControl::new(runtime.clone(), registry), tokens);
+        let mut control: Arc<dyn anthill_admin::ControlPlane> =
+            NodeControl::new(runtime.clone(), registry);
+        let cluster = match joined {
+            None => None,
+            Some(joined) => {
+                let server = joined.server().to_owned();
+                let addrs = anthill_cluster::NodeAddrs {
+                    admin: format!("http://{admin_addr}"),
+                    players: info.as_ref().map(|i| i.addr.to_string()),
+                    web: web_addr.map(|w| w.to_string()),
+                };
+                let probe_runtime = runtime.clone();
+                let probe_gateway = player_side.as_ref().map(|(gw, _)| gw.clone());
+                let load: anthill_cluster::LoadProbe = Box::new(move || {
+                    let actors = probe_runtime
+                        .router
+                        .modules()
+                        .iter()
+                        .map(|m| m.live_actors())
+                        .sum();
+                    let players = probe_gateway.as_ref().map(|g| g.counts().1).unwrap_or(0);
+                    (actors, players)
+                });
+                let cluster = joined.start(runtime.clone(), addrs, load).await?;
+                control = cluster.control(control);
+                Some((cluster, server))
+            }
+        };
+        let app = anthill_admin::router(control, tokens);
         let admin_task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -162,6 +200,7 @@ impl RunningNode {
             gateway: info,
             web_addr,
             web_tls,
+            cluster,
             runtime: started,
             player_side,
             shutdown,
@@ -174,12 +213,19 @@ impl RunningNode {
     pub(crate) async fn shutdown(mut self) -> Result<usize, StoreError> {
         let _ = self.shutdown.send(true);
         let _ = self.admin_task.await;
+        if let Some((cluster, _)) = &self.cluster {
+            cluster.drain().await;
+        }
         // No new work from timers or event deliveries while actors stop.
         self.runtime.stop_background();
         if let Some((gw, task)) = self.player_side.take() {
             gw.stop();
             task.abort();
         }
-        self.runtime.runtime.stop_actors().await
+        let stopped = self.runtime.runtime.stop_actors().await;
+        if let Some((cluster, _)) = &self.cluster {
+            cluster.leave().await;
+        }
+        stopped
     }
 }

@@ -1,6 +1,8 @@
 //! Harness of the end-to-end tests: builds and starts the real `anthill` binary on
 //! loopback ports with a temporary data dir, and talks to it over its admin API.
 
+pub mod nats;
+
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

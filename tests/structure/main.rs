@@ -87,6 +87,7 @@ const LIBRARIES: &[&str] = &[
     "anthill-actors",
     "anthill-gateway",
     "anthill-admin",
+    "anthill-cluster",
     "anthill-protocol",
     "anthill-client",
 ];
@@ -147,7 +148,23 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "sled",
         ],
     ),
-    ("anthill-admin", &["anthill-gateway", "quinn"]),
+    (
+        "anthill-admin",
+        &["anthill-gateway", "anthill-cluster", "quinn", "async-nats"],
+    ),
+    // The cluster is new implementations over the seams, composed by the
+    // binary: nothing below it knows NATS, and it knows no player transport.
+    ("anthill-cluster", &["anthill-gateway", "quinn"]),
+];
+
+/// Crates that must never reach NATS: the single node has none of it.
+const NO_NATS: &[&str] = &[
+    "anthill-core",
+    "anthill-store",
+    "anthill-engine",
+    "anthill-actors",
+    "anthill-gateway",
+    "anthill-admin",
 ];
 
 #[test]
@@ -160,6 +177,13 @@ fn dependencies_point_the_way_the_crate_graph_says() -> anyhow::Result<()> {
             .with_context(|| format!("{krate} is not in the workspace"))?;
         for f in *forbidden {
             if have.contains(*f) {
+                broken.push(format!("{krate} depends on {f}"));
+            }
+        }
+    }
+    for krate in NO_NATS {
+        for f in ["anthill-cluster", "async-nats"] {
+            if deps[*krate].contains(f) {
                 broken.push(format!("{krate} depends on {f}"));
             }
         }

@@ -9,6 +9,7 @@ use anthill_actors::actor::ActorInfo;
 use anthill_actors::logs::{LogPage, LogQuery};
 use anthill_actors::module::{DeployError, DeployRequest, Deployed, ModuleInfo, SwapSummary};
 use anthill_actors::tenants::{Quotas, TenantError, TenantInfo};
+use anthill_core::cluster::{NodeStatus, Rollout};
 use anthill_core::{Address, CallError, Limits};
 use anthill_store::{DeadLetter, StoreError};
 use futures::future::BoxFuture;
@@ -44,8 +45,10 @@ pub trait ControlPlane: Send + Sync {
     fn module(&self, name: &str) -> Option<ModuleInfo>;
     /// Deploys a new module or a new version (a hot swap).
     fn deploy(&self, req: DeployRequest) -> BoxFuture<'_, Result<Deployed, DeployError>>;
-    /// Stops a module's actors and deletes it and its state.
-    fn undeploy<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), DeployError>>;
+    /// Stops a module's actors and deletes it and its state; in a cluster,
+    /// where the other nodes stand.
+    fn undeploy<'a>(&'a self, name: &'a str)
+    -> BoxFuture<'a, Result<Option<Rollout>, DeployError>>;
     /// Moves every key to the canary version.
     fn promote<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<SwapSummary, DeployError>>;
     /// Back to the previous version (or `to`).
@@ -99,4 +102,10 @@ pub trait ControlPlane: Send + Sync {
     fn allow(&self, name: &str, to: &str, allowed: bool) -> Result<TenantInfo, TenantError>;
     /// Removes a tenant that owns no module.
     fn remove_tenant(&self, name: &str) -> Result<(), TenantError>;
+
+    /// Every node of the cluster, as the cluster's membership sees them;
+    /// `None` when this node runs alone.
+    fn cluster_nodes(&self) -> BoxFuture<'_, Option<Result<Vec<NodeStatus>, String>>> {
+        Box::pin(async { None })
+    }
 }

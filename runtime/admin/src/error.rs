@@ -151,6 +151,10 @@ impl From<DeployError> for ApiError {
             }
             DeployError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
             DeployError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            DeployError::ClusterConflict { .. } => (StatusCode::CONFLICT, "cluster-conflict"),
+            DeployError::ClusterUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "cluster-unavailable")
+            }
         };
         ApiError::new(status, kind, e.to_string())
     }

@@ -62,6 +62,7 @@ pub fn router(control: Arc<dyn ControlPlane>, tokens: AdminTokens) -> Router {
         .route("/v1/modules/{name}/promote", post(routes::promote))
         .route("/v1/modules/{name}/rollback", post(routes::rollback))
         .route("/v1/actors", get(routes::actors))
+        .route("/v1/cluster/nodes", get(routes::cluster_nodes))
         .route("/v1/logs", get(routes::logs))
         .route("/v1/subscriptions", get(routes::subscriptions))
         .route("/v1/dead-letters", get(routes::dead_letters))

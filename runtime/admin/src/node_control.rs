@@ -107,8 +107,11 @@ impl ControlPlane for NodeControl {
         })
     }
 
-    fn undeploy<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), DeployError>> {
-        Box::pin(module::undeploy(&self.runtime, name))
+    fn undeploy<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<anthill_core::cluster::Rollout>, DeployError>> {
+        Box::pin(async move { module::undeploy(&self.runtime, name).await.map(|()| None) })
     }
 
     fn promote<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<SwapSummary, DeployError>> {

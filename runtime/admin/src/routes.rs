@@ -151,8 +151,33 @@ pub(super) async fn undeploy(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.module(s.control.as_ref(), &name)?;
-    s.control.undeploy(&name).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(match s.control.undeploy(&name).await? {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(rollout) => {
+            Json(serde_json::json!({ "undeployed": name, "rollout": rollout })).into_response()
+        }
+    })
+}
+
+/// `GET /v1/cluster/nodes`: every node with its addresses, load and state.
+pub(super) async fn cluster_nodes(
+    State(s): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_operator()?;
+    match s.control.cluster_nodes().await {
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-clustered",
+            "this node runs alone: start it with --cluster nats://HOST:PORT --node NAME to join a cluster",
+        )),
+        Some(Err(e)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster-unreachable",
+            e,
+        )),
+        Some(Ok(nodes)) => Ok(Json(serde_json::json!({ "nodes": nodes }))),
+    }
 }
 
 pub(super) async fn promote(

@@ -70,7 +70,10 @@ impl ControlPlane for Fake {
     fn deploy(&self, req: DeployRequest) -> BoxFuture<'_, Result<Deployed, DeployError>> {
         Box::pin(async move { Err(DeployError::InvalidName(req.name)) })
     }
-    fn undeploy<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), DeployError>> {
+    fn undeploy<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<anthill_core::cluster::Rollout>, DeployError>> {
         unsupported()
     }
     fn promote<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<SwapSummary, DeployError>> {

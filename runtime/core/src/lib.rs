@@ -12,6 +12,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod address;
+pub mod cluster;
 mod error;
 mod limits;
 pub mod metrics;

@@ -139,7 +139,7 @@ pub struct CanaryRecord {
 }
 
 /// A module's registry entry, as persisted.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleRecord {
     /// Its settings.
     pub settings: ModuleSettings,

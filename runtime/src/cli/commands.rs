@@ -260,7 +260,27 @@ pub(super) async fn deploy(a: DeployArgs) -> anyhow::Result<()> {
     if let Some(s) = &deployed.swap {
         print_swap(s);
     }
+    print_rollout(deployed.rollout.as_ref());
     Ok(())
+}
+
+/// In a cluster: which nodes followed the change.
+fn print_rollout(r: Option<&anthill_core::cluster::Rollout>) {
+    let Some(r) = r else { return };
+    println!(
+        "cluster: {} node(s) ready [{}]{}{}",
+        r.ready.len(),
+        r.ready.join(", "),
+        if r.pending.is_empty() {
+            String::new()
+        } else {
+            format!("; still pending: {}", r.pending.join(", "))
+        },
+        if r.failed.is_empty() { "" } else { "; FAILED:" }
+    );
+    for (node, why) in &r.failed {
+        println!("  {node}: {why}");
+    }
 }
 
 fn print_swap(s: &SwapSummary) {
@@ -332,6 +352,7 @@ pub(super) async fn promote(a: PromoteArgs) -> anyhow::Result<()> {
             a.name, s.to_version
         );
         print_swap(&s);
+        print_rollout(s.rollout.as_ref());
     }
     Ok(())
 }
@@ -356,6 +377,7 @@ pub(super) async fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
     } else {
         println!("rolled back {} to v{}", a.name, s.to_version);
         print_swap(&s);
+        print_rollout(s.rollout.as_ref());
     }
     Ok(())
 }
@@ -441,16 +463,23 @@ pub(super) async fn undeploy(a: UndeployArgs) -> anyhow::Result<()> {
     if !a.yes {
         confirm_undeploy(&a.name)?;
     }
-    client
+    let resp = client
         .send(
             client.request(Method::DELETE, &format!("/v1/modules/{}", a.name)),
             &format!("undeploying {}", a.name),
         )
         .await?;
+    // A lone node answers 204; a cluster says where each node stands.
+    let answer: serde_json::Value = match resp.status() {
+        reqwest::StatusCode::NO_CONTENT => serde_json::json!({ "undeployed": a.name }),
+        _ => resp.json().await.context("reading the undeploy answer")?,
+    };
     if a.admin.json {
-        println!("{}", serde_json::json!({ "undeployed": a.name }));
+        println!("{answer}");
     } else {
         println!("undeployed {}", a.name);
+        let rollout = serde_json::from_value(answer["rollout"].clone()).ok();
+        print_rollout(rollout.as_ref());
     }
     Ok(())
 }

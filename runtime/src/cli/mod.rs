@@ -8,6 +8,7 @@ mod commands;
 mod completions;
 mod logs;
 mod new;
+mod nodes;
 mod serve;
 mod tenants;
 
@@ -48,6 +49,8 @@ enum Command {
     Bot(bot::BotArgs),
     /// Scaffold a module project: `anthill new --lang rust|js|python NAME`.
     New(new::NewArgs),
+    /// The cluster's nodes: addresses, load and state (alive, suspect, draining, dead).
+    Nodes(nodes::NodesArgs),
     /// Tenants and their quotas: list, create, set, allow, deny, remove.
     Tenants(tenants::TenantsArgs),
     /// Show (and with -f follow) what modules print: `anthill logs -f counter/alice`.
@@ -68,6 +71,7 @@ impl Command {
             Command::Promote(a) => &a.admin,
             Command::Rollback(a) => &a.admin,
             Command::Tenants(a) => &a.admin,
+            Command::Nodes(a) => &a.admin,
             Command::Logs(a) => &a.admin,
             Command::Serve(_) | Command::Bot(_) | Command::New(_) | Command::Completions(_) => {
                 return false;
@@ -137,6 +141,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Bot(a) => bot::run(a).await,
             Command::New(a) => new::run(a),
             Command::Tenants(a) => tenants::run(a).await,
+            Command::Nodes(a) => nodes::run(a).await,
             Command::Logs(a) => logs::run(a).await,
             Command::Completions(a) => completions::run(a),
         }

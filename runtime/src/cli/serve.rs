@@ -38,6 +38,14 @@ pub(super) struct ServeArgs {
     /// DATA/metrics.token)
     #[arg(long, env = "ANTHILL_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Join a cluster through these NATS servers (comma-separated), e.g.
+    /// nats://127.0.0.1:4222 (else the config's `[cluster] servers`; none:
+    /// this node runs alone)
+    #[arg(long, value_delimiter = ',')]
+    cluster: Vec<String>,
+    /// This node's name in the cluster (else the config's `[cluster] node`)
+    #[arg(long)]
+    node: Option<String>,
     /// Log filter, e.g. `info,anthill=debug` (or RUST_LOG)
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -81,6 +89,12 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(t) = args.metrics_token {
         config.metrics_token = Some(t);
     }
+    if !args.cluster.is_empty() {
+        config.cluster.servers = args.cluster;
+    }
+    if let Some(n) = args.node {
+        config.cluster.node = Some(n);
+    }
     let data = config.data.clone();
     let running = RunningNode::start(config)
         .await
@@ -123,6 +137,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 "browsers: http://{w}/play (WebSocket ws://{w}/ws; WebTransport on the player port, certificate hash at http://{w}/play/connect.json)"
             );
         }
+    }
+    if let Some((cluster, server)) = &running.cluster {
+        println!("cluster: node {} via NATS {server}", cluster.node());
     }
     if let Some(to) = &telemetry.traces_to {
         println!("traces: OTLP/HTTP to {to}");

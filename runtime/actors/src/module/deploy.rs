@@ -53,6 +53,9 @@ pub struct Deployed {
     /// changed (`version` is the running one). `force=true` redeploys anyway.
     #[serde(default)]
     pub unchanged: bool,
+    /// In a cluster: which other nodes serve the new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<anthill_core::cluster::Rollout>,
 }
 
 /// Why a deploy, swap or undeploy was refused; each names the fix.
@@ -152,6 +155,21 @@ pub enum DeployError {
     /// A fault of the node.
     #[error("internal error: {0}")]
     Internal(String),
+    #[error(
+        "module `{name}` changed on another node while this change ran ({detail}); this node follows the cluster's version: look at `anthill modules` and retry"
+    )]
+    /// In a cluster: another node changed the module first.
+    ClusterConflict {
+        /// The module.
+        name: String,
+        /// What moved.
+        detail: String,
+    },
+    /// In a cluster: NATS did not take the change.
+    #[error(
+        "the cluster did not take the change ({0}); this node keeps the cluster's version: check that NATS is reachable (/healthz) and retry"
+    )]
+    ClusterUnavailable(String),
 }
 
 fn validate_name(name: &str) -> Result<(), DeployError> {
@@ -322,6 +340,7 @@ pub async fn deploy(node: &Arc<Runtime>, req: DeployRequest) -> Result<Deployed,
             cached: true,
             swap: None,
             unchanged: true,
+            rollout: None,
         });
     }
     let version = base.as_ref().map(|r| r.latest() + 1).unwrap_or(1);
@@ -434,6 +453,7 @@ pub async fn deploy(node: &Arc<Runtime>, req: DeployRequest) -> Result<Deployed,
         cached,
         swap,
         unchanged: false,
+        rollout: None,
     })
 }
 
@@ -486,7 +506,7 @@ pub async fn undeploy(node: &Arc<Runtime>, name: &str) -> Result<(), DeployError
 /// precompiled artifacts when the compile cache is this node's own, inside its
 /// data dir (a cache shared with other nodes is theirs too). Runs under the deploy lock, so no
 /// upload is in flight. A failure is logged: it only costs disk space.
-fn prune_components(node: &Runtime) {
+pub(super) fn prune_components(node: &Runtime) {
     let referenced = node.store.modules::<ModuleRecord>().map(|records| {
         records
             .into_iter()
@@ -506,7 +526,7 @@ fn prune_components(node: &Runtime) {
     }
 }
 
-async fn load_recorded(
+pub(super) async fn load_recorded(
     node: &Arc<Runtime>,
     name: &str,
     record: &ModuleRecord,
@@ -547,23 +567,35 @@ pub async fn load_all(node: &Arc<Runtime>) -> Result<Vec<String>, StoreError> {
             },
         };
         let version = stable.version;
-        // Storage is counted for tenants with quotas: the default has none.
-        let stored = if record.tenant == DEFAULT_TENANT {
-            0
-        } else {
-            node.store.snapshot_bytes(&name)? as i64
-        };
-        let tenant = record.tenant.clone();
-        let module = Module::new(
-            name.clone(),
-            record,
-            Routing { stable, canary },
-            node.metrics.module(&name),
-            gates(node, &tenant, stored),
-        );
-        node.router.install(Arc::new(module));
+        install_recorded(node, &name, record, Routing { stable, canary })?;
         tracing::info!(module = %name, version, "reloaded");
         loaded.push(name);
     }
     Ok(loaded)
+}
+
+/// Installs a module from its registry record, already loaded: at start, and
+/// when another node of a cluster deployed it.
+pub(super) fn install_recorded(
+    node: &Runtime,
+    name: &str,
+    record: ModuleRecord,
+    routing: Routing,
+) -> Result<(), StoreError> {
+    // Storage is counted for tenants with quotas: the default has none.
+    let stored = if record.tenant == DEFAULT_TENANT {
+        0
+    } else {
+        node.store.snapshot_bytes(name)? as i64
+    };
+    let tenant = record.tenant.clone();
+    let module = Module::new(
+        name.to_owned(),
+        record,
+        routing,
+        node.metrics.module(name),
+        gates(node, &tenant, stored),
+    );
+    node.router.install(Arc::new(module));
+    Ok(())
 }

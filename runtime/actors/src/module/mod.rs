@@ -2,8 +2,11 @@
 //! and settings. This folder owns the registry (persisted in the store), deploy,
 //! swap and undeploy.
 
+mod converge;
 mod deploy;
 mod swap;
+
+pub use converge::{ComponentSource, Converged, converge};
 
 pub use deploy::{DeployError, DeployRequest, Deployed, deploy, load_all, undeploy};
 pub use swap::{SwapSummary, promote, rollback};

@@ -36,6 +36,9 @@ pub struct SwapSummary {
     pub p99_stall_ms: f64,
     /// The canary split after the swap, if any.
     pub canary: Option<CanaryRecord>,
+    /// In a cluster: which other nodes made the same switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<anthill_core::cluster::Rollout>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -150,6 +153,7 @@ pub(super) async fn switch(
             version: v.version,
             percent: *p,
         }),
+        rollout: None,
     };
     tracing::info!(
         module = %module.name,

@@ -1,0 +1,178 @@
+//! Joining NATS: connect with the operator's credentials and TLS, refuse a
+//! server that cannot carry the cluster (older than 2.12, or without
+//! JetStream), and open the cluster's buckets with their final configuration.
+
+use crate::ClusterError;
+use crate::settings::ClusterSettings;
+use async_nats::jetstream::{self, kv, object_store};
+use std::time::Duration;
+
+/// The oldest nats-server the cluster runs on: per-key TTLs need 2.11 and
+/// message schedules 2.12; 2.9's clustered compare-and-set let several racers
+/// win (nats-server #4320).
+pub const MIN_SERVER: (u64, u64) = (2, 12);
+
+/// How long a dead node's last heartbeat stays listed.
+const DEAD_NODES_KEPT: Duration = Duration::from_secs(120);
+
+/// A connection to the cluster's NATS and its buckets.
+#[derive(Clone)]
+pub struct Nats {
+    /// The core NATS client.
+    pub client: async_nats::Client,
+    /// JetStream on it.
+    pub js: jetstream::Context,
+    /// Heartbeats, by node name.
+    pub nodes: kv::Store,
+    /// Module records, by module name.
+    pub modules: kv::Store,
+    /// Uploaded components, by sha256.
+    pub components: object_store::ObjectStore,
+    /// What the connected server said of itself, for the start banner.
+    pub server: String,
+    /// Replicas of every bucket.
+    pub replicas: usize,
+}
+
+/// Connects, checks the server, and opens (or creates) the buckets.
+pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
+    let servers = settings.servers.join(",");
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("anthill node {}", settings.node_name()))
+        .connection_timeout(Duration::from_secs(5))
+        // Reconnect forever, quickly: a NATS server's failover takes seconds
+        // and the node must be back as soon as one answers.
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((attempts as u64 * 100).min(1_000))
+        });
+    if let Some(creds) = &settings.credentials {
+        options = options.credentials_file(creds).await.map_err(|e| {
+            ClusterError::Config(format!(
+                "cannot read the NATS credentials file {}: {e}",
+                creds.display()
+            ))
+        })?;
+    }
+    if let Some(ca) = &settings.tls_ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    let client = options
+        .connect(settings.servers.as_slice())
+        .await
+        .map_err(|e| ClusterError::Connect {
+            servers: servers.clone(),
+            detail: e.to_string(),
+        })?;
+    let info = client.server_info();
+    let version = parse_version(&info.version);
+    if version.is_none_or(|(major, minor)| (major, minor) < MIN_SERVER) {
+        return Err(ClusterError::ServerTooOld {
+            server: info.server_name.clone(),
+            version: info.version.clone(),
+        });
+    }
+    let js = jetstream::new(client.clone());
+    if !info.jetstream {
+        return Err(ClusterError::NoJetStream {
+            server: info.server_name.clone(),
+            detail: "the server does not offer JetStream".into(),
+        });
+    }
+    js.query_account()
+        .await
+        .map_err(|e| ClusterError::NoJetStream {
+            server: info.server_name.clone(),
+            detail: e.to_string(),
+        })?;
+    let replicas = settings
+        .replicas
+        .unwrap_or(if info.cluster.is_some() { 3 } else { 1 });
+    let prefix = &settings.name;
+    let nodes = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{prefix}-nodes"),
+            description: "anthill: node heartbeats".into(),
+            history: 1,
+            max_age: DEAD_NODES_KEPT,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let modules = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{prefix}-modules"),
+            description: "anthill: module records (the cluster's registry)".into(),
+            history: 1,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let name = format!("{prefix}-components");
+    let components = js
+        .create_object_store(object_store::Config {
+            bucket: name.clone(),
+            description: Some("anthill: uploaded components, by sha256".into()),
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ClusterError::Bucket {
+            bucket: name,
+            detail: e.to_string(),
+        })?;
+    Ok(Nats {
+        client,
+        js,
+        nodes,
+        modules,
+        components,
+        server: format!(
+            "{} v{} ({} replicas)",
+            info.server_name, info.version, replicas
+        ),
+        replicas,
+    })
+}
+
+/// Creating an existing bucket with the same configuration opens it; a
+/// different configuration is an error that names the bucket.
+async fn bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store, ClusterError> {
+    let name = config.bucket.clone();
+    js.create_key_value(config)
+        .await
+        .map_err(|e| ClusterError::Bucket {
+            bucket: name,
+            detail: e.to_string(),
+        })
+}
+
+/// `2.15.1` → `(2, 15)`; `None` when the server reports something else.
+fn parse_version(v: &str) -> Option<(u64, u64)> {
+    let mut parts = v.trim_start_matches('v').split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.split('-').next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_below_2_12_are_refused_and_others_parse() {
+        assert_eq!(parse_version("2.15.1"), Some((2, 15)));
+        assert_eq!(parse_version("v2.12.0-RC.1"), Some((2, 12)));
+        assert!(parse_version("2.9.10").unwrap() < MIN_SERVER);
+        assert!(parse_version("2.11.9").unwrap() < MIN_SERVER);
+        assert!(parse_version("3.0.0").unwrap() >= MIN_SERVER);
+        assert_eq!(parse_version("nats"), None);
+    }
+}

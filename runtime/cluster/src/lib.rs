@@ -1,0 +1,242 @@
+//! # anthill-cluster: nodes joined through NATS JetStream
+//!
+//! A node started with `--cluster` joins through NATS (an existing
+//! distributed engine: its KV buckets, object store and Raft replication, not
+//! a home-made protocol). This crate owns:
+//!
+//! - joining ([`join`]): connect with the operator's credentials and TLS,
+//!   refuse servers older than 2.12 or without JetStream, open the buckets;
+//! - membership ([`membership`]): heartbeats, the node list and each node's
+//!   state, the node's own health as NATS sees it;
+//! - the replicated registry ([`registry`]): deploy once, every node fetches,
+//!   precompiles and serves; swaps, canaries, rollbacks and undeploys follow;
+//! - [`ClusterControl`]: the admin API made cluster-wide for module changes.
+//!
+//! Must not know: the gateway or any player transport. The node binary composes it
+//! over the actor runtime and the admin control plane; without `--cluster`
+//! nothing here runs.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod control;
+pub mod join;
+pub mod membership;
+pub mod registry;
+mod settings;
+
+pub use control::ClusterControl;
+pub use settings::ClusterSettings;
+
+use anthill_actors::Runtime;
+use anthill_admin::ControlPlane;
+use join::Nats;
+use membership::{Beat, Membership};
+use registry::RegistrySync;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Why a node could not join, or lost touch with, the cluster. Each names
+/// the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The cluster settings are unusable.
+    #[error("cluster settings: {0}")]
+    Config(String),
+    /// No NATS server answered.
+    #[error(
+        "cannot connect to NATS at {servers}: {detail} (is nats-server running with JetStream, and are --cluster, the credentials and TLS settings right?)"
+    )]
+    Connect {
+        /// The servers tried.
+        servers: String,
+        /// The client's error.
+        detail: String,
+    },
+    /// The server is older than the cluster needs.
+    #[error(
+        "NATS server {server} is version {version}; the cluster needs nats-server 2.12 or newer (per-key TTLs, message schedules, and 2.9's compare-and-set lets several racers win): upgrade it"
+    )]
+    ServerTooOld {
+        /// The server's name.
+        server: String,
+        /// Its version.
+        version: String,
+    },
+    /// JetStream is off for the server or the account.
+    #[error(
+        "NATS server {server} has no JetStream for this account ({detail}): start nats-server with -js (or `jetstream {{}}` in its config) and enable it for the account"
+    )]
+    NoJetStream {
+        /// The server's name.
+        server: String,
+        /// What the server said.
+        detail: String,
+    },
+    /// A bucket cannot be created or opened.
+    #[error(
+        "cannot open the cluster's bucket {bucket}: {detail} (a bucket of that name with another configuration, or too few JetStream servers for the replicas asked)"
+    )]
+    Bucket {
+        /// The bucket.
+        bucket: String,
+        /// What JetStream said.
+        detail: String,
+    },
+    /// Another live node goes by this name.
+    #[error(
+        "node name `{node}` is taken by a live node (admin {admin}, last heartbeat {age_ms} ms ago): give this node another --node"
+    )]
+    NameInUse {
+        /// The name.
+        node: String,
+        /// The other node's admin API.
+        admin: String,
+        /// How old its last beat is.
+        age_ms: u64,
+    },
+    /// NATS did not answer in time.
+    #[error("NATS unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where a node can be reached, for the others' node lists.
+#[derive(Debug, Clone, Default)]
+pub struct NodeAddrs {
+    /// Its admin API (`http://…`).
+    pub admin: String,
+    /// Its player (QUIC) address.
+    pub players: Option<String>,
+    /// Its web port.
+    pub web: Option<String>,
+}
+
+/// This node's load, read at each heartbeat.
+pub type LoadProbe = Box<dyn Fn() -> (usize, usize) + Send + Sync>;
+
+/// A connection to the cluster, before the node starts serving.
+pub struct Joined {
+    settings: ClusterSettings,
+    nats: Nats,
+}
+
+/// Joins the cluster the settings name: connect, check the server, open the
+/// buckets. Nothing is announced until [`Joined::start`].
+pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
+    settings.validate().map_err(ClusterError::Config)?;
+    let nats = join::join(&settings).await?;
+    Ok(Joined { settings, nats })
+}
+
+impl Joined {
+    /// What the connected NATS server says of itself.
+    pub fn server(&self) -> &str {
+        &self.nats.server
+    }
+
+    /// Claims the node's name, converges the node's modules to the cluster's
+    /// registry, and starts the heartbeat and the registry sync.
+    pub async fn start(
+        self,
+        runtime: Arc<Runtime>,
+        addrs: NodeAddrs,
+        load: LoadProbe,
+    ) -> Result<Arc<Cluster>, ClusterError> {
+        let incarnation = anthill_core::now_ms();
+        let membership = Arc::new(Membership::new(self.nats.clone(), self.settings.clone()));
+        membership.claim(incarnation).await?;
+        let registry = Arc::new(RegistrySync::new(self.nats.clone(), runtime.clone()));
+        let cluster = Arc::new(Cluster {
+            settings: self.settings,
+            nats: self.nats,
+            membership,
+            registry,
+            runtime,
+            addrs,
+            load,
+            incarnation,
+            tasks: Mutex::new(Vec::new()),
+        });
+        // Serve the cluster's modules from the first request on.
+        cluster.registry.sync_all().await?;
+        cluster.membership.beat(cluster.beat()).await?;
+        let beating = cluster.clone();
+        let every = Duration::from_millis(cluster.settings.heartbeat_ms);
+        let beats = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // A missed beat is logged once and shows on /healthz.
+                let _ = beating.membership.beat(beating.beat()).await;
+            }
+        });
+        let sync = tokio::spawn(cluster.registry.clone().run());
+        cluster
+            .tasks
+            .lock()
+            .expect("cluster tasks")
+            .extend([beats, sync]);
+        Ok(cluster)
+    }
+}
+
+/// A node's membership of the cluster, running.
+pub struct Cluster {
+    settings: ClusterSettings,
+    nats: Nats,
+    membership: Arc<Membership>,
+    registry: Arc<RegistrySync>,
+    runtime: Arc<Runtime>,
+    addrs: NodeAddrs,
+    load: LoadProbe,
+    incarnation: u64,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Cluster {
+    fn beat(&self) -> Beat {
+        let (live_actors, players) = (self.load)();
+        let (applied, modules, failed) = self.registry.served();
+        Beat {
+            name: self.settings.node_name().to_owned(),
+            incarnation: self.incarnation,
+            admin: self.addrs.admin.clone(),
+            players_addr: self.addrs.players.clone(),
+            web_addr: self.addrs.web.clone(),
+            live_actors,
+            players,
+            draining: false,
+            at_ms: 0,
+            applied,
+            modules,
+            failed,
+        }
+    }
+
+    /// The admin control plane of this node, cluster-wide for module changes.
+    pub fn control(self: &Arc<Self>, node: Arc<dyn ControlPlane>) -> Arc<dyn ControlPlane> {
+        Arc::new(ClusterControl {
+            cluster: self.clone(),
+            node,
+        })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        self.settings.node_name()
+    }
+
+    /// Stopping: from now on this node says it is draining.
+    pub async fn drain(&self) {
+        self.membership.drain();
+        let _ = self.membership.beat(self.beat()).await;
+    }
+
+    /// Stopped: stop beating and following the registry, and leave the list.
+    pub async fn leave(&self) {
+        for t in self.tasks.lock().expect("cluster tasks").drain(..) {
+            t.abort();
+        }
+        self.membership.leave().await;
+    }
+}

@@ -1,0 +1,237 @@
+//! Membership: every node puts a heartbeat under its name in the cluster's
+//! `nodes` bucket; anyone lists the bucket and judges each node by the age
+//! of its last beat. A node that cannot get its beat accepted knows it is cut
+//! off, and says so on `/healthz`.
+
+use crate::ClusterError;
+use crate::join::Nats;
+use crate::settings::ClusterSettings;
+use anthill_core::cluster::{NodeState, NodeStatus, ServedVersions};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A version a node serves, and the registry revision it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Served {
+    /// The versions.
+    #[serde(flatten)]
+    pub versions: ServedVersions,
+    /// The registry revision this node converged to.
+    pub revision: u64,
+}
+
+/// A module a node could not bring to the registry's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The registry revision it failed on.
+    pub revision: u64,
+    /// Why.
+    pub error: String,
+}
+
+/// One heartbeat: what a node says of itself, twice a second by default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Beat {
+    /// The node's name.
+    pub name: String,
+    /// Which start of the node this is (wall-clock ms at start): tells a
+    /// restarted node from a second node taking the same name.
+    pub incarnation: u64,
+    /// Its admin API.
+    pub admin: String,
+    /// Its player (QUIC) address.
+    pub players_addr: Option<String>,
+    /// Its web port.
+    pub web_addr: Option<String>,
+    /// Live actors.
+    pub live_actors: usize,
+    /// Connected players.
+    pub players: usize,
+    /// Stopping on purpose.
+    pub draining: bool,
+    /// When the beat was sent (wall-clock ms).
+    pub at_ms: u64,
+    /// Registry revisions applied, by module (including removals: a module
+    /// absent from `modules` with a revision here was undeployed at it).
+    pub applied: BTreeMap<String, u64>,
+    /// Modules served.
+    pub modules: BTreeMap<String, Served>,
+    /// Modules it could not converge.
+    pub failed: BTreeMap<String, Failure>,
+}
+
+/// This node's side of membership.
+pub struct Membership {
+    nats: Nats,
+    settings: ClusterSettings,
+    /// When NATS last accepted a beat.
+    last_ok: Mutex<Option<Instant>>,
+    draining: AtomicBool,
+    cut_off: AtomicBool,
+}
+
+impl Membership {
+    pub(crate) fn new(nats: Nats, settings: ClusterSettings) -> Membership {
+        Membership {
+            nats,
+            settings,
+            last_ok: Mutex::new(None),
+            draining: AtomicBool::new(false),
+            cut_off: AtomicBool::new(false),
+        }
+    }
+
+    /// Refuses to join under a name a live node of another incarnation holds.
+    pub(crate) async fn claim(&self, incarnation: u64) -> Result<(), ClusterError> {
+        let name = self.settings.node_name();
+        let entry = self
+            .nats
+            .nodes
+            .entry(name)
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("reading node `{name}`: {e}")))?;
+        let Some(entry) = entry else { return Ok(()) };
+        let Ok(beat) = serde_json::from_slice::<Beat>(&entry.value) else {
+            return Ok(());
+        };
+        let age = anthill_core::now_ms().saturating_sub(beat.at_ms);
+        if beat.incarnation != incarnation && !beat.draining && age < self.settings.dead_after_ms {
+            return Err(ClusterError::NameInUse {
+                node: name.to_owned(),
+                admin: beat.admin,
+                age_ms: age,
+            });
+        }
+        Ok(())
+    }
+
+    /// Puts one beat; remembers whether NATS took it.
+    pub(crate) async fn beat(&self, mut beat: Beat) -> Result<(), ClusterError> {
+        beat.draining = self.draining.load(Ordering::Relaxed);
+        beat.at_ms = anthill_core::now_ms();
+        let body = serde_json::to_vec(&beat).expect("a beat serializes");
+        let timeout = Duration::from_millis(self.settings.suspect_after_ms);
+        let put = tokio::time::timeout(timeout, self.nats.nodes.put(&beat.name, body.into())).await;
+        match put {
+            Ok(Ok(_)) => {
+                *self.last_ok.lock().expect("beat clock") = Some(Instant::now());
+                if self.cut_off.swap(false, Ordering::Relaxed) {
+                    tracing::info!("NATS takes heartbeats again");
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.missed(e.to_string())),
+            Err(_) => Err(self.missed(format!("no answer within {} ms", timeout.as_millis()))),
+        }
+    }
+
+    fn missed(&self, detail: String) -> ClusterError {
+        if !self.cut_off.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %detail, "NATS did not take this node's heartbeat");
+        }
+        ClusterError::Unavailable(format!("heartbeat not accepted: {detail}"))
+    }
+
+    /// `Err` once no beat has been accepted for longer than a node may stay
+    /// silent before the others suspect it.
+    pub fn health(&self) -> Result<(), String> {
+        let last = *self.last_ok.lock().expect("beat clock");
+        let limit = Duration::from_millis(self.settings.suspect_after_ms);
+        match last {
+            Some(t) if t.elapsed() <= limit => Ok(()),
+            Some(t) => Err(format!(
+                "cluster: NATS has not accepted a heartbeat from this node for {:.1} s (servers {}); the other nodes will treat it as suspect, then dead",
+                t.elapsed().as_secs_f64(),
+                self.settings.servers.join(",")
+            )),
+            None => Err("cluster: no heartbeat accepted yet".into()),
+        }
+    }
+
+    /// From now on the node says it is draining.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Removes this node's record: it left on purpose.
+    pub(crate) async fn leave(&self) {
+        let name = self.settings.node_name();
+        if let Err(e) = self.nats.nodes.delete(name).await {
+            tracing::warn!(error = %e, "could not remove this node from the cluster's list");
+        }
+    }
+
+    /// Every node's last beat, with how it looks now.
+    pub async fn beats(&self) -> Result<Vec<(Beat, NodeState, u64)>, ClusterError> {
+        let unavailable = |e: String| ClusterError::Unavailable(format!("listing nodes: {e}"));
+        let mut keys = self
+            .nats
+            .nodes
+            .keys()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let mut names = Vec::new();
+        while let Some(k) = keys.next().await {
+            names.push(k.map_err(|e| unavailable(e.to_string()))?);
+        }
+        let now = anthill_core::now_ms();
+        let mut out = Vec::new();
+        for name in names {
+            let Some(value) = self
+                .nats
+                .nodes
+                .get(&name)
+                .await
+                .map_err(|e| unavailable(e.to_string()))?
+            else {
+                continue;
+            };
+            let Ok(beat) = serde_json::from_slice::<Beat>(&value) else {
+                tracing::warn!(node = %name, "a heartbeat that does not decode; skipped");
+                continue;
+            };
+            let age = now.saturating_sub(beat.at_ms);
+            let state = if age >= self.settings.dead_after_ms {
+                NodeState::Dead
+            } else if beat.draining {
+                NodeState::Draining
+            } else if age >= self.settings.suspect_after_ms {
+                NodeState::Suspect
+            } else {
+                NodeState::Alive
+            };
+            out.push((beat, state, age));
+        }
+        out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        Ok(out)
+    }
+
+    /// Every node, as the admin API lists them.
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>, ClusterError> {
+        Ok(self
+            .beats()
+            .await?
+            .into_iter()
+            .map(|(b, state, age)| NodeStatus {
+                name: b.name,
+                state,
+                admin: b.admin,
+                players_addr: b.players_addr,
+                web_addr: b.web_addr,
+                live_actors: b.live_actors,
+                players: b.players,
+                last_beat_ms_ago: age,
+                modules: b
+                    .modules
+                    .into_iter()
+                    .map(|(k, s)| (k, s.versions))
+                    .collect(),
+                failed: b.failed.into_iter().map(|(k, f)| (k, f.error)).collect(),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,312 @@
+//! The cluster on NATS JetStream, with real nats-server processes (the pinned
+//! binary) on loopback: joining and its refusals, membership as every node
+//! sees it, and the replicated registry (deploy once, every node serves it;
+//! swaps, canaries, promotes, rollbacks and undeploys follow everywhere).
+
+use anthill_tests::nats::NatsCluster;
+use anthill_tests::{Node, eventually};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+async fn clustered(nats: &NatsCluster, name: &str) -> anyhow::Result<Node> {
+    Node::start_with(&["--cluster", &nats.urls(), "--node", name]).await
+}
+
+/// The error a node prints when it refuses to start.
+async fn refusal(extra: &[&str]) -> String {
+    match Node::start_with(extra).await {
+        Ok(node) => panic!("the node started:\n{}", node.output()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+async fn nodes_seen_by(node: &Node) -> anyhow::Result<Vec<Value>> {
+    let (status, body) = node.admin().get_json("/v1/cluster/nodes").await?;
+    anyhow::ensure!(status == 200, "GET /v1/cluster/nodes: {status} {body}");
+    Ok(body["nodes"].as_array().cloned().unwrap_or_default())
+}
+
+fn state_of(nodes: &[Value], name: &str) -> Option<String> {
+    nodes
+        .iter()
+        .find(|n| n["name"] == name)
+        .and_then(|n| n["state"].as_str().map(str::to_owned))
+}
+
+/// (stable version, canary version) of `module` on `node`; None if absent.
+async fn served(node: &Node, module: &str) -> anyhow::Result<Option<(u64, Option<u64>)>> {
+    let (status, body) = node
+        .admin()
+        .get_json(&format!("/v1/modules/{module}"))
+        .await?;
+    Ok(match status {
+        404 => None,
+        200 => Some((
+            body["version"].as_u64().expect("a version"),
+            body["canary"]["version"].as_u64(),
+        )),
+        other => anyhow::bail!("GET /v1/modules/{module}: {other} {body}"),
+    })
+}
+
+#[tokio::test]
+async fn a_lone_node_has_no_cluster() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let (status, body) = node.admin().get_json("/v1/cluster/nodes").await?;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "not-clustered");
+    assert!(body["detail"].as_str().unwrap().contains("--cluster"));
+    let (ok, _, err) = node.cli(&["nodes"])?;
+    assert!(!ok && err.contains("not-clustered"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_node_refuses_nats_without_jetstream() -> anyhow::Result<()> {
+    let nats = NatsCluster::without_jetstream().await?;
+    let err = refusal(&["--cluster", &nats.urls(), "--node", "n1"]).await;
+    assert!(
+        err.contains("no JetStream") && err.contains("-js"),
+        "the refusal names JetStream and the fix: {err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_node_refuses_unreachable_nats_and_a_missing_name() -> anyhow::Result<()> {
+    let port = anthill_tests::nats::free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let err = refusal(&["--cluster", &url, "--node", "n1"]).await;
+    assert!(
+        err.contains("cannot connect to NATS") && err.contains(&url),
+        "{err}"
+    );
+    let err = refusal(&["--cluster", &url]).await;
+    assert!(err.contains("--node"), "{err}");
+    Ok(())
+}
+
+/// A server that speaks just enough of the NATS protocol to say it is 2.9.10.
+/// (Multi-threaded: starting a node blocks the test's thread while it waits
+/// for the banner, and the fake server must answer meanwhile.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_a_nats_server_older_than_2_12() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("nats://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let info = json!({
+                    "server_id": "OLD", "server_name": "old-nats", "version": "2.9.10",
+                    "proto": 1, "headers": true, "max_payload": 1048576, "jetstream": true,
+                    "host": "127.0.0.1", "port": 4222,
+                });
+                let _ = write.write_all(format!("INFO {info}\r\n").as_bytes()).await;
+                let mut lines = BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.starts_with("PING") {
+                        let _ = write.write_all(b"PONG\r\n").await;
+                    }
+                }
+            });
+        }
+    });
+    let err = refusal(&["--cluster", &url, "--node", "n1"]).await;
+    assert!(
+        err.contains("2.9.10") && err.contains("2.12 or newer"),
+        "the refusal names the version and the minimum: {err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_node_lists_every_node_and_a_killed_one_goes_suspect_then_dead() -> anyhow::Result<()>
+{
+    let nats = NatsCluster::start(3).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let n2 = clustered(&nats, "n2").await?;
+    let n3 = clustered(&nats, "n3").await?;
+    for seen_by in [&n1, &n2, &n3] {
+        let nodes = eventually(Duration::from_secs(10), "three alive nodes", || async {
+            let nodes = nodes_seen_by(seen_by).await?;
+            let alive = nodes.iter().filter(|n| n["state"] == "alive").count();
+            Ok((alive == 3).then_some(nodes))
+        })
+        .await?;
+        for (node, name) in [(&n1, "n1"), (&n2, "n2"), (&n3, "n3")] {
+            let entry = nodes.iter().find(|n| n["name"] == name).expect("listed");
+            assert_eq!(entry["admin"], node.admin_url.as_str());
+            assert_eq!(
+                entry["players_addr"],
+                node.quic.expect("a gateway").to_string().as_str()
+            );
+        }
+    }
+    // The CLI shows the same list.
+    let (ok, out, err) = n2.cli(&["nodes"])?;
+    assert!(ok, "{err}");
+    for name in ["n1", "n2", "n3"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(name) && l.contains("alive")),
+            "{out}"
+        );
+    }
+    // A second node may not take a live node's name.
+    let err = refusal(&["--cluster", &nats.urls(), "--node", "n2"]).await;
+    assert!(err.contains("`n2` is taken by a live node"), "{err}");
+
+    let _ = n3.kill9();
+    eventually(Duration::from_secs(5), "n3 suspect", || async {
+        Ok(
+            (state_of(&nodes_seen_by(&n1).await?, "n3").as_deref() == Some("suspect"))
+                .then_some(()),
+        )
+    })
+    .await?;
+    eventually(Duration::from_secs(10), "n3 dead", || async {
+        Ok((state_of(&nodes_seen_by(&n2).await?, "n3").as_deref() == Some("dead")).then_some(()))
+    })
+    .await?;
+    // A node that stops on purpose leaves the list.
+    n2.stop()?;
+    eventually(Duration::from_secs(5), "n2 gone", || async {
+        Ok(state_of(&nodes_seen_by(&n1).await?, "n2")
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deploy_on_one_node_is_served_everywhere_and_every_change_follows() -> anyhow::Result<()>
+{
+    let nats = NatsCluster::start(3).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let n2 = clustered(&nats, "n2").await?;
+    let n3 = clustered(&nats, "n3").await?;
+    let nodes = [&n1, &n2, &n3];
+
+    let body = n1
+        .admin()
+        .deploy("counter", "counter", "kind=keyed")
+        .await?;
+    let mut ready: Vec<String> = serde_json::from_value(body["rollout"]["ready"].clone())?;
+    ready.sort();
+    assert_eq!(ready, ["n1", "n2", "n3"], "the deploy answer: {body}");
+    for n in nodes {
+        assert_eq!(served(n, "counter").await?, Some((1, None)));
+        assert_eq!(n.admin().call_text("counter/a", "incr").await?, "1");
+    }
+
+    // A hot swap made on n2 moves every node, state carried on each.
+    let body = n2.admin().deploy("counter", "counter-v2", "").await?;
+    assert_eq!(
+        body["rollout"]["ready"].as_array().map(Vec::len),
+        Some(3),
+        "{body}"
+    );
+    for n in nodes {
+        assert_eq!(served(n, "counter").await?, Some((2, None)));
+        assert_eq!(n.admin().call_text("counter/a", "incr").await?, "v2:2");
+    }
+
+    // A canary from n3: every node routes the same keys to it.
+    n3.admin().deploy("counter", "counter", "canary=40").await?;
+    for n in nodes {
+        assert_eq!(served(n, "counter").await?, Some((2, Some(3))));
+    }
+    let mut canary_keys = Vec::new();
+    for n in nodes {
+        let mut on_canary = Vec::new();
+        for k in 0..40 {
+            let reply = n
+                .admin()
+                .call_text(&format!("counter/k{k}"), "incr")
+                .await?;
+            if !reply.starts_with("v2:") {
+                on_canary.push(k);
+            }
+        }
+        canary_keys.push(on_canary);
+    }
+    assert!(!canary_keys[0].is_empty(), "some keys run the canary");
+    assert_eq!(
+        canary_keys[0], canary_keys[1],
+        "n1 and n2 agree on canary keys"
+    );
+    assert_eq!(
+        canary_keys[0], canary_keys[2],
+        "n1 and n3 agree on canary keys"
+    );
+
+    // Promote on n1, roll back on n2: every node follows each.
+    let (status, body) = n1.admin().post("/v1/modules/counter/promote").await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["rollout"]["ready"].as_array().map(Vec::len),
+        Some(3),
+        "{body}"
+    );
+    for n in nodes {
+        assert_eq!(served(n, "counter").await?, Some((3, None)));
+    }
+    let (status, body) = n2.admin().post("/v1/modules/counter/rollback").await?;
+    assert_eq!(status, 200, "{body}");
+    for n in nodes {
+        assert_eq!(served(n, "counter").await?, Some((2, None)));
+    }
+
+    // A node that joins later serves what is deployed from its first request.
+    let n4 = clustered(&nats, "n4").await?;
+    assert_eq!(served(&n4, "counter").await?, Some((2, None)));
+    assert!(
+        n4.admin()
+            .call_text("counter/z", "incr")
+            .await?
+            .starts_with("v2:")
+    );
+
+    // Undeploy from n3: gone everywhere, and the answer says so.
+    let (status, body) = n3.admin().delete("/v1/modules/counter").await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["rollout"]["ready"].as_array().map(Vec::len),
+        Some(4),
+        "{body}"
+    );
+    for n in [&n1, &n2, &n3, &n4] {
+        assert_eq!(served(n, "counter").await?, None);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_follow_a_deploy_is_named_in_the_answer() -> anyhow::Result<()> {
+    let nats = NatsCluster::start(1).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let n2 = clustered(&nats, "n2").await?;
+    // Tenants are per node: only n1 knows `acme`, so n2 cannot install its module.
+    let resp = n1
+        .admin()
+        .http
+        .post(n1.admin().url("/v1/tenants"))
+        .bearer_auth(&n1.token)
+        .json(&json!({ "name": "acme", "quotas": {} }))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 201);
+    let body = n1.admin().deploy("echo", "echo", "tenant=acme").await?;
+    assert_eq!(body["rollout"]["ready"], json!(["n1"]), "{body}");
+    let why = body["rollout"]["failed"]["n2"].as_str().unwrap_or_default();
+    assert!(why.contains("tenant `acme` does not exist"), "{body}");
+    // n2 says so in the node list too, and still serves everything else.
+    let nodes = nodes_seen_by(&n1).await?;
+    let n2_entry = nodes.iter().find(|n| n["name"] == "n2").expect("n2 listed");
+    assert!(n2_entry["failed"]["echo"].as_str().is_some(), "{n2_entry}");
+    assert_eq!(served(&n2, "echo").await?, None);
+    Ok(())
+}
