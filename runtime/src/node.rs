@@ -72,7 +72,7 @@ impl RunningNode {
         config.validate()?;
         // Join first: a node that cannot reach its cluster must not start
         // serving on its own.
-        let joined = match config.cluster.enabled() {
+        let mut joined = match config.cluster.enabled() {
             true => Some(anthill_cluster::join(config.cluster.clone()).await?),
             false => None,
         };
@@ -92,6 +92,9 @@ impl RunningNode {
         let registry = prometheus::Registry::new();
         crate::process_metrics::register(&registry);
         let runtime = Runtime::new(config.runtime(), engine, store, &registry)?;
+        if let Some(j) = &mut joined {
+            j.place(&runtime);
+        }
         // The player side exists before modules reload: their rooms may
         // publish state as soon as they activate.
         let gateway = config

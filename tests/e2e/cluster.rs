@@ -34,6 +34,20 @@ fn state_of(nodes: &[Value], name: &str) -> Option<String> {
         .and_then(|n| n["state"].as_str().map(str::to_owned))
 }
 
+/// Live actors of `module` on `node`, by key.
+async fn live_keys(node: &Node, module: &str) -> anyhow::Result<Vec<String>> {
+    let (_, actors) = node
+        .admin()
+        .get_json(&format!("/v1/actors?module={module}"))
+        .await?;
+    Ok(actors[0]["actors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["key"].as_str().map(str::to_owned))
+        .collect())
+}
+
 /// (stable version, canary version) of `module` on `node`; None if absent.
 async fn served(node: &Node, module: &str) -> anyhow::Result<Option<(u64, Option<u64>)>> {
     let (status, body) = node
@@ -197,9 +211,13 @@ async fn a_deploy_on_one_node_is_served_everywhere_and_every_change_follows() ->
     let mut ready: Vec<String> = serde_json::from_value(body["rollout"]["ready"].clone())?;
     ready.sort();
     assert_eq!(ready, ["n1", "n2", "n3"], "the deploy answer: {body}");
-    for n in nodes {
+    // One actor behind every node: its value continues whichever node is asked.
+    for (i, n) in nodes.iter().enumerate() {
         assert_eq!(served(n, "counter").await?, Some((1, None)));
-        assert_eq!(n.admin().call_text("counter/a", "incr").await?, "1");
+        assert_eq!(
+            n.admin().call_text("counter/a", "incr").await?,
+            (i + 1).to_string()
+        );
     }
 
     // A hot swap made on n2 moves every node, state carried on each.
@@ -209,9 +227,12 @@ async fn a_deploy_on_one_node_is_served_everywhere_and_every_change_follows() ->
         Some(3),
         "{body}"
     );
-    for n in nodes {
+    for (i, n) in nodes.iter().enumerate() {
         assert_eq!(served(n, "counter").await?, Some((2, None)));
-        assert_eq!(n.admin().call_text("counter/a", "incr").await?, "v2:2");
+        assert_eq!(
+            n.admin().call_text("counter/a", "incr").await?,
+            format!("v2:{}", i + 4)
+        );
     }
 
     // A canary from n3: every node routes the same keys to it.
@@ -308,5 +329,124 @@ async fn a_node_that_cannot_follow_a_deploy_is_named_in_the_answer() -> anyhow::
     let n2_entry = nodes.iter().find(|n| n["name"] == "n2").expect("n2 listed");
     assert!(n2_entry["failed"]["echo"].as_str().is_some(), "{n2_entry}");
     assert_eq!(served(&n2, "echo").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_keyed_actor_answers_through_every_node_and_its_value_continues() -> anyhow::Result<()>
+{
+    let nats = NatsCluster::start(3).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let n2 = clustered(&nats, "n2").await?;
+    let n3 = clustered(&nats, "n3").await?;
+    let nodes = [&n1, &n2, &n3];
+    n1.admin()
+        .deploy("counter", "counter", "kind=keyed")
+        .await?;
+    for i in 0..30 {
+        let reply = nodes[i % 3]
+            .admin()
+            .call_text("counter/alice", "incr")
+            .await?;
+        assert_eq!(
+            reply,
+            (i + 1).to_string(),
+            "call {i} through n{}",
+            i % 3 + 1
+        );
+    }
+    let mut live = Vec::new();
+    for n in nodes {
+        live.extend(live_keys(n, "counter").await?);
+    }
+    assert_eq!(live, ["alice"], "one live actor in the whole cluster");
+    // Errors keep their kind across nodes: the module's refusal is still 422.
+    for n in nodes {
+        let (status, body) = n.admin().call("counter/alice", b"decr").await?;
+        assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_first_messages_activate_each_key_exactly_once() -> anyhow::Result<()> {
+    let nats = NatsCluster::start(3).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let n2 = clustered(&nats, "n2").await?;
+    let n3 = clustered(&nats, "n3").await?;
+    let admins = [n1.admin(), n2.admin(), n3.admin()];
+    admins[0].deploy("counter", "counter", "kind=keyed").await?;
+    const KEYS: usize = 100;
+    const PER_KEY: usize = 10;
+    // 1,000 first messages at once, each key's ten spread over all three nodes.
+    let calls = (0..KEYS * PER_KEY).map(|i| {
+        let admin = admins[i % 3].clone();
+        let key = format!("counter/race{}", i % KEYS);
+        async move { admin.call(&key, b"incr").await }
+    });
+    let outcomes = futures::future::join_all(calls).await;
+    let mut failed = Vec::new();
+    for o in outcomes {
+        let (status, body) = o?;
+        if status != 200 {
+            failed.push(format!("{status} {}", String::from_utf8_lossy(&body)));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} calls failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    // Two activations of a key would each count part of its ten.
+    for k in 0..KEYS {
+        let value = admins[k % 3]
+            .call_text(&format!("counter/race{k}"), "get")
+            .await?;
+        assert_eq!(value, PER_KEY.to_string(), "race{k}");
+    }
+    let mut live = Vec::new();
+    for n in [&n1, &n2, &n3] {
+        live.extend(live_keys(n, "counter").await?);
+    }
+    live.sort();
+    let before = live.len();
+    live.dedup();
+    assert_eq!(before, live.len(), "no key is live on two nodes");
+    assert_eq!(live.len(), KEYS, "every key live exactly once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dead_owner_is_named_and_its_restart_takes_its_actors_back() -> anyhow::Result<()> {
+    let nats = NatsCluster::start(1).await?;
+    let dir = tempfile::tempdir()?;
+    let args = ["--cluster", &nats.urls(), "--node", "n1"];
+    let n1 = Node::start_in(&dir.path().join("n1"), &args).await?;
+    let n2 = clustered(&nats, "n2").await?;
+    n1.admin()
+        .deploy("counter", "counter", "kind=keyed&durability=every-message")
+        .await?;
+    // n1 claims the actor with its first message, then n2 reaches it there.
+    assert_eq!(n1.admin().call_text("counter/x", "incr").await?, "1");
+    assert_eq!(n2.admin().call_text("counter/x", "incr").await?, "2");
+    let _ = n1.kill9();
+    let (status, body) = n2.admin().call("counter/x", b"incr").await?;
+    let text = String::from_utf8_lossy(&body);
+    assert!(status >= 500, "{status} {text}");
+    assert!(
+        text.contains("lives on another node") && text.contains("restart it"),
+        "the error names the cause and the fix: {text}"
+    );
+    // The same node, restarted on its data, takes its partitions back.
+    let n1 = Node::start_in(&dir.path().join("n1"), &args).await?;
+    let reply = eventually(Duration::from_secs(10), "counter/x through n2", || async {
+        let (status, body) = n2.admin().call("counter/x", b"incr").await?;
+        Ok((status == 200).then(|| String::from_utf8_lossy(&body).into_owned()))
+    })
+    .await?;
+    assert_eq!(reply, "3", "the value continues from n1's snapshot");
+    assert_eq!(live_keys(&n1, "counter").await?, ["x"]);
+    assert!(live_keys(&n2, "counter").await?.is_empty());
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::router::Router;
 use crate::tenants::Tenants;
 use crate::timers::Timers;
 use crate::{actor, module};
-use anthill_core::{Address, CallError, Channel, Entity, Players, RoomSink};
+use anthill_core::{Address, CallError, Channel, Entity, Placement, Players, RoomSink};
 use anthill_engine::{ActorHost, Engine};
 use anthill_store::{Persistence, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +43,7 @@ pub struct Runtime {
     pub(crate) host: Arc<dyn ActorHost>,
     rooms: OnceLock<Arc<dyn RoomSink>>,
     players: OnceLock<Arc<dyn Players>>,
+    placement: OnceLock<Arc<dyn Placement>>,
     pub(crate) deploy_lock: tokio::sync::Mutex<()>,
     /// Wakes the reaper when an activation found the pool full.
     pub(crate) capacity_wanted: tokio::sync::Notify,
@@ -116,6 +117,7 @@ impl Runtime {
             logs,
             rooms: OnceLock::new(),
             players: OnceLock::new(),
+            placement: OnceLock::new(),
             deploy_lock: tokio::sync::Mutex::new(()),
             capacity_wanted: tokio::sync::Notify::new(),
             next_actor: AtomicU64::new(1),
@@ -133,6 +135,17 @@ impl Runtime {
     pub fn attach(&self, rooms: Arc<dyn RoomSink>, players: Arc<dyn Players>) {
         let _ = self.rooms.set(rooms);
         let _ = self.players.set(players);
+    }
+
+    /// Places actors across nodes (a cluster): from now on a message for an
+    /// actor another node owns goes there. Set once, before traffic.
+    pub fn attach_placement(&self, placement: Arc<dyn Placement>) {
+        let _ = self.placement.set(placement);
+    }
+
+    /// Where actors live, when this node is one of several.
+    pub fn placement(&self) -> Option<&Arc<dyn Placement>> {
+        self.placement.get()
     }
 
     /// Reloads the deployed modules, subscriptions and timers from the store,

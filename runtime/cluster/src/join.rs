@@ -26,6 +26,8 @@ pub struct Nats {
     pub nodes: kv::Store,
     /// Module records, by module name.
     pub modules: kv::Store,
+    /// Partition claims, by partition (`p0`…).
+    pub partitions: kv::Store,
     /// Uploaded components, by sha256.
     pub components: object_store::ObjectStore,
     /// What the connected server said of itself, for the start banner.
@@ -115,6 +117,17 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         },
     )
     .await?;
+    let partitions = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{prefix}-partitions"),
+            description: "anthill: which node owns each partition of the actors".into(),
+            history: 1,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
     let name = format!("{prefix}-components");
     let components = js
         .create_object_store(object_store::Config {
@@ -128,11 +141,17 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
             bucket: name,
             detail: e.to_string(),
         })?;
+    // A bucket just created has no stream leader for a moment (reads answer
+    // "no responders"): wait until each one answers.
+    for kv in [&nodes, &modules, &partitions] {
+        ready(kv).await?;
+    }
     Ok(Nats {
         client,
         js,
         nodes,
         modules,
+        partitions,
         components,
         server: format!(
             "{} v{} ({} replicas)",
@@ -152,6 +171,23 @@ async fn bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store
             bucket: name,
             detail: e.to_string(),
         })
+}
+
+/// Waits up to 15 s for a bucket to answer reads.
+async fn ready(kv: &kv::Store) -> Result<(), ClusterError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match kv.get("ready-probe").await {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(ClusterError::Bucket {
+                    bucket: kv.name.clone(),
+                    detail: format!("it does not answer reads after 15 s: {e}"),
+                });
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// `2.15.1` → `(2, 15)`; `None` when the server reports something else.

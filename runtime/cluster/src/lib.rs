@@ -21,8 +21,10 @@
 mod control;
 pub mod join;
 pub mod membership;
+pub mod placement;
 pub mod registry;
 mod settings;
+mod wire;
 
 pub use control::ClusterControl;
 pub use settings::ClusterSettings;
@@ -117,6 +119,8 @@ pub type LoadProbe = Box<dyn Fn() -> (usize, usize) + Send + Sync>;
 pub struct Joined {
     settings: ClusterSettings,
     nats: Nats,
+    incarnation: u64,
+    placement: Option<placement::ClusterPlacement>,
 }
 
 /// Joins the cluster the settings name: connect, check the server, open the
@@ -124,13 +128,32 @@ pub struct Joined {
 pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
     settings.validate().map_err(ClusterError::Config)?;
     let nats = join::join(&settings).await?;
-    Ok(Joined { settings, nats })
+    Ok(Joined {
+        settings,
+        nats,
+        incarnation: anthill_core::now_ms(),
+        placement: None,
+    })
 }
 
 impl Joined {
     /// What the connected NATS server says of itself.
     pub fn server(&self) -> &str {
         &self.nats.server
+    }
+
+    /// Places `runtime`'s actors across the cluster: from now on a message
+    /// for an actor another node owns goes there. Call before any traffic.
+    pub fn place(&mut self, runtime: &Arc<Runtime>) {
+        let placement = placement::ClusterPlacement::new(
+            self.nats.clone(),
+            &self.settings.name,
+            self.settings.node_name(),
+            self.incarnation,
+            runtime,
+        );
+        runtime.attach_placement(Arc::new(placement.clone_handle()));
+        self.placement = Some(placement);
     }
 
     /// Claims the node's name, converges the node's modules to the cluster's
@@ -141,7 +164,7 @@ impl Joined {
         addrs: NodeAddrs,
         load: LoadProbe,
     ) -> Result<Arc<Cluster>, ClusterError> {
-        let incarnation = anthill_core::now_ms();
+        let incarnation = self.incarnation;
         let membership = Arc::new(Membership::new(self.nats.clone(), self.settings.clone()));
         membership.claim(incarnation).await?;
         let registry = Arc::new(RegistrySync::new(self.nats.clone(), runtime.clone()));
@@ -171,11 +194,12 @@ impl Joined {
             }
         });
         let sync = tokio::spawn(cluster.registry.clone().run());
-        cluster
-            .tasks
-            .lock()
-            .expect("cluster tasks")
-            .extend([beats, sync]);
+        let mut tasks = vec![beats, sync];
+        if let Some(placement) = self.placement {
+            tasks.push(placement.serve().await?);
+            tasks.push(tokio::spawn(placement.follow_claims()));
+        }
+        cluster.tasks.lock().expect("cluster tasks").extend(tasks);
         Ok(cluster)
     }
 }

@@ -75,6 +75,25 @@ impl CallChain {
         false
     }
 
+    /// The waiting actors, outermost first: how a chain crosses to another node.
+    pub fn addresses(&self) -> Vec<Address> {
+        let mut out = Vec::new();
+        let mut cur = &self.0;
+        while let Some(link) = cur {
+            out.push(link.address.clone());
+            cur = &link.parent.0;
+        }
+        out.reverse();
+        out
+    }
+
+    /// The chain [`CallChain::addresses`] listed.
+    pub fn from_addresses(addresses: impl IntoIterator<Item = Address>) -> CallChain {
+        addresses
+            .into_iter()
+            .fold(CallChain::default(), |chain, a| chain.push(a))
+    }
+
     /// `a → b → a`, outermost first, ending with `next`.
     pub fn describe(&self, next: &Address) -> String {
         let mut names = Vec::new();
@@ -108,5 +127,7 @@ mod tests {
         assert!(chain.contains(&a) && chain.contains(&b));
         assert!(!chain.contains(&Address::parse("c")));
         assert_eq!(chain.describe(&a), "a → b/1 → a");
+        let crossed = CallChain::from_addresses(chain.addresses());
+        assert_eq!(crossed.describe(&a), "a → b/1 → a");
     }
 }

@@ -4,8 +4,9 @@
 //! it). A cluster, or another transport, is a new implementation of one of
 //! these, not a new path through the node.
 
-use crate::{Address, CallError, Channel, Entity, Sender};
+use crate::{Address, CallChain, CallError, Channel, Entity, Sender};
 use futures::future::BoxFuture;
+use std::time::Duration;
 
 /// Where a room's synced state goes, and what the actors need to know about
 /// who is in a room.
@@ -45,4 +46,31 @@ pub trait Dispatch: Send + Sync {
     fn join(&self, room: Address, player: u64) -> BoxFuture<'static, Result<(), CallError>>;
     /// `player` left `room` (or its session ended).
     fn leave(&self, room: &Address, player: u64);
+}
+
+/// Where actors live when there is more than one node. The router asks
+/// [`Placement::is_here`] before every delivery; a message for an actor that
+/// lives elsewhere (or whose owner is not known yet) goes to
+/// [`Placement::forward`]. A lone node has no placement: every actor is here.
+pub trait Placement: Send + Sync {
+    /// Whether this node holds the claim on the actor at `to` now. Fast: a
+    /// table read, never a network round trip.
+    fn is_here(&self, to: &Address) -> bool;
+
+    /// Whether the actor at `to` lives here, claiming it for this node if
+    /// nobody holds it: for what does not cross nodes (timers, events, joins).
+    fn locate(&self, to: &Address) -> BoxFuture<'static, Result<bool, CallError>>;
+
+    /// Delivers a message to the node that owns `to` (claiming it for this
+    /// node if nobody does) and, for a call (`wants_reply`), returns the
+    /// reply; a send resolves once it is on its way.
+    fn forward(
+        &self,
+        to: Address,
+        from: Sender,
+        payload: Vec<u8>,
+        chain: CallChain,
+        wants_reply: bool,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CallError>>;
 }

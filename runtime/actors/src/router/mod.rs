@@ -149,6 +149,22 @@ impl Router {
         to: &Address,
         envelope: Envelope,
     ) -> Result<(), CallError> {
+        if let Some(placement) = node.placement()
+            && !placement.is_here(to)
+        {
+            return forward(placement, node, to, envelope);
+        }
+        self.deliver_here(node, to, envelope)
+    }
+
+    /// [`Router::deliver`] to an actor of this node, whoever owns it in a
+    /// cluster: what a message forwarded by another node arrives through.
+    pub fn deliver_here(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        envelope: Envelope,
+    ) -> Result<(), CallError> {
         let module = self.resolve(to)?;
         let live = module.actors.get(&to.key).is_some();
         if is_from_player(&envelope) {
@@ -248,8 +264,23 @@ impl Router {
         timeout: Duration,
         make: impl FnOnce(oneshot::Sender<Result<T, CallError>>) -> Envelope,
     ) -> Result<T, CallError> {
+        self.ask_via(node, to, timeout, make, false).await
+    }
+
+    async fn ask_via<T>(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        timeout: Duration,
+        make: impl FnOnce(oneshot::Sender<Result<T, CallError>>) -> Envelope,
+        here: bool,
+    ) -> Result<T, CallError> {
         let (tx, rx) = oneshot::channel();
-        self.deliver(node, to, make(tx))?;
+        if here {
+            self.deliver_here(node, to, make(tx))?;
+        } else {
+            self.deliver(node, to, make(tx))?;
+        }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(CallError::Internal(format!(
@@ -260,6 +291,50 @@ impl Router {
                 ms: timeout.as_millis() as u64,
             }),
         }
+    }
+
+    /// A call another node forwarded: delivered to the actor here, with the
+    /// caller's chain (so cycles across nodes are caught too).
+    pub async fn call_here(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        from: Sender,
+        payload: Vec<u8>,
+        timeout: Duration,
+        chain: CallChain,
+    ) -> Result<Vec<u8>, CallError> {
+        if chain.contains(to) {
+            return Err(CallError::Cycle(chain.describe(to)));
+        }
+        let make = |reply| {
+            Envelope::Message(Message {
+                from,
+                payload,
+                reply: Some(reply),
+                chain,
+                trace: TraceParent::current(),
+            })
+        };
+        self.ask_via(node, to, timeout, make, true).await
+    }
+
+    /// A send another node forwarded, delivered to the actor here.
+    pub fn send_here(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        from: Sender,
+        payload: Vec<u8>,
+    ) -> Result<(), CallError> {
+        let message = Message {
+            from,
+            payload,
+            reply: None,
+            chain: CallChain::default(),
+            trace: TraceParent::current(),
+        };
+        self.deliver_here(node, to, Envelope::Message(message))
     }
 
     /// Fire and forget; order is kept per sender and receiver.
@@ -279,4 +354,64 @@ impl Router {
         };
         self.deliver(node, to, Envelope::Message(message))
     }
+}
+
+/// Hands a message for an actor another node owns to the placement; the
+/// reply, if one is wanted, comes back on the envelope's channel.
+fn forward(
+    placement: &Arc<dyn anthill_core::Placement>,
+    node: &Arc<Runtime>,
+    to: &Address,
+    envelope: Envelope,
+) -> Result<(), CallError> {
+    let m = match envelope {
+        Envelope::Message(m) => m,
+        // Timers, events and joins do not cross nodes (yet): they are
+        // delivered here once this node holds the actor's claim.
+        other => {
+            let located = placement.locate(to);
+            let (node, to) = (node.clone(), to.clone());
+            tokio::spawn(async move {
+                match located.await {
+                    Ok(true) => {
+                        if let Err(e) = node.router.deliver_here(&node, &to, other) {
+                            tracing::debug!(%to, error = %e, "not delivered");
+                        }
+                    }
+                    Ok(false) => tracing::warn!(
+                        %to,
+                        "a timer, event or join for an actor another node owns: only calls and sends cross nodes so far"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(%to, error = %e, "cannot tell which node owns the actor")
+                    }
+                }
+            });
+            return Ok(());
+        }
+    };
+    let timeout = node.config.call_timeout();
+    let sent = placement.forward(
+        to.clone(),
+        m.from,
+        m.payload,
+        m.chain,
+        m.reply.is_some(),
+        timeout,
+    );
+    let to = to.clone();
+    tokio::spawn(async move {
+        let outcome = sent.await;
+        match m.reply {
+            Some(reply) => {
+                let _ = reply.send(outcome);
+            }
+            None => {
+                if let Err(e) = outcome {
+                    tracing::debug!(%to, error = %e, "a send to another node was lost");
+                }
+            }
+        }
+    });
+    Ok(())
 }

@@ -1,0 +1,434 @@
+//! One live actor per address, cluster-wide. Every actor falls in one of
+//! [`PARTITIONS`] partitions (a hash of module and key); each partition has
+//! one owner, named by a claim record in the `partitions` bucket that only
+//! compare-and-set writes (create when nobody holds it; update at the last
+//! revision for a restarted owner). The node that first needs a partition
+//! nobody holds claims it; the others read the claim and forward to the owner
+//! over NATS request/reply, so 1,000 racing first messages activate each
+//! actor exactly once.
+//!
+//! Claims are sticky: a live owner keeps its partitions, and a dead owner's
+//! partitions wait for it (its actors' snapshots are in its own store until
+//! the cluster replicates them); calls to them fail naming the owner.
+
+use crate::join::Nats;
+use crate::wire::{self, Forwarded};
+use anthill_actors::Runtime;
+use anthill_core::{Address, CallChain, CallError, Placement, Sender};
+use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Partitions of the actor space. Fixed for the life of a cluster: every node
+/// must hash an address to the same partition.
+pub const PARTITIONS: u32 = 64;
+
+/// Sends queued for one node before further sends to it are refused.
+const SEND_QUEUE: usize = 16_384;
+
+/// The partition of the actor at `to` (FNV-1a of module and key).
+pub fn partition(to: &Address) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in to.module.bytes().chain([0]).chain(to.key.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(PARTITIONS)) as u32
+}
+
+/// A claim record: who owns the partition, and which start of that node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Claim {
+    node: String,
+    incarnation: u64,
+}
+
+/// The placement of one node.
+pub(crate) struct ClusterPlacement(Arc<Inner>);
+
+struct Inner {
+    nats: Nats,
+    cluster: String,
+    me: Claim,
+    /// What this node knows of each partition's owner.
+    table: RwLock<Vec<Option<Claim>>>,
+    runtime: Weak<Runtime>,
+    /// One ordered queue of sends per destination node: NATS keeps the order
+    /// of one connection's publishes, so sends keep theirs.
+    sends: Mutex<HashMap<String, mpsc::Sender<bytes::Bytes>>>,
+}
+
+impl ClusterPlacement {
+    pub(crate) fn new(
+        nats: Nats,
+        cluster: &str,
+        node: &str,
+        incarnation: u64,
+        runtime: &Arc<Runtime>,
+    ) -> ClusterPlacement {
+        ClusterPlacement(Arc::new(Inner {
+            nats,
+            cluster: cluster.to_owned(),
+            me: Claim {
+                node: node.to_owned(),
+                incarnation,
+            },
+            table: RwLock::new(vec![None; PARTITIONS as usize]),
+            runtime: Arc::downgrade(runtime),
+            sends: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Serves what other nodes forward here, on a task of its own.
+    pub(crate) async fn serve(&self) -> Result<tokio::task::JoinHandle<()>, crate::ClusterError> {
+        let subject = self.0.subject(&self.0.me.node);
+        let mut incoming = self
+            .0
+            .nats
+            .client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| {
+                crate::ClusterError::Unavailable(format!("subscribing to {subject}: {e}"))
+            })?;
+        let inner = self.0.clone();
+        Ok(tokio::spawn(async move {
+            while let Some(msg) = incoming.next().await {
+                inner.clone().receive(msg).await;
+            }
+        }))
+    }
+
+    /// Follows claim changes (an owner restarted, a claim moved), so the
+    /// table does not route to a stale owner for longer than one try.
+    pub(crate) async fn follow_claims(self) {
+        loop {
+            match self.0.nats.partitions.watch_all().await {
+                Ok(mut watch) => {
+                    while let Some(Ok(entry)) = watch.next().await {
+                        let Some(p) = entry
+                            .key
+                            .strip_prefix("p")
+                            .and_then(|n| n.parse::<usize>().ok())
+                        else {
+                            continue;
+                        };
+                        let claim = serde_json::from_slice::<Claim>(&entry.value).ok();
+                        if let Some(slot) =
+                            self.0.table.write().expect("placement table").get_mut(p)
+                        {
+                            *slot = claim;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot watch partition claims; retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    pub(crate) fn clone_handle(&self) -> ClusterPlacement {
+        ClusterPlacement(self.0.clone())
+    }
+
+    /// Whether this node owns `to`'s partition, claiming it if nobody does.
+    async fn owns(&self, to: &Address) -> Result<bool, CallError> {
+        Ok(self.0.resolve(partition(to)).await? == self.0.me)
+    }
+}
+
+impl Inner {
+    fn subject(&self, node: &str) -> String {
+        format!("{}.node.{node}.deliver", self.cluster)
+    }
+
+    fn known(&self, p: u32) -> Option<Claim> {
+        self.table.read().expect("placement table")[p as usize].clone()
+    }
+
+    fn set(&self, p: u32, claim: Option<Claim>) {
+        self.table.write().expect("placement table")[p as usize] = claim;
+    }
+
+    /// The owner of partition `p`: known, read from the stream leader (a KV
+    /// `get` may be answered stale by a follower), or claimed by this node.
+    async fn resolve(&self, p: u32) -> Result<Claim, CallError> {
+        // A claim of this node's earlier start is reclaimed below, not used.
+        if let Some(c) = self.known(p)
+            && (c == self.me || c.node != self.me.node)
+        {
+            return Ok(c);
+        }
+        let kv = &self.nats.partitions;
+        let key = format!("p{p}");
+        let unavailable = |e: String| {
+            CallError::Internal(format!(
+                "cannot read the owner of partition {p} from NATS: {e}"
+            ))
+        };
+        let subject = format!("$KV.{}.{key}", kv.name);
+        let mine = serde_json::to_vec(&self.me).expect("a claim serializes");
+        for _ in 0..5 {
+            let current = match kv.stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => {
+                    let deleted = m
+                        .headers
+                        .get("KV-Operation")
+                        .is_some_and(|op| op.as_str() != "PUT");
+                    match (deleted, serde_json::from_slice::<Claim>(&m.payload)) {
+                        (false, Ok(c)) => Some((c, m.sequence)),
+                        _ => None,
+                    }
+                }
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => None,
+                Err(e) => return Err(unavailable(e.to_string())),
+            };
+            let claimed = match current {
+                Some((c, _)) if c == self.me || c.node != self.me.node => {
+                    self.set(p, Some(c.clone()));
+                    return Ok(c);
+                }
+                // This node's earlier start owned it: its state is here.
+                Some((_, revision)) => match kv.update(&key, mine.clone().into(), revision).await {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => false,
+                    Err(e) => return Err(unavailable(e.to_string())),
+                },
+                None => match kv.create(&key, mine.clone().into()).await {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => false,
+                    Err(e) => return Err(unavailable(e.to_string())),
+                },
+            };
+            if claimed {
+                self.set(p, Some(self.me.clone()));
+                tracing::debug!(partition = p, "claimed");
+                return Ok(self.me.clone());
+            }
+        }
+        Err(CallError::Overloaded(format!(
+            "partition {p}: its claim kept moving; retry"
+        )))
+    }
+
+    async fn deliver_here(&self, f: Forwarded, timeout: Duration) -> Result<Vec<u8>, CallError> {
+        let runtime = self
+            .runtime
+            .upgrade()
+            .ok_or_else(|| CallError::Internal("the node is stopping".into()))?;
+        let from = f.from();
+        if f.header.reply {
+            let chain = f.chain();
+            runtime
+                .router
+                .call_here(&runtime, &f.header.to, from, f.payload, timeout, chain)
+                .await
+        } else {
+            runtime
+                .router
+                .send_here(&runtime, &f.header.to, from, f.payload)
+                .map(|()| Vec::new())
+        }
+    }
+
+    /// One forwarded message, here.
+    async fn receive(self: Arc<Self>, msg: async_nats::Message) {
+        let Some(f) = Forwarded::decode(&msg.payload) else {
+            tracing::warn!("a forwarded message that does not decode; dropped");
+            return;
+        };
+        let p = partition(&f.header.to);
+        let reply_to = msg.reply.clone();
+        let owner = match self.known(p) {
+            Some(c) => Ok(c),
+            None => self.resolve(p).await,
+        };
+        if !owner.is_ok_and(|c| c == self.me) {
+            if let Some(r) = reply_to {
+                let _ = self.nats.client.publish(r, wire::not_owner()).await;
+            }
+            return;
+        }
+        let timeout = Duration::from_millis(f.header.timeout_ms.max(1));
+        match reply_to {
+            // Calls run concurrently; sends are handed over in arrival order.
+            Some(r) => {
+                tokio::spawn(async move {
+                    let outcome = self.deliver_here(f, timeout).await;
+                    let _ = self
+                        .nats
+                        .client
+                        .publish(r, wire::encode_reply(&outcome))
+                        .await;
+                });
+            }
+            None => {
+                if let Err(e) = self.deliver_here(f, timeout).await {
+                    tracing::debug!(error = %e, "a send forwarded here was refused");
+                }
+            }
+        }
+    }
+
+    /// The ordered send queue to `node`.
+    fn send_queue(&self, node: &str) -> mpsc::Sender<bytes::Bytes> {
+        let mut sends = self.sends.lock().expect("send queues");
+        sends
+            .entry(node.to_owned())
+            .or_insert_with(|| {
+                let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(SEND_QUEUE);
+                let client = self.nats.client.clone();
+                let subject = self.subject(node);
+                tokio::spawn(async move {
+                    while let Some(frame) = rx.recv().await {
+                        if let Err(e) = client.publish(subject.clone(), frame).await {
+                            tracing::debug!(error = %e, "a send to another node was not published");
+                        }
+                    }
+                });
+                tx
+            })
+            .clone()
+    }
+
+    async fn forward(
+        self: Arc<Self>,
+        f: Forwarded,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, CallError> {
+        let p = partition(&f.header.to);
+        let deadline = Instant::now() + timeout;
+        let mut last_error;
+        loop {
+            let owner = self.resolve(p).await?;
+            if owner == self.me {
+                let left = deadline.saturating_duration_since(Instant::now());
+                return self.deliver_here(f, left).await;
+            }
+            if !f.header.reply {
+                return self
+                    .send_queue(&owner.node)
+                    .try_send(f.encode())
+                    .map(|()| Vec::new())
+                    .map_err(|_| {
+                        CallError::Overloaded(format!(
+                            "{SEND_QUEUE} sends to node {} are waiting to leave",
+                            owner.node
+                        ))
+                    });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let request = self
+                .nats
+                .client
+                .request(self.subject(&owner.node), f.encode());
+            match tokio::time::timeout(left, request).await {
+                Ok(Ok(answer)) => match wire::decode_reply(&answer.payload) {
+                    Some(outcome) => return outcome,
+                    // Its claim moved: read it again.
+                    None => {
+                        self.set(p, None);
+                        last_error = format!("node {} no longer owns it", owner.node);
+                    }
+                },
+                Ok(Err(e)) => {
+                    // No responders: the owner is down or restarting. Re-read
+                    // the claim in case it moved, until the deadline.
+                    self.set(p, None);
+                    last_error = format!("node {} does not answer ({e})", owner.node);
+                }
+                Err(_) => {
+                    return Err(CallError::Timeout {
+                        to: f.header.to.to_string(),
+                        ms: timeout.as_millis() as u64,
+                    });
+                }
+            }
+            if Instant::now() + Duration::from_millis(50) >= deadline {
+                return Err(CallError::Internal(format!(
+                    "{} lives on another node of the cluster (partition {p}) and cannot be reached: {last_error}; its state is on that node: restart it",
+                    f.header.to
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Placement for ClusterPlacement {
+    fn is_here(&self, to: &Address) -> bool {
+        self.0.known(partition(to)).is_some_and(|c| c == self.0.me)
+    }
+
+    fn locate(&self, to: &Address) -> BoxFuture<'static, Result<bool, CallError>> {
+        let me = self.clone_handle();
+        let to = to.clone();
+        Box::pin(async move { me.owns(&to).await })
+    }
+
+    fn forward(
+        &self,
+        to: Address,
+        from: Sender,
+        payload: Vec<u8>,
+        chain: CallChain,
+        wants_reply: bool,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CallError>> {
+        let f = Forwarded::new(
+            to,
+            from,
+            &chain,
+            wants_reply,
+            timeout.as_millis() as u64,
+            payload,
+        );
+        // A send to a known owner is queued now, in the caller's order.
+        if !wants_reply
+            && let Some(owner) = self.0.known(partition(&f.header.to))
+            && owner != self.0.me
+        {
+            let queued = self.0.send_queue(&owner.node).try_send(f.encode());
+            let outcome = queued.map(|()| Vec::new()).map_err(|_| {
+                CallError::Overloaded(format!(
+                    "{SEND_QUEUE} sends to node {} are waiting to leave",
+                    owner.node
+                ))
+            });
+            return Box::pin(async move { outcome });
+        }
+        Box::pin(self.0.clone().forward(f, timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_spread_keys_and_are_stable() {
+        let mut seen = std::collections::HashSet::new();
+        for k in 0..1000 {
+            let p = partition(&Address::new("counter", format!("k{k}")));
+            assert!(p < PARTITIONS);
+            seen.insert(p);
+        }
+        assert_eq!(
+            seen.len(),
+            PARTITIONS as usize,
+            "1,000 keys reach every partition"
+        );
+        // The module is part of the hash, and the same address always lands
+        // in the same partition (every node must agree).
+        assert_eq!(
+            partition(&Address::new("a", "x")),
+            partition(&Address::new("a", "x"))
+        );
+    }
+}
