@@ -61,7 +61,7 @@ test: setup build-modules browser-toolchain typescript-toolchain nats-toolchain
 
 # Benchmarks: criterion host benches, then the end-to-end scenarios (one JSON
 # line per result; `just bench swap echo --quick` runs a subset, smaller).
-bench *args: setup build build-modules
+bench *args: setup build build-modules nats-toolchain
     cargo bench -j {{jobs}} -p anthill-actors --bench host
     cargo run -j {{jobs}} --quiet --release -p anthill-tests --bin anthill-bench -- {{args}}
 

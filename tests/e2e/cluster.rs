@@ -433,7 +433,7 @@ async fn a_dead_owner_is_named_and_its_restart_takes_its_actors_back() -> anyhow
     let _ = n1.kill9();
     let (status, body) = n2.admin().call("counter/x", b"incr").await?;
     let text = String::from_utf8_lossy(&body);
-    assert!(status >= 500, "{status} {text}");
+    assert_eq!(status, 503, "{text}");
     assert!(
         text.contains("lives on another node") && text.contains("restart it"),
         "the error names the cause and the fix: {text}"

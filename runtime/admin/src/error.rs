@@ -100,7 +100,7 @@ impl From<CallError> for ApiError {
             CallError::Timeout { .. } | CallError::DeadlineExceeded { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
-            CallError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CallError::Overloaded(_) | CallError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CallError::Cycle(_) => StatusCode::LOOP_DETECTED,
             CallError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             // The module failed, not the node: a bad gateway, like a proxy whose

@@ -168,7 +168,7 @@ impl Inner {
         let kv = &self.nats.partitions;
         let key = format!("p{p}");
         let unavailable = |e: String| {
-            CallError::Internal(format!(
+            CallError::Unavailable(format!(
                 "cannot read the owner of partition {p} from NATS: {e}"
             ))
         };
@@ -351,7 +351,7 @@ impl Inner {
                 }
             }
             if Instant::now() + Duration::from_millis(50) >= deadline {
-                return Err(CallError::Internal(format!(
+                return Err(CallError::Unavailable(format!(
                     "{} lives on another node of the cluster (partition {p}) and cannot be reached: {last_error}; its state is on that node: restart it",
                     f.header.to
                 )));

@@ -122,6 +122,7 @@ pub(crate) fn encode_reply(outcome: &Result<Vec<u8>, CallError>) -> bytes::Bytes
                 CallError::BadRequest(t) => ("bad-request", t.clone(), None, None),
                 CallError::Quota(t) => ("quota", t.clone(), None, None),
                 CallError::Unsupported(t) => ("unsupported", t.clone(), None, None),
+                CallError::Unavailable(t) => ("unavailable", t.clone(), None, None),
                 // The rest keep their text; their kind is the guest's fault
                 // or the other node's, which the text names.
                 other => ("internal", other.to_string(), None, None),
@@ -173,6 +174,7 @@ pub(crate) fn decode_reply(frame: &[u8]) -> Option<Result<Vec<u8>, CallError>> {
                 "bad-request" => CallError::BadRequest(e.text),
                 "quota" => CallError::Quota(e.text),
                 "unsupported" => CallError::Unsupported(e.text),
+                "unavailable" => CallError::Unavailable(e.text),
                 _ => CallError::Internal(e.text),
             }))
         }

@@ -97,6 +97,10 @@ pub enum CallError {
         /// The disk is full (kind `disk-full`).
         disk_full: bool,
     },
+    /// The node that holds the actor cannot be reached now (in a cluster):
+    /// retry later, or bring that node back.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A fault of the node.
     #[error("internal error: {0}")]
     Internal(String),
@@ -129,6 +133,7 @@ impl CallError {
         "bad-request",
         "disk-full",
         "storage",
+        "unavailable",
         "internal",
     ];
 
@@ -154,6 +159,7 @@ impl CallError {
                 disk_full: true, ..
             } => "disk-full",
             CallError::Storage { .. } => "storage",
+            CallError::Unavailable(_) => "unavailable",
             CallError::Internal(_) => "internal",
         }
     }
@@ -258,6 +264,7 @@ mod kinds {
                 detail: s(),
                 disk_full: false,
             },
+            CallError::Unavailable(s()),
             CallError::Internal(s()),
         ];
         // A new variant breaks this match: add it to `all` (and its kind to KINDS).
@@ -279,6 +286,7 @@ mod kinds {
                 | CallError::Forbidden(_)
                 | CallError::BadRequest(_)
                 | CallError::Storage { .. }
+                | CallError::Unavailable(_)
                 | CallError::Internal(_) => {}
             }
         }

@@ -71,7 +71,9 @@ pub(crate) fn to_guest(e: &CallError) -> WitError {
         | CallError::TooLarge { .. }
         | CallError::BadRequest(_)
         | CallError::Forbidden(_) => WitError::Rejected(e.to_string()),
-        CallError::LimitReached { .. } | CallError::Quota(_) => WitError::Overloaded(e.to_string()),
+        CallError::LimitReached { .. } | CallError::Quota(_) | CallError::Unavailable(_) => {
+            WitError::Overloaded(e.to_string())
+        }
         CallError::DeadlineExceeded { .. }
         | CallError::OutOfMemory { .. }
         | CallError::Trapped { .. }

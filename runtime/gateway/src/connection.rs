@@ -28,7 +28,9 @@ fn error_code(e: &CallError) -> ErrorCode {
             ErrorCode::Rejected
         }
         CallError::Timeout { .. } | CallError::DeadlineExceeded { .. } => ErrorCode::Timeout,
-        CallError::Overloaded(_) | CallError::Quota(_) => ErrorCode::Overloaded,
+        CallError::Overloaded(_) | CallError::Quota(_) | CallError::Unavailable(_) => {
+            ErrorCode::Overloaded
+        }
         CallError::TooLarge { .. } => ErrorCode::TooLarge,
         CallError::Forbidden(_) => ErrorCode::Forbidden,
         CallError::Unsupported(_)

@@ -239,10 +239,25 @@ impl Router {
         timeout: Duration,
         chain: CallChain,
     ) -> Result<Vec<u8>, CallError> {
+        self.call_via(node, to, from, payload, timeout, chain, false)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_via(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        from: Sender,
+        payload: Vec<u8>,
+        timeout: Duration,
+        chain: CallChain,
+        here: bool,
+    ) -> Result<Vec<u8>, CallError> {
         if chain.contains(to) {
             return Err(CallError::Cycle(chain.describe(to)));
         }
-        self.ask(node, to, timeout, |reply| {
+        let make = |reply| {
             Envelope::Message(Message {
                 from,
                 payload,
@@ -250,8 +265,8 @@ impl Router {
                 chain,
                 trace: TraceParent::current(),
             })
-        })
-        .await
+        };
+        self.ask_via(node, to, timeout, make, here).await
     }
 
     /// Delivers the envelope `make` builds around a reply channel and waits
@@ -304,19 +319,8 @@ impl Router {
         timeout: Duration,
         chain: CallChain,
     ) -> Result<Vec<u8>, CallError> {
-        if chain.contains(to) {
-            return Err(CallError::Cycle(chain.describe(to)));
-        }
-        let make = |reply| {
-            Envelope::Message(Message {
-                from,
-                payload,
-                reply: Some(reply),
-                chain,
-                trace: TraceParent::current(),
-            })
-        };
-        self.ask_via(node, to, timeout, make, true).await
+        self.call_via(node, to, from, payload, timeout, chain, true)
+            .await
     }
 
     /// A send another node forwarded, delivered to the actor here.
@@ -327,14 +331,7 @@ impl Router {
         from: Sender,
         payload: Vec<u8>,
     ) -> Result<(), CallError> {
-        let message = Message {
-            from,
-            payload,
-            reply: None,
-            chain: CallChain::default(),
-            trace: TraceParent::current(),
-        };
-        self.deliver_here(node, to, Envelope::Message(message))
+        self.deliver_here(node, to, one_way(from, payload))
     }
 
     /// Fire and forget; order is kept per sender and receiver.
@@ -345,15 +342,19 @@ impl Router {
         from: Sender,
         payload: Vec<u8>,
     ) -> Result<(), CallError> {
-        let message = Message {
-            from,
-            payload,
-            reply: None,
-            chain: CallChain::default(),
-            trace: TraceParent::current(),
-        };
-        self.deliver(node, to, Envelope::Message(message))
+        self.deliver(node, to, one_way(from, payload))
     }
+}
+
+/// A send's envelope: no reply, no chain.
+fn one_way(from: Sender, payload: Vec<u8>) -> Envelope {
+    Envelope::Message(Message {
+        from,
+        payload,
+        reply: None,
+        chain: CallChain::default(),
+        trace: TraceParent::current(),
+    })
 }
 
 /// Hands a message for an actor another node owns to the placement; the

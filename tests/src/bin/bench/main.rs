@@ -5,9 +5,10 @@
 //!
 //! ```text
 //! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [transports] [acks]
-//!               [browser] [idle] [languages] [hostile] [--quick] [--arena-players=N]
+//!               [browser] [idle] [languages] [hostile] [cluster] [--quick] [--arena-players=N]
 //! ```
 
+mod cluster;
 mod hostile;
 mod routing;
 mod transports;
@@ -94,6 +95,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("hostile") {
         hostile::hostile(quick).await?;
+    }
+    if run("cluster") {
+        cluster::cluster(quick).await?;
     }
     Ok(())
 }

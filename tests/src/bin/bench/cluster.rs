@@ -1,0 +1,160 @@
+//! `anthill-bench cluster`: the cost of crossing nodes, in one run on real
+//! nats-servers (three, JetStream R3) and real nodes. Calls go through the
+//! admin API of one node, to actors it owns (local) and to actors another
+//! node owns (remote, forwarded over NATS request/reply), interleaved, so the
+//! difference is the cross-node hop; then the activation race.
+
+use super::{emit, note};
+use anthill_tests::Admin;
+use anthill_tests::Node;
+use anthill_tests::nats::NatsCluster;
+use futures::StreamExt;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+async fn clustered(nats: &NatsCluster, name: &str) -> anyhow::Result<Node> {
+    Node::start_with(&["--cluster", &nats.urls(), "--node", name]).await
+}
+
+async fn live_keys(node: &Node) -> anyhow::Result<Vec<String>> {
+    let (_, actors) = node.admin().get_json("/v1/actors?module=counter").await?;
+    Ok(actors[0]["actors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["key"].as_str().map(str::to_owned))
+        .collect())
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn throughput(admin: &Admin, keys: &[String], seconds: u64) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let until = started + Duration::from_secs(seconds);
+    let done: usize = futures::stream::iter(0..32)
+        .map(|w| {
+            let (admin, keys) = (admin.clone(), keys.to_vec());
+            async move {
+                let mut n = 0usize;
+                while Instant::now() < until {
+                    let key = &keys[(w + n) % keys.len()];
+                    if admin
+                        .call_text(&format!("counter/{key}"), "get")
+                        .await
+                        .is_ok()
+                    {
+                        n += 1;
+                    }
+                }
+                n
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .sum();
+    Ok(done as f64 / started.elapsed().as_secs_f64())
+}
+
+pub(super) async fn cluster(quick: bool) -> anyhow::Result<()> {
+    note("cluster: 3 nats-servers (JetStream, R3) and 3 nodes on loopback");
+    let nats = NatsCluster::start(3).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let n2 = clustered(&nats, "n2").await?;
+    let n3 = clustered(&nats, "n3").await?;
+    let a1 = n1.admin();
+    a1.deploy("counter", "counter", "kind=keyed").await?;
+    // n2 touches its keys first and claims their partitions; n1 then touches
+    // its own. Which node holds which key is read back, not assumed.
+    for i in 0..64 {
+        n2.admin()
+            .call_text(&format!("counter/r{i}"), "incr")
+            .await?;
+    }
+    for i in 0..64 {
+        a1.call_text(&format!("counter/l{i}"), "incr").await?;
+    }
+    let local = live_keys(&n1).await?;
+    let remote = live_keys(&n2).await?;
+    anyhow::ensure!(
+        !local.is_empty() && !remote.is_empty(),
+        "keys on both nodes"
+    );
+    let calls = if quick { 500 } else { 3000 };
+    note(&format!(
+        "cluster: {calls} sequential calls through n1 to its own actors and to n2's, interleaved"
+    ));
+    let (mut lat_local, mut lat_remote) = (Vec::new(), Vec::new());
+    for i in 0..calls {
+        for (keys, out) in [(&local, &mut lat_local), (&remote, &mut lat_remote)] {
+            let key = &keys[i % keys.len()];
+            let t = Instant::now();
+            a1.call_text(&format!("counter/{key}"), "get").await?;
+            out.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let secs = if quick { 2 } else { 5 };
+    let tp_local = throughput(&a1, &local, secs).await?;
+    let tp_remote = throughput(&a1, &remote, secs).await?;
+    for v in [&mut lat_local, &mut lat_remote] {
+        v.sort_by(f64::total_cmp);
+    }
+    let (l50, r50) = (quantile(&lat_local, 0.5), quantile(&lat_remote, 0.5));
+    for (path, lat, tp) in [
+        ("local", &lat_local, tp_local),
+        ("remote", &lat_remote, tp_remote),
+    ] {
+        emit(
+            json!({"bench": "cluster-call", "path": path, "via": "admin API of n1",
+            "p50_ms": quantile(lat, 0.5), "p99_ms": quantile(lat, 0.99), "calls_per_sec_32_callers": tp}),
+        );
+    }
+    emit(
+        json!({"bench": "cluster-call", "cross_node_hop_p50_ms": r50 - l50,
+        "remote_over_local_p50": r50 / l50, "remote_over_local_throughput": tp_remote / tp_local}),
+    );
+
+    let keys = 100;
+    let per_key = 10;
+    note(&format!(
+        "cluster: activation race, {} first messages to {keys} new keys over 3 nodes",
+        keys * per_key
+    ));
+    let admins = [a1.clone(), n2.admin(), n3.admin()];
+    let started = Instant::now();
+    let outcomes = futures::future::join_all((0..keys * per_key).map(|i| {
+        let admin = admins[i % 3].clone();
+        async move {
+            admin
+                .call(&format!("counter/race{}", i % keys), b"incr")
+                .await
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let failed = outcomes
+        .iter()
+        .filter(|o| !matches!(o, Ok((200, _))))
+        .count();
+    let mut live = Vec::new();
+    for n in [&n1, &n2, &n3] {
+        live.extend(
+            live_keys(n)
+                .await?
+                .into_iter()
+                .filter(|k| k.starts_with("race")),
+        );
+    }
+    let total = live.len();
+    live.sort();
+    live.dedup();
+    emit(
+        json!({"bench": "cluster-activation-race", "messages": keys * per_key, "keys": keys,
+        "seconds": elapsed, "messages_per_sec": (keys * per_key) as f64 / elapsed, "failed": failed,
+        "activations": total, "double_activations": total - live.len()}),
+    );
+    Ok(())
+}
