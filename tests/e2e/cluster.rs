@@ -450,3 +450,44 @@ async fn a_dead_owner_is_named_and_its_restart_takes_its_actors_back() -> anyhow
     assert!(live_keys(&n2, "counter").await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_node_cut_off_from_nats_stops_serving_until_it_is_back() -> anyhow::Result<()> {
+    let mut nats = NatsCluster::start(1).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let admin = n1.admin();
+    admin.deploy("counter", "counter", "kind=keyed").await?;
+    assert_eq!(admin.call_text("counter/x", "incr").await?, "1");
+    let health = || async {
+        let r = admin.http.get(admin.url("/healthz")).send().await?;
+        anyhow::Ok((r.status().as_u16(), r.text().await?))
+    };
+    assert_eq!(health().await?.0, 200);
+
+    nats.kill9(0);
+    let (_, why) = eventually(Duration::from_secs(10), "/healthz failing", || async {
+        let (status, text) = health().await?;
+        Ok((status == 503).then_some(((), text)))
+    })
+    .await?;
+    assert!(why.contains("NATS has not accepted a heartbeat"), "{why}");
+    // It stops acknowledging rather than serving on alone.
+    let (status, body) = admin.call("counter/x", b"incr").await?;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("has not reached NATS"), "{text}");
+
+    nats.restart(0).await?;
+    let reply = eventually(
+        Duration::from_secs(20),
+        "counter/x served again",
+        || async {
+            let (status, body) = admin.call("counter/x", b"incr").await?;
+            Ok((status == 200).then(|| String::from_utf8_lossy(&body).into_owned()))
+        },
+    )
+    .await?;
+    assert_eq!(reply, "2", "nothing was counted while it was cut off");
+    assert_eq!(health().await?.0, 200);
+    Ok(())
+}

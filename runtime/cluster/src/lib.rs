@@ -120,6 +120,7 @@ pub struct Joined {
     settings: ClusterSettings,
     nats: Nats,
     incarnation: u64,
+    lease: Arc<membership::Lease>,
     placement: Option<placement::ClusterPlacement>,
 }
 
@@ -128,10 +129,12 @@ pub struct Joined {
 pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
     settings.validate().map_err(ClusterError::Config)?;
     let nats = join::join(&settings).await?;
+    let lease = Arc::new(membership::Lease::new(&settings));
     Ok(Joined {
         settings,
         nats,
         incarnation: anthill_core::now_ms(),
+        lease,
         placement: None,
     })
 }
@@ -150,6 +153,7 @@ impl Joined {
             &self.settings.name,
             self.settings.node_name(),
             self.incarnation,
+            self.lease.clone(),
             runtime,
         );
         runtime.attach_placement(Arc::new(placement.clone_handle()));
@@ -165,7 +169,11 @@ impl Joined {
         load: LoadProbe,
     ) -> Result<Arc<Cluster>, ClusterError> {
         let incarnation = self.incarnation;
-        let membership = Arc::new(Membership::new(self.nats.clone(), self.settings.clone()));
+        let membership = Arc::new(Membership::new(
+            self.nats.clone(),
+            self.settings.clone(),
+            self.lease.clone(),
+        ));
         membership.claim(incarnation).await?;
         let registry = Arc::new(RegistrySync::new(self.nats.clone(), runtime.clone()));
         let cluster = Arc::new(Cluster {

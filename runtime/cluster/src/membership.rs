@@ -64,22 +64,61 @@ pub struct Beat {
     pub failed: BTreeMap<String, Failure>,
 }
 
+/// Whether this node is still in touch with the cluster: NATS accepted one of
+/// its beats within `suspect_after_ms` (a monotonic clock, so a paused process
+/// finds its lease expired when it resumes). Without it the node serves no
+/// actor: it stops acknowledging rather than diverging.
+pub struct Lease {
+    last_ok: Mutex<Option<Instant>>,
+    limit: Duration,
+}
+
+impl Lease {
+    pub(crate) fn new(settings: &ClusterSettings) -> Lease {
+        Lease {
+            last_ok: Mutex::new(None),
+            limit: Duration::from_millis(settings.suspect_after_ms),
+        }
+    }
+
+    fn renewed(&self) {
+        *self.last_ok.lock().expect("lease clock") = Some(Instant::now());
+    }
+
+    /// How long since the last accepted beat; `None` before the first.
+    pub fn age(&self) -> Option<Duration> {
+        self.last_ok
+            .lock()
+            .expect("lease clock")
+            .map(|t| t.elapsed())
+    }
+
+    /// Whether the lease holds now.
+    pub fn holds(&self) -> bool {
+        self.age().is_some_and(|a| a <= self.limit)
+    }
+}
+
 /// This node's side of membership.
 pub struct Membership {
     nats: Nats,
     settings: ClusterSettings,
     /// When NATS last accepted a beat.
-    last_ok: Mutex<Option<Instant>>,
+    lease: std::sync::Arc<Lease>,
     draining: AtomicBool,
     cut_off: AtomicBool,
 }
 
 impl Membership {
-    pub(crate) fn new(nats: Nats, settings: ClusterSettings) -> Membership {
+    pub(crate) fn new(
+        nats: Nats,
+        settings: ClusterSettings,
+        lease: std::sync::Arc<Lease>,
+    ) -> Membership {
         Membership {
             nats,
             settings,
-            last_ok: Mutex::new(None),
+            lease,
             draining: AtomicBool::new(false),
             cut_off: AtomicBool::new(false),
         }
@@ -118,7 +157,7 @@ impl Membership {
         let put = tokio::time::timeout(timeout, self.nats.nodes.put(&beat.name, body.into())).await;
         match put {
             Ok(Ok(_)) => {
-                *self.last_ok.lock().expect("beat clock") = Some(Instant::now());
+                self.lease.renewed();
                 if self.cut_off.swap(false, Ordering::Relaxed) {
                     tracing::info!("NATS takes heartbeats again");
                 }
@@ -139,13 +178,11 @@ impl Membership {
     /// `Err` once no beat has been accepted for longer than a node may stay
     /// silent before the others suspect it.
     pub fn health(&self) -> Result<(), String> {
-        let last = *self.last_ok.lock().expect("beat clock");
-        let limit = Duration::from_millis(self.settings.suspect_after_ms);
-        match last {
-            Some(t) if t.elapsed() <= limit => Ok(()),
-            Some(t) => Err(format!(
-                "cluster: NATS has not accepted a heartbeat from this node for {:.1} s (servers {}); the other nodes will treat it as suspect, then dead",
-                t.elapsed().as_secs_f64(),
+        match self.lease.age() {
+            _ if self.lease.holds() => Ok(()),
+            Some(age) => Err(format!(
+                "cluster: NATS has not accepted a heartbeat from this node for {:.1} s (servers {}); it serves no actors until it can, and the other nodes treat it as suspect, then dead",
+                age.as_secs_f64(),
                 self.settings.servers.join(",")
             )),
             None => Err("cluster: no heartbeat accepted yet".into()),

@@ -12,10 +12,10 @@
 //! the cluster replicates them); calls to them fail naming the owner.
 
 use crate::join::Nats;
+use crate::membership::Lease;
 use crate::wire::{self, Forwarded};
 use anthill_actors::Runtime;
 use anthill_core::{Address, CallChain, CallError, Placement, Sender};
-use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -54,6 +54,8 @@ pub(crate) struct ClusterPlacement(Arc<Inner>);
 
 struct Inner {
     nats: Nats,
+    /// Without it, this node serves no actor.
+    lease: Arc<Lease>,
     cluster: String,
     me: Claim,
     /// What this node knows of each partition's owner.
@@ -70,10 +72,12 @@ impl ClusterPlacement {
         cluster: &str,
         node: &str,
         incarnation: u64,
+        lease: Arc<Lease>,
         runtime: &Arc<Runtime>,
     ) -> ClusterPlacement {
         ClusterPlacement(Arc::new(Inner {
             nats,
+            lease,
             cluster: cluster.to_owned(),
             me: Claim {
                 node: node.to_owned(),
@@ -144,6 +148,21 @@ impl ClusterPlacement {
 }
 
 impl Inner {
+    /// Refuses to serve once NATS stopped taking this node's beats: another
+    /// node may be about to own its actors.
+    fn check_lease(&self) -> Result<(), CallError> {
+        if self.lease.holds() {
+            return Ok(());
+        }
+        Err(CallError::Unavailable(match self.lease.age() {
+            Some(age) => format!(
+                "this node has not reached NATS for {:.1} s: it serves no actors until it can (see /healthz)",
+                age.as_secs_f64()
+            ),
+            None => "this node has not joined the cluster yet".into(),
+        }))
+    }
+
     fn subject(&self, node: &str) -> String {
         format!("{}.node.{node}.deliver", self.cluster)
     }
@@ -195,15 +214,22 @@ impl Inner {
                     return Ok(c);
                 }
                 // This node's earlier start owned it: its state is here.
+                // A refused write lost the race (the client reports some
+                // races as "wrong last sequence" of another kind): read the
+                // winner's claim on the next round.
                 Some((_, revision)) => match kv.update(&key, mine.clone().into(), revision).await {
                     Ok(_) => true,
-                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => false,
-                    Err(e) => return Err(unavailable(e.to_string())),
+                    Err(e) => {
+                        tracing::debug!(partition = p, kind = ?e.kind(), error = %e, "claim refused");
+                        false
+                    }
                 },
                 None => match kv.create(&key, mine.clone().into()).await {
                     Ok(_) => true,
-                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => false,
-                    Err(e) => return Err(unavailable(e.to_string())),
+                    Err(e) => {
+                        tracing::debug!(partition = p, kind = ?e.kind(), error = %e, "claim refused");
+                        false
+                    }
                 },
             };
             if claimed {
@@ -218,6 +244,7 @@ impl Inner {
     }
 
     async fn deliver_here(&self, f: Forwarded, timeout: Duration) -> Result<Vec<u8>, CallError> {
+        self.check_lease()?;
         let runtime = self
             .runtime
             .upgrade()
@@ -363,13 +390,16 @@ impl Inner {
 
 impl Placement for ClusterPlacement {
     fn is_here(&self, to: &Address) -> bool {
-        self.0.known(partition(to)).is_some_and(|c| c == self.0.me)
+        self.0.lease.holds() && self.0.known(partition(to)).is_some_and(|c| c == self.0.me)
     }
 
     fn locate(&self, to: &Address) -> BoxFuture<'static, Result<bool, CallError>> {
         let me = self.clone_handle();
         let to = to.clone();
-        Box::pin(async move { me.owns(&to).await })
+        Box::pin(async move {
+            me.0.check_lease()?;
+            me.owns(&to).await
+        })
     }
 
     fn forward(
