@@ -491,3 +491,91 @@ async fn a_node_cut_off_from_nats_stops_serving_until_it_is_back() -> anyhow::Re
     assert_eq!(health().await?.0, 200);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_wide_hot_swap_under_load_loses_and_duplicates_nothing() -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let nats = NatsCluster::start(3).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let n2 = clustered(&nats, "n2").await?;
+    let n3 = clustered(&nats, "n3").await?;
+    let nodes = [&n1, &n2, &n3];
+    n1.admin()
+        .deploy("counter", "counter", "kind=keyed")
+        .await?;
+    const KEYS: usize = 60;
+    let stop = Arc::new(AtomicBool::new(false));
+    // One caller per node, each over every key: most calls cross nodes.
+    let callers: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(c, n)| {
+            let (admin, stop) = (n.admin(), stop.clone());
+            tokio::spawn(async move {
+                let mut acked = vec![0u64; KEYS];
+                let mut i = c * 17;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = i % KEYS;
+                    i += 1;
+                    let (status, body) = admin.call(&format!("counter/k{key}"), b"incr").await?;
+                    anyhow::ensure!(
+                        status == 200,
+                        "caller {c}: counter/k{key}: {status} {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                    acked[key] += 1;
+                }
+                Ok::<_, anyhow::Error>(acked)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = n2.admin().deploy("counter", "counter-v2", "").await?;
+    assert_eq!(
+        body["rollout"]["ready"].as_array().map(Vec::len),
+        Some(3),
+        "{body}"
+    );
+    for n in nodes {
+        assert_eq!(
+            served(n, "counter").await?,
+            Some((2, None)),
+            "every node on v2"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = n3.admin().post("/v1/modules/counter/rollback").await?;
+    assert_eq!(status, 200, "{body}");
+    for n in nodes {
+        assert_eq!(
+            served(n, "counter").await?,
+            Some((1, None)),
+            "every node back on v1"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut tally = vec![0u64; KEYS];
+    for c in callers {
+        for (k, n) in c.await??.into_iter().enumerate() {
+            tally[k] += n;
+        }
+    }
+    assert!(
+        tally.iter().sum::<u64>() > KEYS as u64,
+        "the load ran: {tally:?}"
+    );
+    for (k, count) in tally.iter().enumerate() {
+        let value = nodes[k % 3]
+            .admin()
+            .call_text(&format!("counter/k{k}"), "get")
+            .await?;
+        assert_eq!(
+            value,
+            count.to_string(),
+            "counter/k{k}: {count} acknowledged increments"
+        );
+    }
+    Ok(())
+}
