@@ -93,7 +93,7 @@ impl RunningNode {
         crate::process_metrics::register(&registry);
         let runtime = Runtime::new(config.runtime(), engine, store, &registry)?;
         if let Some(j) = &mut joined {
-            j.place(&runtime);
+            j.place(&runtime, &registry);
         }
         // The player side exists before modules reload: their rooms may
         // publish state as soon as they activate.

@@ -360,6 +360,28 @@ async fn one_keyed_actor_answers_through_every_node_and_its_value_continues() ->
         live.extend(live_keys(n, "counter").await?);
     }
     assert_eq!(live, ["alice"], "one live actor in the whole cluster");
+    // n1 owns alice (the first call went through it): n2 and n3 forwarded
+    // their ten calls each, and n1 served them.
+    let forwarded = n2
+        .admin()
+        .metric("anthill_cluster_forwarded_total", "kind=\"call\"")
+        .await?;
+    assert!(forwarded >= 10.0, "n2 forwarded {forwarded} calls");
+    let received = n1
+        .admin()
+        .metric("anthill_cluster_received_total", "kind=\"call\"")
+        .await?;
+    assert!(received >= 20.0, "n1 received {received} forwarded calls");
+    assert!(
+        n1.admin()
+            .metric("anthill_cluster_partitions_owned", "")
+            .await?
+            >= 1.0
+    );
+    assert_eq!(
+        n1.admin().metric("anthill_cluster_in_touch", "").await?,
+        1.0
+    );
     // Errors keep their kind across nodes: the module's refusal is still 422.
     for n in nodes {
         let (status, body) = n.admin().call("counter/alice", b"decr").await?;

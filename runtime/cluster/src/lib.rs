@@ -21,6 +21,7 @@
 mod control;
 pub mod join;
 pub mod membership;
+mod metrics;
 pub mod placement;
 pub mod registry;
 mod settings;
@@ -122,6 +123,7 @@ pub struct Joined {
     incarnation: u64,
     lease: Arc<membership::Lease>,
     placement: Option<placement::ClusterPlacement>,
+    metrics: Option<metrics::ClusterMetrics>,
 }
 
 /// Joins the cluster the settings name: connect, check the server, open the
@@ -136,6 +138,7 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
         incarnation: anthill_core::now_ms(),
         lease,
         placement: None,
+        metrics: None,
     })
 }
 
@@ -147,17 +150,20 @@ impl Joined {
 
     /// Places `runtime`'s actors across the cluster: from now on a message
     /// for an actor another node owns goes there. Call before any traffic.
-    pub fn place(&mut self, runtime: &Arc<Runtime>) {
+    pub fn place(&mut self, runtime: &Arc<Runtime>, registry: &prometheus::Registry) {
+        let metrics = metrics::ClusterMetrics::new(registry);
         let placement = placement::ClusterPlacement::new(
             self.nats.clone(),
             &self.settings.name,
             self.settings.node_name(),
             self.incarnation,
             self.lease.clone(),
+            metrics.clone(),
             runtime,
         );
         runtime.attach_placement(Arc::new(placement.clone_handle()));
         self.placement = Some(placement);
+        self.metrics = Some(metrics);
     }
 
     /// Claims the node's name, converges the node's modules to the cluster's
@@ -173,6 +179,7 @@ impl Joined {
             self.nats.clone(),
             self.settings.clone(),
             self.lease.clone(),
+            self.metrics.clone(),
         ));
         membership.claim(incarnation).await?;
         let registry = Arc::new(RegistrySync::new(self.nats.clone(), runtime.clone()));

@@ -105,6 +105,7 @@ pub struct Membership {
     settings: ClusterSettings,
     /// When NATS last accepted a beat.
     lease: std::sync::Arc<Lease>,
+    metrics: Option<crate::metrics::ClusterMetrics>,
     draining: AtomicBool,
     cut_off: AtomicBool,
 }
@@ -114,11 +115,13 @@ impl Membership {
         nats: Nats,
         settings: ClusterSettings,
         lease: std::sync::Arc<Lease>,
+        metrics: Option<crate::metrics::ClusterMetrics>,
     ) -> Membership {
         Membership {
             nats,
             settings,
             lease,
+            metrics,
             draining: AtomicBool::new(false),
             cut_off: AtomicBool::new(false),
         }
@@ -158,6 +161,9 @@ impl Membership {
         match put {
             Ok(Ok(_)) => {
                 self.lease.renewed();
+                if let Some(m) = &self.metrics {
+                    m.in_touch.set(1);
+                }
                 if self.cut_off.swap(false, Ordering::Relaxed) {
                     tracing::info!("NATS takes heartbeats again");
                 }
@@ -169,6 +175,10 @@ impl Membership {
     }
 
     fn missed(&self, detail: String) -> ClusterError {
+        if let Some(m) = &self.metrics {
+            m.heartbeat_failures.inc();
+            m.in_touch.set(i64::from(self.lease.holds()));
+        }
         if !self.cut_off.swap(true, Ordering::Relaxed) {
             tracing::warn!(error = %detail, "NATS did not take this node's heartbeat");
         }

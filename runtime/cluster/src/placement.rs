@@ -13,6 +13,7 @@
 
 use crate::join::Nats;
 use crate::membership::Lease;
+use crate::metrics::ClusterMetrics;
 use crate::wire::{self, Forwarded};
 use anthill_actors::Runtime;
 use anthill_core::{Address, CallChain, CallError, Placement, Sender};
@@ -56,6 +57,7 @@ struct Inner {
     nats: Nats,
     /// Without it, this node serves no actor.
     lease: Arc<Lease>,
+    metrics: ClusterMetrics,
     cluster: String,
     me: Claim,
     /// What this node knows of each partition's owner.
@@ -73,11 +75,13 @@ impl ClusterPlacement {
         node: &str,
         incarnation: u64,
         lease: Arc<Lease>,
+        metrics: ClusterMetrics,
         runtime: &Arc<Runtime>,
     ) -> ClusterPlacement {
         ClusterPlacement(Arc::new(Inner {
             nats,
             lease,
+            metrics,
             cluster: cluster.to_owned(),
             me: Claim {
                 node: node.to_owned(),
@@ -119,16 +123,13 @@ impl ClusterPlacement {
                         let Some(p) = entry
                             .key
                             .strip_prefix("p")
-                            .and_then(|n| n.parse::<usize>().ok())
+                            .and_then(|n| n.parse::<u32>().ok())
+                            .filter(|p| *p < PARTITIONS)
                         else {
                             continue;
                         };
-                        let claim = serde_json::from_slice::<Claim>(&entry.value).ok();
-                        if let Some(slot) =
-                            self.0.table.write().expect("placement table").get_mut(p)
-                        {
-                            *slot = claim;
-                        }
+                        self.0
+                            .set(p, serde_json::from_slice::<Claim>(&entry.value).ok());
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot watch partition claims; retrying"),
@@ -172,7 +173,13 @@ impl Inner {
     }
 
     fn set(&self, p: u32, claim: Option<Claim>) {
-        self.table.write().expect("placement table")[p as usize] = claim;
+        let mut table = self.table.write().expect("placement table");
+        table[p as usize] = claim;
+        let owned = table
+            .iter()
+            .filter(|c| c.as_ref() == Some(&self.me))
+            .count();
+        self.metrics.partitions_owned.set(owned as i64);
     }
 
     /// The owner of partition `p`: known, read from the stream leader (a KV
@@ -234,6 +241,7 @@ impl Inner {
             };
             if claimed {
                 self.set(p, Some(self.me.clone()));
+                self.metrics.claims.inc();
                 tracing::debug!(partition = p, "claimed");
                 return Ok(self.me.clone());
             }
@@ -283,6 +291,8 @@ impl Inner {
             return;
         }
         let timeout = Duration::from_millis(f.header.timeout_ms.max(1));
+        let kind = if reply_to.is_some() { "call" } else { "send" };
+        self.metrics.received.with_label_values(&[kind]).inc();
         match reply_to {
             // Calls run concurrently; sends are handed over in arrival order.
             Some(r) => {
@@ -338,6 +348,8 @@ impl Inner {
                 let left = deadline.saturating_duration_since(Instant::now());
                 return self.deliver_here(f, left).await;
             }
+            let kind = if f.header.reply { "call" } else { "send" };
+            self.metrics.forwarded.with_label_values(&[kind]).inc();
             if !f.header.reply {
                 return self
                     .send_queue(&owner.node)
@@ -424,6 +436,7 @@ impl Placement for ClusterPlacement {
             && let Some(owner) = self.0.known(partition(&f.header.to))
             && owner != self.0.me
         {
+            self.0.metrics.forwarded.with_label_values(&["send"]).inc();
             let queued = self.0.send_queue(&owner.node).try_send(f.encode());
             let outcome = queued.map(|()| Vec::new()).map_err(|_| {
                 CallError::Overloaded(format!(
