@@ -305,12 +305,11 @@ async fn a_deploy_on_one_node_is_served_everywhere_and_every_change_follows() ->
     Ok(())
 }
 
-#[tokio::test]
-async fn a_node_that_cannot_follow_a_deploy_is_named_in_the_answer() -> anyhow::Result<()> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_made_on_one_node_hold_on_every_node() -> anyhow::Result<()> {
     let nats = NatsCluster::start(1).await?;
     let n1 = clustered(&nats, "n1").await?;
     let n2 = clustered(&nats, "n2").await?;
-    // Tenants are per node: only n1 knows `acme`, so n2 cannot install its module.
     let resp = n1
         .admin()
         .http
@@ -320,15 +319,58 @@ async fn a_node_that_cannot_follow_a_deploy_is_named_in_the_answer() -> anyhow::
         .send()
         .await?;
     assert_eq!(resp.status().as_u16(), 201);
+    let token = resp.json::<Value>().await?["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    // The tenant's token works on n2 as well, and sees only its own.
+    let acme_on_n2 = anthill_tests::Admin::new(&n2.admin_url, &token);
+    let (status, body) = eventually(Duration::from_secs(5), "acme on n2", || async {
+        let (status, body) = acme_on_n2.get_json("/v1/tenant").await?;
+        Ok((status == 200).then_some((status, body)))
+    })
+    .await?;
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (200, Some("acme")),
+        "{body}"
+    );
+    // Its module, deployed through n1, runs on both nodes under it.
     let body = n1.admin().deploy("echo", "echo", "tenant=acme").await?;
-    assert_eq!(body["rollout"]["ready"], json!(["n1"]), "{body}");
-    let why = body["rollout"]["failed"]["n2"].as_str().unwrap_or_default();
-    assert!(why.contains("tenant `acme` does not exist"), "{body}");
-    // n2 says so in the node list too, and still serves everything else.
-    let nodes = nodes_seen_by(&n1).await?;
-    let n2_entry = nodes.iter().find(|n| n["name"] == "n2").expect("n2 listed");
-    assert!(n2_entry["failed"]["echo"].as_str().is_some(), "{n2_entry}");
-    assert_eq!(served(&n2, "echo").await?, None);
+    let mut ready: Vec<String> = serde_json::from_value(body["rollout"]["ready"].clone())?;
+    ready.sort();
+    assert_eq!(ready, ["n1", "n2"], "{body}");
+    let (_, info) = n2.admin().get_json("/v1/modules/echo").await?;
+    assert_eq!(info["tenant"], "acme");
+    assert_eq!(acme_on_n2.call_text("echo", "hi").await?, "hi");
+    // A quota set on n2 holds on n1.
+    let resp = n2
+        .admin()
+        .http
+        .put(n2.admin().url("/v1/tenants/acme/quotas"))
+        .bearer_auth(&n2.token)
+        .json(&json!({ "max_actors": 7 }))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await?);
+    eventually(Duration::from_secs(5), "the quota on n1", || async {
+        let (_, t) = n1.admin().get_json("/v1/tenants/acme").await?;
+        Ok((t["quotas"]["max_actors"] == 7).then_some(()))
+    })
+    .await?;
+    // Removed on n2 (after its module): gone on n1, its token refused there.
+    let (status, _) = n2.admin().delete("/v1/modules/echo").await?;
+    assert_eq!(status, 200);
+    let (status, body) = n2.admin().delete("/v1/tenants/acme").await?;
+    assert!(status == 204 || status == 200, "{status} {body}");
+    eventually(Duration::from_secs(5), "acme gone from n1", || async {
+        let (status, _) = n1.admin().get_json("/v1/tenants/acme").await?;
+        Ok((status == 404).then_some(()))
+    })
+    .await?;
+    let acme_on_n1 = anthill_tests::Admin::new(&n1.admin_url, &token);
+    let (status, _) = acme_on_n1.get_json("/v1/tenant").await?;
+    assert_eq!(status, 401);
     Ok(())
 }
 

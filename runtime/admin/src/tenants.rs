@@ -26,6 +26,9 @@ impl From<TenantError> for ApiError {
                 (StatusCode::INSUFFICIENT_STORAGE, "disk-full")
             }
             TenantError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
+            TenantError::ClusterUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "cluster-unavailable")
+            }
         };
         ApiError::new(status, kind, e.to_string())
     }

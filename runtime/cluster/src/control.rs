@@ -82,6 +82,27 @@ impl ClusterControl {
     }
 }
 
+impl ClusterControl {
+    /// Publishes tenant records after a change made on this node. The admin
+    /// API's tenant calls are synchronous: this waits on the publish from
+    /// the handler's worker thread (`block_in_place`), a few milliseconds.
+    fn publish_tenants(&self, names: &[&str]) -> Result<(), TenantError> {
+        let tenants = self.cluster.tenants.clone();
+        let published = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                for n in names {
+                    tenants.publish(n).await?;
+                }
+                Ok::<_, TenantError>(())
+            })
+        });
+        if let Err(e) = &published {
+            tracing::warn!(error = %e, "a tenant change did not reach the cluster");
+        }
+        published
+    }
+}
+
 fn listed_revision(l: &Listed) -> u64 {
     match l {
         Listed::Present(_, r) | Listed::Removed(r) => *r,
@@ -255,16 +276,27 @@ impl ControlPlane for ClusterControl {
         name: &str,
         quotas: Quotas,
     ) -> Result<(TenantInfo, String), TenantError> {
-        self.node.create_tenant(name, quotas)
+        let created = self.node.create_tenant(name, quotas)?;
+        self.publish_tenants(&[name])?;
+        Ok(created)
     }
     fn set_quotas(&self, name: &str, quotas: Quotas) -> Result<TenantInfo, TenantError> {
-        self.node.set_quotas(name, quotas)
+        let info = self.node.set_quotas(name, quotas)?;
+        self.publish_tenants(&[name])?;
+        Ok(info)
     }
     fn allow(&self, name: &str, to: &str, allowed: bool) -> Result<TenantInfo, TenantError> {
-        self.node.allow(name, to, allowed)
+        let info = self.node.allow(name, to, allowed)?;
+        self.publish_tenants(&[name])?;
+        Ok(info)
     }
     fn remove_tenant(&self, name: &str) -> Result<(), TenantError> {
-        self.node.remove_tenant(name)
+        self.node.remove_tenant(name)?;
+        // Removing it also took it out of the others' reach rules.
+        let mut names: Vec<String> = self.node.tenants().into_iter().map(|t| t.name).collect();
+        names.push(name.to_owned());
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.publish_tenants(&names)
     }
     fn cluster_nodes(&self) -> BoxFuture<'_, Option<Result<Vec<NodeStatus>, String>>> {
         Box::pin(async move {

@@ -28,6 +28,8 @@ pub struct Nats {
     pub modules: kv::Store,
     /// Partition claims, by partition (`p0`…).
     pub partitions: kv::Store,
+    /// Tenant records, by tenant name.
+    pub tenants: kv::Store,
     /// Uploaded components, by sha256.
     pub components: object_store::ObjectStore,
     /// What the connected server said of itself, for the start banner.
@@ -117,6 +119,17 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         },
     )
     .await?;
+    let tenants = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{prefix}-tenants"),
+            description: "anthill: tenant records (quotas, token hashes, reach rules)".into(),
+            history: 1,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
     let partitions = bucket(
         &js,
         kv::Config {
@@ -143,7 +156,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         })?;
     // A bucket just created has no stream leader for a moment (reads answer
     // "no responders"): wait until each one answers.
-    for kv in [&nodes, &modules, &partitions] {
+    for kv in [&nodes, &modules, &tenants, &partitions] {
         ready(kv).await?;
     }
     Ok(Nats {
@@ -151,6 +164,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         js,
         nodes,
         modules,
+        tenants,
         partitions,
         components,
         server: format!(

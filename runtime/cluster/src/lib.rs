@@ -25,6 +25,7 @@ mod metrics;
 pub mod placement;
 pub mod registry;
 mod settings;
+mod tenants;
 mod wire;
 
 pub use control::ClusterControl;
@@ -182,19 +183,26 @@ impl Joined {
             self.metrics.clone(),
         ));
         membership.claim(incarnation).await?;
-        let registry = Arc::new(RegistrySync::new(self.nats.clone(), runtime.clone()));
+        let tenants = Arc::new(tenants::TenantSync::new(self.nats.clone(), runtime.clone()));
+        let registry = Arc::new(RegistrySync::new(
+            self.nats.clone(),
+            runtime.clone(),
+            tenants.clone(),
+        ));
         let cluster = Arc::new(Cluster {
             settings: self.settings,
             nats: self.nats,
             membership,
             registry,
+            tenants,
             runtime,
             addrs,
             load,
             incarnation,
             tasks: Mutex::new(Vec::new()),
         });
-        // Serve the cluster's modules from the first request on.
+        // Serve the cluster's tenants and modules from the first request on.
+        cluster.tenants.start().await?;
         cluster.registry.sync_all().await?;
         cluster.membership.beat(cluster.beat()).await?;
         let beating = cluster.clone();
@@ -209,7 +217,7 @@ impl Joined {
             }
         });
         let sync = tokio::spawn(cluster.registry.clone().run());
-        let mut tasks = vec![beats, sync];
+        let mut tasks = vec![beats, sync, tokio::spawn(cluster.tenants.clone().run())];
         if let Some(placement) = self.placement {
             tasks.push(placement.serve().await?);
             tasks.push(tokio::spawn(placement.follow_claims()));
@@ -225,6 +233,7 @@ pub struct Cluster {
     nats: Nats,
     membership: Arc<Membership>,
     registry: Arc<RegistrySync>,
+    tenants: Arc<tenants::TenantSync>,
     runtime: Arc<Runtime>,
     addrs: NodeAddrs,
     load: LoadProbe,

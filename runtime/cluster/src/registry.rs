@@ -53,6 +53,7 @@ pub(crate) struct Report {
 pub struct RegistrySync {
     nats: Nats,
     runtime: Arc<Runtime>,
+    tenants: Arc<crate::tenants::TenantSync>,
     report: Mutex<Report>,
     /// Held by an operator's change (read the record, change this node,
     /// publish) and by each convergence, so neither undoes the other midway.
@@ -78,10 +79,15 @@ impl ComponentSource for Nats {
 }
 
 impl RegistrySync {
-    pub(crate) fn new(nats: Nats, runtime: Arc<Runtime>) -> RegistrySync {
+    pub(crate) fn new(
+        nats: Nats,
+        runtime: Arc<Runtime>,
+        tenants: Arc<crate::tenants::TenantSync>,
+    ) -> RegistrySync {
         RegistrySync {
             nats,
             runtime,
+            tenants,
             report: Mutex::new(Report::default()),
             change: tokio::sync::Mutex::new(()),
         }
@@ -155,6 +161,13 @@ impl RegistrySync {
             Listed::Present(r, _) => Some(r.clone()),
             Listed::Removed(_) | Listed::Unknown => None,
         };
+        // A tenant created on another node a moment ago: fetch it first.
+        if let Some(r) = &want
+            && self.runtime.tenants.get(&r.tenant).is_none()
+            && let Err(e) = self.tenants.follow(&r.tenant).await
+        {
+            tracing::warn!(tenant = %r.tenant, error = %e, "cannot fetch a module's tenant");
+        }
         let outcome = converge(&self.runtime, name, want, &self.nats).await;
         let mut report = self.report.lock().expect("registry report");
         match (&outcome, listed.revision()) {

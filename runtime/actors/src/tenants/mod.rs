@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 pub const DEFAULT_TENANT: &str = "default";
 
 /// What the store keeps of a tenant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantRecord {
     /// Its name.
     pub name: String,
@@ -86,6 +86,12 @@ pub enum TenantError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// In a cluster: NATS did not take the change (made on this node only;
+    /// the node goes back to the cluster's record).
+    #[error(
+        "the cluster did not take the change ({0}): check that NATS is reachable (/healthz) and retry"
+    )]
+    ClusterUnavailable(String),
 }
 
 /// One tenant at run time: its record, its live usage and its CPU gate.
@@ -479,6 +485,53 @@ impl Tenants {
         let _ = self.metrics.storage.remove_label_values(l);
         let _ = self.metrics.memory.remove_label_values(l);
         Ok(())
+    }
+
+    /// Every tenant's record, as stored (what a cluster publishes).
+    pub fn records(&self) -> Vec<TenantRecord> {
+        self.list()
+            .iter()
+            .map(|t| (**t.record.load()).clone())
+            .collect()
+    }
+
+    /// Makes this node's tenant `name` match `want` (`None`: removed), as
+    /// another node of a cluster changed it; `true` when something changed.
+    pub fn converge(
+        &self,
+        store: &dyn Persistence,
+        name: &str,
+        want: Option<TenantRecord>,
+    ) -> Result<bool, TenantError> {
+        let Some(want) = want else {
+            if name == DEFAULT_TENANT || self.get(name).is_none() {
+                return Ok(false);
+            }
+            return self.remove(store, name, Vec::new()).map(|()| true);
+        };
+        let _w = self.writer.lock().expect("tenants poisoned");
+        let mut tokens = (**self.by_token.load()).clone();
+        match self.get(name) {
+            Some(t) if **t.record.load() == want => return Ok(false),
+            Some(t) => {
+                store.put_tenant(name, &want)?;
+                tokens.retain(|_, n| n != name);
+                t.usage.resize(&want.quotas);
+                t.record.store(Arc::new(want.clone()));
+            }
+            None => {
+                store.put_tenant(name, &want)?;
+                let tenant = Arc::new(Tenant::new(want.clone(), self.metrics.clone()));
+                let mut all = (**self.all.load()).clone();
+                all.insert(name.to_owned(), tenant);
+                self.all.store(Arc::new(all));
+            }
+        }
+        if !want.token_sha256.is_empty() {
+            tokens.insert(want.token_sha256.clone(), name.to_owned());
+        }
+        self.by_token.store(Arc::new(tokens));
+        Ok(true)
     }
 
     /// Brings every tenant's gauges up to date (before `/metrics` renders).
