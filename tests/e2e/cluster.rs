@@ -10,7 +10,16 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 async fn clustered(nats: &NatsCluster, name: &str) -> anyhow::Result<Node> {
-    Node::start_with(&["--cluster", &nats.urls(), "--node", name]).await
+    Node::start_clustered(nats, name).await
+}
+
+/// Nodes n1, n2 and n3 on `nats`.
+async fn three(nats: &NatsCluster) -> anyhow::Result<[Node; 3]> {
+    Ok([
+        clustered(nats, "n1").await?,
+        clustered(nats, "n2").await?,
+        clustered(nats, "n3").await?,
+    ])
 }
 
 /// The error a node prints when it refuses to start.
@@ -36,16 +45,7 @@ fn state_of(nodes: &[Value], name: &str) -> Option<String> {
 
 /// Live actors of `module` on `node`, by key.
 async fn live_keys(node: &Node, module: &str) -> anyhow::Result<Vec<String>> {
-    let (_, actors) = node
-        .admin()
-        .get_json(&format!("/v1/actors?module={module}"))
-        .await?;
-    Ok(actors[0]["actors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["key"].as_str().map(str::to_owned))
-        .collect())
+    node.admin().live_keys(module).await
 }
 
 /// (stable version, canary version) of `module` on `node`; None if absent.
@@ -139,9 +139,7 @@ async fn a_node_refuses_a_nats_server_older_than_2_12() -> anyhow::Result<()> {
 async fn every_node_lists_every_node_and_a_killed_one_goes_suspect_then_dead() -> anyhow::Result<()>
 {
     let nats = NatsCluster::start(3).await?;
-    let n1 = clustered(&nats, "n1").await?;
-    let n2 = clustered(&nats, "n2").await?;
-    let n3 = clustered(&nats, "n3").await?;
+    let [n1, n2, n3] = three(&nats).await?;
     for seen_by in [&n1, &n2, &n3] {
         let nodes = eventually(Duration::from_secs(10), "three alive nodes", || async {
             let nodes = nodes_seen_by(seen_by).await?;
@@ -199,9 +197,7 @@ async fn every_node_lists_every_node_and_a_killed_one_goes_suspect_then_dead() -
 async fn a_deploy_on_one_node_is_served_everywhere_and_every_change_follows() -> anyhow::Result<()>
 {
     let nats = NatsCluster::start(3).await?;
-    let n1 = clustered(&nats, "n1").await?;
-    let n2 = clustered(&nats, "n2").await?;
-    let n3 = clustered(&nats, "n3").await?;
+    let [n1, n2, n3] = three(&nats).await?;
     let nodes = [&n1, &n2, &n3];
 
     let body = n1
@@ -378,9 +374,7 @@ async fn tenants_made_on_one_node_hold_on_every_node() -> anyhow::Result<()> {
 async fn one_keyed_actor_answers_through_every_node_and_its_value_continues() -> anyhow::Result<()>
 {
     let nats = NatsCluster::start(3).await?;
-    let n1 = clustered(&nats, "n1").await?;
-    let n2 = clustered(&nats, "n2").await?;
-    let n3 = clustered(&nats, "n3").await?;
+    let [n1, n2, n3] = three(&nats).await?;
     let nodes = [&n1, &n2, &n3];
     n1.admin()
         .deploy("counter", "counter", "kind=keyed")
@@ -435,9 +429,7 @@ async fn one_keyed_actor_answers_through_every_node_and_its_value_continues() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_first_messages_activate_each_key_exactly_once() -> anyhow::Result<()> {
     let nats = NatsCluster::start(3).await?;
-    let n1 = clustered(&nats, "n1").await?;
-    let n2 = clustered(&nats, "n2").await?;
-    let n3 = clustered(&nats, "n3").await?;
+    let [n1, n2, n3] = three(&nats).await?;
     let admins = [n1.admin(), n2.admin(), n3.admin()];
     admins[0].deploy("counter", "counter", "kind=keyed").await?;
     const KEYS: usize = 100;
@@ -561,9 +553,7 @@ async fn a_cluster_wide_hot_swap_under_load_loses_and_duplicates_nothing() -> an
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let nats = NatsCluster::start(3).await?;
-    let n1 = clustered(&nats, "n1").await?;
-    let n2 = clustered(&nats, "n2").await?;
-    let n3 = clustered(&nats, "n3").await?;
+    let [n1, n2, n3] = three(&nats).await?;
     let nodes = [&n1, &n2, &n3];
     n1.admin()
         .deploy("counter", "counter", "kind=keyed")

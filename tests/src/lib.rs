@@ -179,6 +179,11 @@ impl Node {
         Ok(node)
     }
 
+    /// A node of the cluster on `nats`, named `name`, on a fresh data dir.
+    pub async fn start_clustered(nats: &nats::NatsCluster, name: &str) -> anyhow::Result<Node> {
+        Self::start_with(&["--cluster", &nats.urls(), "--node", name]).await
+    }
+
     /// Starts a node on a fresh temporary data dir with this TOML config.
     pub async fn start_with_config(toml: &str) -> anyhow::Result<Node> {
         let tmp = tempfile::tempdir()?;
@@ -518,6 +523,19 @@ impl Admin {
             "call {target} {payload:?} failed: {status} {text}"
         );
         Ok(text)
+    }
+
+    /// Keys of the live actors of `module` on this node.
+    pub async fn live_keys(&self, module: &str) -> anyhow::Result<Vec<String>> {
+        let (_, actors) = self
+            .get_json(&format!("/v1/actors?module={module}"))
+            .await?;
+        Ok(actors[0]["actors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["key"].as_str().map(str::to_owned))
+            .collect())
     }
 
     /// `DELETE path` with the token: (status, JSON body or null).

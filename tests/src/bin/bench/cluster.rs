@@ -13,17 +13,11 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 async fn clustered(nats: &NatsCluster, name: &str) -> anyhow::Result<Node> {
-    Node::start_with(&["--cluster", &nats.urls(), "--node", name]).await
+    Node::start_clustered(nats, name).await
 }
 
 async fn live_keys(node: &Node) -> anyhow::Result<Vec<String>> {
-    let (_, actors) = node.admin().get_json("/v1/actors?module=counter").await?;
-    Ok(actors[0]["actors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["key"].as_str().map(str::to_owned))
-        .collect())
+    node.admin().live_keys("counter").await
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
