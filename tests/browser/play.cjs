@@ -51,14 +51,19 @@ async function play(page, findings, shot) {
   findings.entities = start.entities;
   findings.rtt = start.rtt;
 
-  step("move right with the keyboard");
-  await page.keyboard.down("ArrowRight");
-  const moved = await until("my own position moving right", async () => {
+  // Spawn points are scattered over the whole 1000x1000 field, so a player
+  // born at the right edge cannot move right: head for the open side.
+  const right = !(start.me && start.me.x > 500);
+  const [key, dir] = right ? ["ArrowRight", "right"] : ["ArrowLeft", "left"];
+  step(`move ${dir} with the keyboard`);
+  await page.keyboard.down(key);
+  const moved = await until(`my own position moving ${dir}`, async () => {
     const d = await demo();
-    return d.me && start.me && d.me.x > start.me.x + 10 ? d : null;
+    if (!d.me || !start.me) return null;
+    return (right ? d.me.x > start.me.x + 10 : d.me.x < start.me.x - 10) ? d : null;
   });
-  await page.keyboard.up("ArrowRight");
-  findings.moved = { from: start.me, to: moved.me };
+  await page.keyboard.up(key);
+  findings.moved = { from: start.me, to: moved.me, dir };
   step("see a bot move");
   await until("another player moving", async () => (await demo()).othersMoved > 0);
   await shot(`play-${mode}`);
@@ -68,13 +73,16 @@ async function play(page, findings, shot) {
     const before = await demo();
     findings.swap = await hotSwap();
     await until("30 state updates after the swap", async () => (await demo()).ticks >= before.ticks + 30);
-    await page.keyboard.down("ArrowDown");
     const after = await demo();
-    await until("moving down after the swap", async () => {
+    const down = !(after.me && after.me.y > 500);
+    const vkey = down ? "ArrowDown" : "ArrowUp";
+    step(`move ${down ? "down" : "up"} after the swap`);
+    await page.keyboard.down(vkey);
+    await until(`moving ${down ? "down" : "up"} after the swap`, async () => {
       const d = await demo();
-      return d.me.y > after.me.y + 5;
+      return down ? d.me.y > after.me.y + 5 : d.me.y < after.me.y - 5;
     });
-    await page.keyboard.up("ArrowDown");
+    await page.keyboard.up(vkey);
     const end = await demo();
     findings.afterSwap = { connected: end.connected, disconnects: end.disconnects, ticks: end.ticks - before.ticks, transport: end.transport };
     await shot("play-after-swap");

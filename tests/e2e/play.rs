@@ -97,10 +97,13 @@ async fn check_played(node: &Node, findings: &serde_json::Value) -> anyhow::Resu
         "64 pickups, the page's player and bots: {findings}"
     );
     let (from, to) = (&findings["moved"]["from"], &findings["moved"]["to"]);
-    assert!(
-        to["x"].as_f64() > from["x"].as_f64(),
-        "moved right: {findings}"
-    );
+    let (from_x, to_x) = (from["x"].as_f64(), to["x"].as_f64());
+    let moved = match findings["moved"]["dir"].as_str() {
+        Some("right") => to_x > from_x,
+        Some("left") => to_x < from_x && to_x.is_some(),
+        _ => false,
+    };
+    assert!(moved, "moved the way the page pressed: {findings}");
     let room = findings["room"].as_str().context("the page's room")?;
     let players: u32 = node.admin().call_text(room, "players").await?.parse()?;
     assert!(players >= 2, "the page and bots share {room}: {players}");
