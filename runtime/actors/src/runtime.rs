@@ -184,6 +184,26 @@ impl Runtime {
         Ok(stopped)
     }
 
+    /// Drops the live actors `which` selects, unsaved (see
+    /// [`crate::actor::Control::Evict`]): the cluster calls this for the
+    /// actors of a partition another node took over. Returns how many.
+    pub async fn evict_actors(
+        &self,
+        which: &(dyn Fn(&Address) -> bool + Sync),
+        reason: &str,
+    ) -> usize {
+        let mut evicted = Vec::new();
+        for module in self.router.modules() {
+            for h in module.actors.handles() {
+                if which(&Address::new(module.name.as_str(), h.status.key.as_str())) {
+                    evicted.push(h);
+                }
+            }
+        }
+        futures::future::join_all(evicted.iter().map(|h| h.evict(reason))).await;
+        evicted.len()
+    }
+
     /// Where room state goes.
     pub fn rooms(&self) -> &dyn RoomSink {
         self.rooms.get().map_or(&Detached, |r| r.as_ref())

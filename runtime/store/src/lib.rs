@@ -47,6 +47,9 @@ pub enum StoreError {
         doing: String,
         source: std::io::Error,
     },
+    /// The cluster's replicated store (JetStream) refused or did not answer.
+    #[error("replicated store: {doing}: {detail}")]
+    Replicated { doing: String, detail: String },
     #[error("record {key} in {tree} is unreadable: {detail}")]
     Corrupt {
         tree: &'static str,
@@ -404,6 +407,14 @@ impl crate::Registry for Store {
 }
 
 impl crate::SnapshotStore for Store {
+    fn commit_snapshot<'a>(
+        &'a self,
+        _module: &'a str,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        crate::Durability::flush(self)
+    }
+
     fn put_snapshot(&self, module: &str, key: &str, snap: &Snapshot) -> Result<i64, StoreError> {
         let k = Self::snapshot_key(module, key);
         let klen = k.len() as i64;

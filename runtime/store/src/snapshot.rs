@@ -19,7 +19,7 @@ const FORMAT: u8 = 1;
 
 impl Snapshot {
     /// `[FORMAT][crc32 of the rest, LE][bincode(Snapshot)]`
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let body = super::encode(self);
         let mut out = Vec::with_capacity(body.len() + 5);
         out.push(FORMAT);
@@ -28,7 +28,7 @@ impl Snapshot {
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
         if bytes.len() < 5 {
             return Err(format!("{} bytes is too short for a snapshot", bytes.len()));
         }

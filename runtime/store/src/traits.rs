@@ -72,6 +72,17 @@ pub trait SnapshotStore: Send + Sync {
     /// many bytes the module's stored state grew by (negative if it shrank).
     fn put_snapshot(&self, module: &str, key: &str, snap: &Snapshot) -> Result<i64, StoreError>;
 
+    /// Waits until the actor's last [`SnapshotStore::put_snapshot`] is
+    /// durable: on disk for the embedded store (a group-committed flush), on
+    /// its replicas for a replicated one, which also refuses here a write that
+    /// another node fenced off. An acknowledgement that promises the state is
+    /// stored waits for this.
+    fn commit_snapshot<'a>(
+        &'a self,
+        module: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// The last snapshot of an actor. A snapshot whose checksum does not match is
     /// an error: it is reported, never silently used.
     fn get_snapshot(&self, module: &str, key: &str) -> Result<Option<Snapshot>, StoreError>;

@@ -97,4 +97,13 @@ pub enum Control {
         /// Resolved once the actor has exited.
         done: oneshot::Sender<()>,
     },
+    /// Exit at once without a snapshot: this copy is no longer the actor (in
+    /// a cluster, another node owns it now). What is queued is refused with
+    /// `reason` (unavailable), so callers retry where it lives.
+    Evict {
+        /// Why, for the refused callers.
+        reason: String,
+        /// Resolved once the actor has exited.
+        done: oneshot::Sender<()>,
+    },
 }

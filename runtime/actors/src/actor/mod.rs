@@ -93,6 +93,18 @@ impl ActorHandle {
     }
 }
 
+impl ActorHandle {
+    /// Drops this copy without a snapshot (see [`Control::Evict`]); resolves
+    /// when it has exited.
+    pub async fn evict(&self, reason: &str) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let reason = reason.to_owned();
+        if self.control.send(Control::Evict { reason, done }).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
 /// Starts an actor task for `key` of `module`. The instance is created inside the
 /// task (after `predecessor`, if any, has written its last snapshot), so
 /// activation never blocks the caller; messages queue meanwhile.

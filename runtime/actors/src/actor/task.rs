@@ -154,6 +154,11 @@ impl ActorTask {
                         let _ = done.send(());
                         break Exit::Stopped;
                     }
+                    Some(Control::Evict { reason, done }) => {
+                        self.evict(&reason);
+                        let _ = done.send(());
+                        break Exit::Stopped;
+                    }
                     Some(Control::Swap { to, fallback, done }) => {
                         let _ = done.send(self.swap(to, fallback).await);
                     }
@@ -518,7 +523,10 @@ impl ActorTask {
         self.module.charge_storage(grew);
         self.stored_len = snap.state.len();
         if self.module.settings().durability == Durability::EveryMessage {
-            store.flush().await.map_err(stored)?;
+            store
+                .commit_snapshot(&self.address.module, &self.address.key)
+                .await
+                .map_err(stored)?;
         }
         self.dirty = false;
         self.status
@@ -573,6 +581,24 @@ impl ActorTask {
         if snapshot {
             self.persist_if_dirty("shutdown").await;
         }
+    }
+
+    /// Leaves the table and drops the instance unsaved; what is queued is
+    /// refused with `reason`.
+    fn evict(&mut self, reason: &str) {
+        self.module.actors.remove(&self.address.key, self.id);
+        self.mailbox.close();
+        while let Ok(env) = self.mailbox.try_recv() {
+            if let Envelope::Message(Message { reply: Some(r), .. }) = env {
+                let _ = r.send(Err(CallError::Unavailable(format!(
+                    "{}: {reason}",
+                    self.address
+                ))));
+            }
+        }
+        self.dirty = false;
+        self.instance = None;
+        tracing::info!(actor = %self.address, reason, "evicted");
     }
 
     /// Moves this actor to `to`, carrying state through snapshot/restore. If
