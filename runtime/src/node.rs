@@ -76,7 +76,11 @@ impl RunningNode {
             true => Some(anthill_cluster::join(config.cluster.clone()).await?),
             false => None,
         };
-        let store = Arc::new(Store::open(&config.data)?);
+        let local = Arc::new(Store::open(&config.data)?);
+        let store: Arc<dyn anthill_store::Persistence> = match &joined {
+            Some(j) => j.store(local, config.limits.max_snapshot_bytes),
+            None => local,
+        };
         let (token, token_source) =
             anthill_admin::load_token(config.admin_token.as_deref(), &config.data)?;
         let (scrape_token, scrape_source) =

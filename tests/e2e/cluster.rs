@@ -15,11 +15,8 @@ async fn clustered(nats: &NatsCluster, name: &str) -> anyhow::Result<Node> {
 
 /// Nodes n1, n2 and n3 on `nats`.
 async fn three(nats: &NatsCluster) -> anyhow::Result<[Node; 3]> {
-    Ok([
-        clustered(nats, "n1").await?,
-        clustered(nats, "n2").await?,
-        clustered(nats, "n3").await?,
-    ])
+    let nodes = Node::start_cluster_of(nats, 3).await?;
+    nodes.try_into().map_err(|_| anyhow::anyhow!("three nodes"))
 }
 
 /// The error a node prints when it refuses to start.
@@ -470,40 +467,6 @@ async fn racing_first_messages_activate_each_key_exactly_once() -> anyhow::Resul
     live.dedup();
     assert_eq!(before, live.len(), "no key is live on two nodes");
     assert_eq!(live.len(), KEYS, "every key live exactly once");
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_dead_owner_is_named_and_its_restart_takes_its_actors_back() -> anyhow::Result<()> {
-    let nats = NatsCluster::start(1).await?;
-    let dir = tempfile::tempdir()?;
-    let args = ["--cluster", &nats.urls(), "--node", "n1"];
-    let n1 = Node::start_in(&dir.path().join("n1"), &args).await?;
-    let n2 = clustered(&nats, "n2").await?;
-    n1.admin()
-        .deploy("counter", "counter", "kind=keyed&durability=every-message")
-        .await?;
-    // n1 claims the actor with its first message, then n2 reaches it there.
-    assert_eq!(n1.admin().call_text("counter/x", "incr").await?, "1");
-    assert_eq!(n2.admin().call_text("counter/x", "incr").await?, "2");
-    let _ = n1.kill9();
-    let (status, body) = n2.admin().call("counter/x", b"incr").await?;
-    let text = String::from_utf8_lossy(&body);
-    assert_eq!(status, 503, "{text}");
-    assert!(
-        text.contains("lives on another node") && text.contains("restart it"),
-        "the error names the cause and the fix: {text}"
-    );
-    // The same node, restarted on its data, takes its partitions back.
-    let n1 = Node::start_in(&dir.path().join("n1"), &args).await?;
-    let reply = eventually(Duration::from_secs(10), "counter/x through n2", || async {
-        let (status, body) = n2.admin().call("counter/x", b"incr").await?;
-        Ok((status == 200).then(|| String::from_utf8_lossy(&body).into_owned()))
-    })
-    .await?;
-    assert_eq!(reply, "3", "the value continues from n1's snapshot");
-    assert_eq!(live_keys(&n1, "counter").await?, ["x"]);
-    assert!(live_keys(&n2, "counter").await?.is_empty());
     Ok(())
 }
 

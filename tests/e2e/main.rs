@@ -12,6 +12,7 @@ mod dashboard;
 mod demo;
 mod deploy;
 mod events;
+mod failover;
 mod full_disk;
 mod hostile;
 mod isolation;

@@ -184,6 +184,15 @@ impl Node {
         Self::start_with(&["--cluster", &nats.urls(), "--node", name]).await
     }
 
+    /// Nodes `n1`…`nN` joined to `nats`, started one after the other.
+    pub async fn start_cluster_of(nats: &nats::NatsCluster, n: usize) -> anyhow::Result<Vec<Node>> {
+        let mut nodes = Vec::with_capacity(n);
+        for i in 1..=n {
+            nodes.push(Self::start_clustered(nats, &format!("n{i}")).await?);
+        }
+        Ok(nodes)
+    }
+
     /// Starts a node on a fresh temporary data dir with this TOML config.
     pub async fn start_with_config(toml: &str) -> anyhow::Result<Node> {
         let tmp = tempfile::tempdir()?;
@@ -387,6 +396,27 @@ impl Node {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGSTOP: the process stops where it is, sockets open, as a node
+    /// stalled by the machine (a long GC pause, a frozen VM) would.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// SIGCONT after [`Node::pause`].
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, sig: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -{sig} {} failed", self.pid());
+        Ok(())
     }
 
     /// SIGKILL: no chance to flush or snapshot.

@@ -30,6 +30,8 @@ pub struct Nats {
     pub partitions: kv::Store,
     /// Tenant records, by tenant name.
     pub tenants: kv::Store,
+    /// Actor snapshots, by module and key (see [`crate::snapshots`]).
+    pub snapshots: kv::Store,
     /// Uploaded components, by sha256.
     pub components: object_store::ObjectStore,
     /// What the connected server said of itself, for the start banner.
@@ -141,6 +143,18 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         },
     )
     .await?;
+    let snapshots = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{prefix}-snapshots"),
+            description: "anthill: actor snapshots, replicated so another node can take over"
+                .into(),
+            history: 1,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
     let name = format!("{prefix}-components");
     let components = js
         .create_object_store(object_store::Config {
@@ -156,7 +170,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         })?;
     // A bucket just created has no stream leader for a moment (reads answer
     // "no responders"): wait until each one answers.
-    for kv in [&nodes, &modules, &tenants, &partitions] {
+    for kv in [&nodes, &modules, &tenants, &partitions, &snapshots] {
         ready(kv).await?;
     }
     Ok(Nats {
@@ -166,6 +180,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         modules,
         tenants,
         partitions,
+        snapshots,
         components,
         server: format!(
             "{} v{} ({} replicas)",

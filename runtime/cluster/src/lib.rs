@@ -10,6 +10,10 @@
 //!   state, the node's own health as NATS sees it;
 //! - the replicated registry ([`registry`]): deploy once, every node fetches,
 //!   precompiles and serves; swaps, canaries, rollbacks and undeploys follow;
+//! - placement ([`placement`]): one live actor per address, partitions
+//!   claimed by compare-and-set, taken over from dead nodes;
+//! - replicated snapshots ([`snapshots`]): actor state in JetStream, fenced
+//!   by compare-and-set, so another node can take an actor over;
 //! - [`ClusterControl`]: the admin API made cluster-wide for module changes.
 //!
 //! Must not know: the gateway or any player transport. The node binary composes it
@@ -25,6 +29,7 @@ mod metrics;
 pub mod placement;
 pub mod registry;
 mod settings;
+pub mod snapshots;
 mod tenants;
 mod wire;
 
@@ -123,6 +128,8 @@ pub struct Joined {
     nats: Nats,
     incarnation: u64,
     lease: Arc<membership::Lease>,
+    peers: Arc<membership::Peers>,
+    replication: Arc<snapshots::Replication>,
     placement: Option<placement::ClusterPlacement>,
     metrics: Option<metrics::ClusterMetrics>,
 }
@@ -133,11 +140,14 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
     settings.validate().map_err(ClusterError::Config)?;
     let nats = join::join(&settings).await?;
     let lease = Arc::new(membership::Lease::new(&settings));
+    let peers = Arc::new(membership::Peers::new(&settings));
     Ok(Joined {
         settings,
         nats,
         incarnation: anthill_core::now_ms(),
         lease,
+        peers,
+        replication: snapshots::Replication::new(),
         placement: None,
         metrics: None,
     })
@@ -149,20 +159,47 @@ impl Joined {
         &self.nats.server
     }
 
+    /// The node's store in the cluster: actor snapshots go to JetStream
+    /// (replicated, fenced), the rest stays in `local`, which also caches
+    /// snapshots. `max_snapshot_bytes` is checked against what NATS carries.
+    pub fn store(
+        &self,
+        local: Arc<anthill_store::Store>,
+        max_snapshot_bytes: usize,
+    ) -> Arc<dyn anthill_store::Persistence> {
+        let carried = self.nats.client.server_info().max_payload;
+        if carried < max_snapshot_bytes + 1024 {
+            tracing::warn!(
+                nats_max_payload = carried,
+                max_snapshot_bytes,
+                "NATS carries messages of up to {carried} bytes: a larger snapshot is refused (raise max_payload in nats-server, or lower limits.max_snapshot_bytes)"
+            );
+        }
+        Arc::new(snapshots::ReplicatedStore::new(
+            local,
+            self.nats.snapshots.clone(),
+            self.replication.clone(),
+        ))
+    }
+
     /// Places `runtime`'s actors across the cluster: from now on a message
     /// for an actor another node owns goes there. Call before any traffic.
     pub fn place(&mut self, runtime: &Arc<Runtime>, registry: &prometheus::Registry) {
         let metrics = metrics::ClusterMetrics::new(registry);
-        let placement = placement::ClusterPlacement::new(
-            self.nats.clone(),
-            &self.settings.name,
-            self.settings.node_name(),
-            self.incarnation,
-            self.lease.clone(),
-            metrics.clone(),
-            runtime,
-        );
-        runtime.attach_placement(Arc::new(placement.clone_handle()));
+        let standing = placement::Standing {
+            cluster: self.settings.name.clone(),
+            node: self.settings.node_name().to_owned(),
+            incarnation: self.incarnation,
+            lease: self.lease.clone(),
+            peers: self.peers.clone(),
+            replication: self.replication.clone(),
+        };
+        let placement =
+            placement::ClusterPlacement::new(self.nats.clone(), standing, metrics.clone(), runtime);
+        let seam: Arc<dyn anthill_core::Placement> = Arc::new(placement.clone_handle());
+        self.replication
+            .attach(seam.clone(), runtime, metrics.clone());
+        runtime.attach_placement(seam);
         self.placement = Some(placement);
         self.metrics = Some(metrics);
     }
@@ -199,6 +236,7 @@ impl Joined {
             addrs,
             load,
             incarnation,
+            placement: self.placement.as_ref().map(|p| p.clone_handle()),
             tasks: Mutex::new(Vec::new()),
         });
         // Serve the cluster's tenants and modules from the first request on.
@@ -218,7 +256,11 @@ impl Joined {
         });
         let sync = tokio::spawn(cluster.registry.clone().run());
         let mut tasks = vec![beats, sync, tokio::spawn(cluster.tenants.clone().run())];
+        tasks.push(tokio::spawn(
+            self.peers.clone().follow(cluster.nats.clone()),
+        ));
         if let Some(placement) = self.placement {
+            tasks.push(tokio::spawn(placement.clone_handle().follow_lapses()));
             tasks.push(placement.serve().await?);
             tasks.push(tokio::spawn(placement.follow_claims()));
         }
@@ -238,6 +280,7 @@ pub struct Cluster {
     addrs: NodeAddrs,
     load: LoadProbe,
     incarnation: u64,
+    placement: Option<placement::ClusterPlacement>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -280,8 +323,12 @@ impl Cluster {
         let _ = self.membership.beat(self.beat()).await;
     }
 
-    /// Stopped: stop beating and following the registry, and leave the list.
+    /// Stopped (its actors' snapshots written): give up its partitions, stop
+    /// beating and following the registry, and leave the list.
     pub async fn leave(&self) {
+        if let Some(p) = &self.placement {
+            p.release().await;
+        }
         for t in self.tasks.lock().expect("cluster tasks").drain(..) {
             t.abort();
         }

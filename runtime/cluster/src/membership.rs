@@ -68,9 +68,17 @@ pub struct Beat {
 /// its beats within `suspect_after_ms` (a monotonic clock, so a paused process
 /// finds its lease expired when it resumes). Without it the node serves no
 /// actor: it stops acknowledging rather than diverging.
+///
+/// The lease runs from when the accepted beat was *sent*, not when its answer
+/// came, and another node takes over only after `dead_after_ms` without a
+/// beat, which validation keeps longer than the lease by at least a beat: the
+/// owner stops before anyone else starts.
 pub struct Lease {
     last_ok: Mutex<Option<Instant>>,
     limit: Duration,
+    /// Counts the times the lease expired and was won back: the node's view
+    /// of the cluster from before is stale (see [`Lease::lapses`]).
+    lapses: tokio::sync::watch::Sender<u64>,
 }
 
 impl Lease {
@@ -78,11 +86,21 @@ impl Lease {
         Lease {
             last_ok: Mutex::new(None),
             limit: Duration::from_millis(settings.suspect_after_ms),
+            lapses: tokio::sync::watch::Sender::new(0),
         }
     }
 
-    fn renewed(&self) {
-        *self.last_ok.lock().expect("lease clock") = Some(Instant::now());
+    /// A beat sent at `sent` was accepted.
+    fn renewed(&self, sent: Instant) {
+        let mut last = self.last_ok.lock().expect("lease clock");
+        let lapsed = last.is_some_and(|t| t.elapsed() > self.limit);
+        if last.is_none_or(|t| t < sent) {
+            *last = Some(sent);
+        }
+        drop(last);
+        if lapsed {
+            self.lapses.send_modify(|n| *n += 1);
+        }
     }
 
     /// How long since the last accepted beat; `None` before the first.
@@ -96,6 +114,16 @@ impl Lease {
     /// Whether the lease holds now.
     pub fn holds(&self) -> bool {
         self.age().is_some_and(|a| a <= self.limit)
+    }
+
+    /// How many times the lease expired and came back.
+    pub fn lapses(&self) -> u64 {
+        *self.lapses.borrow()
+    }
+
+    /// Resolves at each lapse won back.
+    pub(crate) fn watch_lapses(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.lapses.subscribe()
     }
 }
 
@@ -156,11 +184,12 @@ impl Membership {
         beat.draining = self.draining.load(Ordering::Relaxed);
         beat.at_ms = anthill_core::now_ms();
         let body = serde_json::to_vec(&beat).expect("a beat serializes");
+        let sent = Instant::now();
         let timeout = Duration::from_millis(self.settings.suspect_after_ms);
         let put = tokio::time::timeout(timeout, self.nats.nodes.put(&beat.name, body.into())).await;
         match put {
             Ok(Ok(_)) => {
-                self.lease.renewed();
+                self.lease.renewed(sent);
                 if let Some(m) = &self.metrics {
                     m.in_touch.set(1);
                 }
@@ -280,5 +309,114 @@ impl Membership {
                 failed: b.failed.into_iter().map(|(k, f)| (k, f.error)).collect(),
             })
             .collect())
+    }
+}
+
+/// What this node last saw of every other node's heartbeat, kept current by
+/// a watch on the `nodes` bucket: placement asks it, without a round trip,
+/// whether a partition's owner is gone.
+pub(crate) struct Peers {
+    beats: std::sync::RwLock<std::collections::HashMap<String, (u64, u64)>>,
+    /// Nothing is judged gone before the first full listing.
+    loaded: AtomicBool,
+    dead_after_ms: u64,
+    /// How long after its last accepted beat a node may still serve, plus a
+    /// beat of margin for clocks.
+    serves_for_ms: u64,
+}
+
+impl Peers {
+    pub(crate) fn new(settings: &ClusterSettings) -> Peers {
+        Peers {
+            beats: Default::default(),
+            loaded: AtomicBool::new(false),
+            dead_after_ms: settings.dead_after_ms,
+            serves_for_ms: settings.suspect_after_ms + settings.heartbeat_ms,
+        }
+    }
+
+    /// Whether `node` may still have been serving at `at_ms` (wall clock): a
+    /// message sent to it later than its lease could not have been handled.
+    pub(crate) fn could_serve_at(&self, node: &str, at_ms: u64) -> bool {
+        let beats = self.beats.read().expect("peer beats");
+        beats
+            .get(node)
+            .is_none_or(|(_, last)| at_ms <= last + self.serves_for_ms)
+    }
+
+    /// Why the node start `incarnation` of `node` is gone, if it is: it left
+    /// (its record is deleted), restarted (another incarnation beats), or has
+    /// been silent for `dead_after_ms`.
+    pub(crate) fn gone(&self, node: &str, incarnation: u64) -> Option<String> {
+        if !self.loaded.load(Ordering::Acquire) {
+            return None;
+        }
+        let beats = self.beats.read().expect("peer beats");
+        match beats.get(node) {
+            None => Some(format!("node {node} left the cluster")),
+            Some((inc, _)) if *inc != incarnation => {
+                Some(format!("node {node} restarted since it claimed"))
+            }
+            Some((_, at)) => {
+                let silent = anthill_core::now_ms().saturating_sub(*at);
+                (silent >= self.dead_after_ms)
+                    .then(|| format!("node {node} is dead (silent for {silent} ms)"))
+            }
+        }
+    }
+
+    fn seen(&self, key: &str, value: &[u8], deleted: bool) {
+        let mut beats = self.beats.write().expect("peer beats");
+        if deleted {
+            beats.remove(key);
+        } else if let Ok(b) = serde_json::from_slice::<Beat>(value)
+            // The watch replays what the listing may already have bettered.
+            && beats.get(&b.name).is_none_or(|(_, at)| *at <= b.at_ms)
+        {
+            beats.insert(b.name, (b.incarnation, b.at_ms));
+        }
+    }
+
+    /// Every beat in the bucket now.
+    async fn list(&self, nats: &Nats) -> Result<(), String> {
+        let mut keys = nats.nodes.keys().await.map_err(|e| e.to_string())?;
+        let mut names = Vec::new();
+        while let Some(k) = keys.next().await {
+            names.push(k.map_err(|e| e.to_string())?);
+        }
+        for name in names {
+            if let Some(value) = nats.nodes.get(&name).await.map_err(|e| e.to_string())? {
+                self.seen(&name, &value, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists the `nodes` bucket, then follows its changes for as long as the
+    /// node runs. Only after a full listing is any node judged gone.
+    pub(crate) async fn follow(self: std::sync::Arc<Self>, nats: Nats) {
+        loop {
+            let watch = match nats.nodes.watch_all().await {
+                Ok(watch) => watch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch node heartbeats; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            // Listed after the watch began, so no change falls in between.
+            if let Err(e) = self.list(&nats).await {
+                tracing::warn!(error = %e, "cannot list node heartbeats; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            self.loaded.store(true, Ordering::Release);
+            let mut watch = watch;
+            while let Some(Ok(entry)) = watch.next().await {
+                let deleted = !matches!(entry.operation, async_nats::jetstream::kv::Operation::Put);
+                self.seen(&entry.key, &entry.value, deleted);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }

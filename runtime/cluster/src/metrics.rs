@@ -19,6 +19,12 @@ pub(crate) struct ClusterMetrics {
     pub(crate) heartbeat_failures: IntCounter,
     /// 1 while NATS takes this node's heartbeats (it serves), else 0.
     pub(crate) in_touch: IntGauge,
+    /// Partitions taken over from a dead node.
+    pub(crate) takeovers: IntCounter,
+    /// Local actors dropped because their partition moved away.
+    pub(crate) evictions: IntCounter,
+    /// Snapshot writes the replicated store refused (fenced or failed).
+    pub(crate) snapshot_refusals: IntCounter,
 }
 
 impl ClusterMetrics {
@@ -55,6 +61,21 @@ impl ClusterMetrics {
                 registry,
                 "anthill_cluster_in_touch",
                 "1 while NATS takes this node's heartbeats and it serves actors, else 0",
+            ),
+            takeovers: counter(
+                registry,
+                "anthill_cluster_takeovers_total",
+                "Partitions this node took over from a dead node by compare-and-set",
+            ),
+            evictions: counter(
+                registry,
+                "anthill_cluster_evictions_total",
+                "Live actors dropped unsaved because another node owns their partition now",
+            ),
+            snapshot_refusals: counter(
+                registry,
+                "anthill_cluster_snapshot_refusals_total",
+                "Snapshot writes the replicated store refused (fenced by another owner, or NATS failed)",
             ),
         }
     }

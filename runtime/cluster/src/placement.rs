@@ -7,13 +7,19 @@
 //! over NATS request/reply, so 1,000 racing first messages activate each
 //! actor exactly once.
 //!
-//! Claims are sticky: a live owner keeps its partitions, and a dead owner's
-//! partitions wait for it (its actors' snapshots are in its own store until
-//! the cluster replicates them); calls to them fail naming the owner.
+//! Claims are sticky while the owner lives. An owner that is gone — silent
+//! for `dead_after_ms`, restarted, or left — loses a partition to the first
+//! node that needs it: that node replaces the claim by compare-and-set at the
+//! revision it read (so one node wins), and the actors reactivate there from
+//! their replicated snapshots (see [`crate::snapshots`]). The old owner's
+//! lease ran out a beat before anyone could take over; when it hears of the
+//! new claim it evicts its copies, and any write they still attempt is
+//! refused by the snapshot's compare-and-set.
 
 use crate::join::Nats;
-use crate::membership::Lease;
+use crate::membership::{Lease, Peers};
 use crate::metrics::ClusterMetrics;
+use crate::snapshots::Replication;
 use crate::wire::{self, Forwarded};
 use anthill_actors::Runtime;
 use anthill_core::{Address, CallChain, CallError, Placement, Sender};
@@ -22,6 +28,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -57,6 +64,13 @@ struct Inner {
     nats: Nats,
     /// Without it, this node serves no actor.
     lease: Arc<Lease>,
+    /// The lease lapses this node has recovered from: while the lease's
+    /// count is ahead, what the table says of this node is unverified.
+    epoch: AtomicU64,
+    /// Who is alive, for taking over a dead owner's partitions.
+    peers: Arc<Peers>,
+    /// The replicated snapshots' revisions, forgotten with a partition.
+    replication: Arc<Replication>,
     metrics: ClusterMetrics,
     cluster: String,
     me: Claim,
@@ -68,25 +82,44 @@ struct Inner {
     sends: Mutex<HashMap<String, mpsc::Sender<bytes::Bytes>>>,
 }
 
+/// Who this node is, and what says whether it may serve: its lease, what it
+/// sees of the others, and the replicated snapshots it fences.
+pub(crate) struct Standing {
+    /// The cluster's name (the subject prefix).
+    pub(crate) cluster: String,
+    /// This node's name.
+    pub(crate) node: String,
+    /// This start of it.
+    pub(crate) incarnation: u64,
+    pub(crate) lease: Arc<Lease>,
+    pub(crate) peers: Arc<Peers>,
+    pub(crate) replication: Arc<Replication>,
+}
+
 impl ClusterPlacement {
     pub(crate) fn new(
         nats: Nats,
-        cluster: &str,
-        node: &str,
-        incarnation: u64,
-        lease: Arc<Lease>,
+        standing: Standing,
         metrics: ClusterMetrics,
         runtime: &Arc<Runtime>,
     ) -> ClusterPlacement {
+        let Standing {
+            cluster,
+            node,
+            incarnation,
+            lease,
+            peers,
+            replication,
+        } = standing;
         ClusterPlacement(Arc::new(Inner {
             nats,
+            epoch: AtomicU64::new(lease.lapses()),
             lease,
+            peers,
+            replication,
             metrics,
-            cluster: cluster.to_owned(),
-            me: Claim {
-                node: node.to_owned(),
-                incarnation,
-            },
+            cluster,
+            me: Claim { node, incarnation },
             table: RwLock::new(vec![None; PARTITIONS as usize]),
             runtime: Arc::downgrade(runtime),
             sends: Mutex::new(HashMap::new()),
@@ -138,6 +171,66 @@ impl ClusterPlacement {
         }
     }
 
+    /// After a lapse of the lease (the node was paused or cut off past it),
+    /// another node may have taken any of this node's partitions: until each
+    /// claim is read again from the stream leader, none counts as here. A
+    /// partition taken over evicts its copies here (see `Inner::set`); the
+    /// others keep their live actors, whose next snapshot write is still
+    /// checked by compare-and-set.
+    pub(crate) async fn follow_lapses(self) {
+        let mut lapses = self.0.lease.watch_lapses();
+        while lapses.changed().await.is_ok() {
+            let lapse = *lapses.borrow_and_update();
+            let mine: Vec<u32> = {
+                let mut table = self.0.table.write().expect("placement table");
+                (0..PARTITIONS)
+                    .filter(|p| {
+                        let c = &mut table[*p as usize];
+                        let was = c.as_ref() == Some(&self.0.me);
+                        if was {
+                            *c = None;
+                        }
+                        was
+                    })
+                    .collect()
+            };
+            tracing::warn!(
+                lapse,
+                partitions = mine.len(),
+                "this node's lease lapsed (paused or cut off from NATS): reading its claims again before serving"
+            );
+            for p in mine {
+                while let Err(e) = self.0.resolve(p).await {
+                    tracing::debug!(partition = p, error = %e, "claim not read yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            self.0.epoch.store(lapse, Ordering::Release);
+        }
+    }
+
+    /// Gives up this node's claims (a graceful stop, after its snapshots are
+    /// written): the next node to need each partition claims it at once,
+    /// instead of waiting for this one to be judged dead.
+    pub(crate) async fn release(&self) {
+        let kv = &self.0.nats.partitions;
+        let mine: Vec<u32> = (0..PARTITIONS)
+            .filter(|p| self.0.known(*p).as_ref() == Some(&self.0.me))
+            .collect();
+        for p in mine {
+            let key = format!("p{p}");
+            let subject = format!("$KV.{}.{key}", kv.name);
+            let Ok(m) = kv.stream.get_last_raw_message_by_subject(&subject).await else {
+                continue;
+            };
+            if serde_json::from_slice::<Claim>(&m.payload).ok().as_ref() == Some(&self.0.me)
+                && let Err(e) = kv.delete_expect_revision(&key, Some(m.sequence)).await
+            {
+                tracing::debug!(partition = p, error = %e, "claim not released");
+            }
+        }
+    }
+
     pub(crate) fn clone_handle(&self) -> ClusterPlacement {
         ClusterPlacement(self.0.clone())
     }
@@ -152,8 +245,13 @@ impl Inner {
     /// Refuses to serve once NATS stopped taking this node's beats: another
     /// node may be about to own its actors.
     fn check_lease(&self) -> Result<(), CallError> {
-        if self.lease.holds() {
+        if self.lease.holds() && self.current() {
             return Ok(());
+        }
+        if self.lease.holds() {
+            return Err(CallError::Unavailable(
+                "this node is catching up after losing touch with the cluster; retry".into(),
+            ));
         }
         Err(CallError::Unavailable(match self.lease.age() {
             Some(age) => format!(
@@ -162,6 +260,16 @@ impl Inner {
             ),
             None => "this node has not joined the cluster yet".into(),
         }))
+    }
+
+    /// No lapse of the lease is still being recovered from.
+    fn current(&self) -> bool {
+        self.epoch.load(Ordering::Acquire) == self.lease.lapses()
+    }
+
+    /// Why the claim's node no longer holds it, if it does not.
+    fn gone(&self, c: &Claim) -> Option<String> {
+        self.peers.gone(&c.node, c.incarnation)
     }
 
     fn subject(&self, node: &str) -> String {
@@ -174,12 +282,41 @@ impl Inner {
 
     fn set(&self, p: u32, claim: Option<Claim>) {
         let mut table = self.table.write().expect("placement table");
-        table[p as usize] = claim;
+        let moved_away =
+            claim.as_ref().is_some_and(|c| *c != self.me) && table[p as usize] != claim;
+        table[p as usize] = claim.clone();
         let owned = table
             .iter()
             .filter(|c| c.as_ref() == Some(&self.me))
             .count();
         self.metrics.partitions_owned.set(owned as i64);
+        drop(table);
+        if moved_away {
+            self.lost(p, claim.map(|c| c.node).unwrap_or_default());
+        }
+    }
+
+    /// Partition `p` is `owner`'s: what this node knew of its actors is
+    /// stale, and any copies still live here stop, unsaved.
+    fn lost(&self, p: u32, owner: String) {
+        self.replication.forget_partition(p);
+        let Some(runtime) = self.runtime.upgrade() else {
+            return;
+        };
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            let reason = format!("node {owner} owns it now; retry there");
+            let n = runtime.evict_actors(&|a| partition(a) == p, &reason).await;
+            if n > 0 {
+                tracing::info!(
+                    partition = p,
+                    owner,
+                    actors = n,
+                    "partition moved away; its actors here stopped"
+                );
+                metrics.evictions.inc_by(n as u64);
+            }
+        });
     }
 
     /// The owner of partition `p`: known, read from the stream leader (a KV
@@ -187,7 +324,7 @@ impl Inner {
     async fn resolve(&self, p: u32) -> Result<Claim, CallError> {
         // A claim of this node's earlier start is reclaimed below, not used.
         if let Some(c) = self.known(p)
-            && (c == self.me || c.node != self.me.node)
+            && (c == self.me || (c.node != self.me.node && self.gone(&c).is_none()))
         {
             return Ok(c);
         }
@@ -201,6 +338,8 @@ impl Inner {
         let subject = format!("$KV.{}.{key}", kv.name);
         let mine = serde_json::to_vec(&self.me).expect("a claim serializes");
         for _ in 0..5 {
+            // The revision to replace: a live claim's, or a released one's.
+            let mut released = 0;
             let current = match kv.stream.get_last_raw_message_by_subject(&subject).await {
                 Ok(m) => {
                     let deleted = m
@@ -209,14 +348,35 @@ impl Inner {
                         .is_some_and(|op| op.as_str() != "PUT");
                     match (deleted, serde_json::from_slice::<Claim>(&m.payload)) {
                         (false, Ok(c)) => Some((c, m.sequence)),
-                        _ => None,
+                        _ => {
+                            released = m.sequence;
+                            None
+                        }
                     }
                 }
                 Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => None,
                 Err(e) => return Err(unavailable(e.to_string())),
             };
             let claimed = match current {
-                Some((c, _)) if c == self.me || c.node != self.me.node => {
+                Some((c, revision)) if c != self.me && c.node != self.me.node => {
+                    let Some(why) = self.gone(&c) else {
+                        self.set(p, Some(c.clone()));
+                        return Ok(c);
+                    };
+                    // Its owner is gone: take it over, if no one else has.
+                    match kv.update(&key, mine.clone().into(), revision).await {
+                        Ok(_) => {
+                            tracing::info!(partition = p, from = %c.node, reason = %why, "took over partition");
+                            self.metrics.takeovers.inc();
+                            true
+                        }
+                        Err(e) => {
+                            tracing::debug!(partition = p, error = %e, "takeover refused");
+                            false
+                        }
+                    }
+                }
+                Some((c, _)) if c == self.me => {
                     self.set(p, Some(c.clone()));
                     return Ok(c);
                 }
@@ -231,7 +391,7 @@ impl Inner {
                         false
                     }
                 },
-                None => match kv.create(&key, mine.clone().into()).await {
+                None => match kv.update(&key, mine.clone().into(), released).await {
                     Ok(_) => true,
                     Err(e) => {
                         tracing::debug!(partition = p, kind = ?e.kind(), error = %e, "claim refused");
@@ -313,6 +473,16 @@ impl Inner {
         }
     }
 
+    /// Resolves once the claim's node is judged gone (checked every 100 ms).
+    async fn gone_while_waiting(&self, c: &Claim) -> String {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(why) = self.gone(c) {
+                return why;
+            }
+        }
+    }
+
     /// The ordered send queue to `node`.
     fn send_queue(&self, node: &str) -> mpsc::Sender<bytes::Bytes> {
         let mut sends = self.sends.lock().expect("send queues");
@@ -341,7 +511,7 @@ impl Inner {
     ) -> Result<Vec<u8>, CallError> {
         let p = partition(&f.header.to);
         let deadline = Instant::now() + timeout;
-        let mut last_error;
+        let mut last_error = String::new();
         loop {
             let owner = self.resolve(p).await?;
             if owner == self.me {
@@ -363,12 +533,33 @@ impl Inner {
                     });
             }
             let left = deadline.saturating_duration_since(Instant::now());
+            let sent_at = anthill_core::now_ms();
             let request = self
                 .nats
                 .client
                 .request(self.subject(&owner.node), f.encode());
-            match tokio::time::timeout(left, request).await {
-                Ok(Ok(answer)) => match wire::decode_reply(&answer.payload) {
+            let answer = tokio::select! {
+                answer = tokio::time::timeout(left, request) => Some(answer),
+                why = self.gone_while_waiting(&owner) => {
+                    self.set(p, None);
+                    // A call sent after the owner's lease ran out was never
+                    // handled: send it again, to whoever takes over. Before
+                    // that, the dead node may have applied it: say so
+                    // rather than apply it twice.
+                    if self.peers.could_serve_at(&owner.node, sent_at) {
+                        return Err(CallError::Unavailable(format!(
+                            "{}: {why} with this call in flight; it may or may not have been applied (the actor is taken over now: retry if that is safe)",
+                            f.header.to
+                        )));
+                    }
+                    last_error = why;
+                    None
+                }
+            };
+            match answer {
+                // Gone, and the call never reached it: retry below.
+                None => {}
+                Some(Ok(Ok(answer))) => match wire::decode_reply(&answer.payload) {
                     Some(outcome) => return outcome,
                     // Its claim moved: read it again.
                     None => {
@@ -376,13 +567,13 @@ impl Inner {
                         last_error = format!("node {} no longer owns it", owner.node);
                     }
                 },
-                Ok(Err(e)) => {
+                Some(Ok(Err(e))) => {
                     // No responders: the owner is down or restarting. Re-read
                     // the claim in case it moved, until the deadline.
                     self.set(p, None);
                     last_error = format!("node {} does not answer ({e})", owner.node);
                 }
-                Err(_) => {
+                Some(Err(_)) => {
                     return Err(CallError::Timeout {
                         to: f.header.to.to_string(),
                         ms: timeout.as_millis() as u64,
@@ -391,7 +582,7 @@ impl Inner {
             }
             if Instant::now() + Duration::from_millis(50) >= deadline {
                 return Err(CallError::Unavailable(format!(
-                    "{} lives on another node of the cluster (partition {p}) and cannot be reached: {last_error}; its state is on that node: restart it",
+                    "{} lives on another node of the cluster (partition {p}) and cannot be reached: {last_error}; another node takes it over once that one has been silent for dead_after_ms",
                     f.header.to
                 )));
             }
@@ -402,7 +593,9 @@ impl Inner {
 
 impl Placement for ClusterPlacement {
     fn is_here(&self, to: &Address) -> bool {
-        self.0.lease.holds() && self.0.known(partition(to)).is_some_and(|c| c == self.0.me)
+        self.0.lease.holds()
+            && self.0.current()
+            && self.0.known(partition(to)).is_some_and(|c| c == self.0.me)
     }
 
     fn locate(&self, to: &Address) -> BoxFuture<'static, Result<bool, CallError>> {

@@ -52,7 +52,7 @@ impl Default for ClusterSettings {
             replicas: None,
             heartbeat_ms: 500,
             suspect_after_ms: 1_500,
-            dead_after_ms: 5_000,
+            dead_after_ms: 2_500,
             rollout_timeout_ms: 30_000,
         }
     }
@@ -94,10 +94,12 @@ impl ClusterSettings {
         }
         if self.heartbeat_ms == 0
             || self.suspect_after_ms <= self.heartbeat_ms
-            || self.dead_after_ms <= self.suspect_after_ms
+            || self.dead_after_ms < self.suspect_after_ms + self.heartbeat_ms
         {
+            // Another node takes over after dead_after_ms; the owner's lease
+            // (suspect_after_ms) must run out a beat before that.
             return Err(format!(
-                "[cluster] needs 0 < heartbeat_ms ({}) < suspect_after_ms ({}) < dead_after_ms ({})",
+                "[cluster] needs 0 < heartbeat_ms ({}) < suspect_after_ms ({}) and dead_after_ms ({}) at least suspect_after_ms + heartbeat_ms",
                 self.heartbeat_ms, self.suspect_after_ms, self.dead_after_ms
             ));
         }

@@ -1,0 +1,336 @@
+//! Failover in the cluster, with real nats-server and anthill processes on
+//! loopback: a node killed with -9 under load, a node paused past its lease
+//! (SIGSTOP) and resumed, and a NATS server killed under load. Every test
+//! counts what the clients were told against what the cluster stored, with
+//! `every-message` counters: an acknowledged increment must be stored, and
+//! nothing beyond what was sent.
+
+use anthill_tests::nats::NatsCluster;
+use anthill_tests::{Admin, Node, eventually};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const EVERY_MESSAGE: &str = "kind=keyed&durability=every-message";
+
+/// What one client saw of each key: increments sent, and the values the
+/// acknowledged ones replied.
+#[derive(Default)]
+struct Tally {
+    sent: BTreeMap<String, u64>,
+    acked: BTreeMap<String, Vec<u64>>,
+    /// When each key was first acknowledged after `since` (if set).
+    back_after: BTreeMap<String, Duration>,
+}
+
+/// A client incrementing `keys` round-robin through `admin` until `stop`.
+fn client(
+    admin: Admin,
+    keys: Vec<String>,
+    stop: Arc<AtomicBool>,
+    since: Arc<std::sync::Mutex<Option<Instant>>>,
+) -> tokio::task::JoinHandle<anyhow::Result<Tally>> {
+    tokio::spawn(async move {
+        let mut t = Tally::default();
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let key = &keys[i % keys.len()];
+            i += 1;
+            *t.sent.entry(key.clone()).or_default() += 1;
+            let (status, body) = admin.call(&format!("counter/{key}"), b"incr").await?;
+            if status == 200 {
+                let value: u64 = String::from_utf8_lossy(&body).parse()?;
+                t.acked.entry(key.clone()).or_default().push(value);
+                if let Some(at) = *since.lock().expect("kill time") {
+                    t.back_after.entry(key.clone()).or_insert(at.elapsed());
+                }
+            } else {
+                // Refused while its owner moves: named, never silent.
+                let text = String::from_utf8_lossy(&body);
+                anyhow::ensure!(
+                    (500..600).contains(&status) && !text.is_empty(),
+                    "{key}: {status} {text}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(t)
+    })
+}
+
+/// Checks every key against what the clients saw: each acknowledged value
+/// was handed out once (no lost update, no second live copy), the stored
+/// value covers every acknowledgement and exceeds nothing sent.
+async fn check_stored(admin: &Admin, tallies: &[Tally]) -> anyhow::Result<u64> {
+    let mut keys: Vec<&String> = tallies.iter().flat_map(|t| t.sent.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut total = 0;
+    for key in keys {
+        let sent: u64 = tallies.iter().filter_map(|t| t.sent.get(key)).sum();
+        let mut acked: Vec<u64> = tallies
+            .iter()
+            .filter_map(|t| t.acked.get(key))
+            .flatten()
+            .copied()
+            .collect();
+        acked.sort();
+        let n = acked.len();
+        acked.dedup();
+        assert_eq!(
+            acked.len(),
+            n,
+            "{key}: a value was acknowledged twice: {acked:?}"
+        );
+        let stored: u64 = admin
+            .call_text(&format!("counter/{key}"), "get")
+            .await?
+            .parse()?;
+        let highest = acked.last().copied().unwrap_or(0);
+        assert!(
+            stored >= highest && stored >= n as u64,
+            "{key}: {n} increments acknowledged (up to {highest}) but {stored} stored"
+        );
+        assert!(
+            stored <= sent,
+            "{key}: {stored} stored but only {sent} sent"
+        );
+        total += n as u64;
+    }
+    Ok(total)
+}
+
+async fn takeovers(nodes: &[&Node]) -> anyhow::Result<f64> {
+    let mut n = 0.0;
+    for node in nodes {
+        n += node
+            .admin()
+            .metric("anthill_cluster_takeovers_total", "")
+            .await?;
+    }
+    Ok(n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_actors_come_back_elsewhere_with_every_acknowledged_increment()
+-> anyhow::Result<()> {
+    let nats = NatsCluster::start(3).await?;
+    let dir = tempfile::tempdir()?;
+    let args = ["--cluster", &nats.urls(), "--node", "n1"];
+    let n1 = Node::start_in(&dir.path().join("n1"), &args).await?;
+    let n2 = Node::start_clustered(&nats, "n2").await?;
+    let n3 = Node::start_clustered(&nats, "n3").await?;
+    n1.admin()
+        .deploy("counter", "counter", EVERY_MESSAGE)
+        .await?;
+    // n1 claims every key with its first message.
+    let keys: Vec<String> = (0..6).map(|k| format!("k{k}")).collect();
+    for k in &keys {
+        assert_eq!(
+            n1.admin()
+                .call_text(&format!("counter/{k}"), "incr")
+                .await?,
+            "1"
+        );
+    }
+    let mut on_n1 = n1.admin().live_keys("counter").await?;
+    on_n1.sort();
+    assert_eq!(on_n1, keys, "n1 holds every key");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed_at = Arc::new(std::sync::Mutex::new(None));
+    let clients: Vec<_> = [&n2, &n2, &n3]
+        .iter()
+        .map(|n| client(n.admin(), keys.clone(), stop.clone(), killed_at.clone()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let data = n1.kill9();
+    *killed_at.lock().expect("kill time") = Some(Instant::now());
+    // Load goes on until every key answered again (or long past the goal).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let back = n2.admin().live_keys("counter").await?.len()
+            + n3.admin().live_keys("counter").await?.len();
+        if back == keys.len() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut tallies = Vec::new();
+    for c in clients {
+        tallies.push(c.await??);
+    }
+    for k in &keys {
+        let back = tallies.iter().filter_map(|t| t.back_after.get(k)).min();
+        assert!(
+            back.is_some(),
+            "{k} never answered after its node was killed"
+        );
+        println!("{k}: answered {:?} after the kill", back.expect("checked"));
+    }
+    // The first increments (through n1, before the load) count as acked.
+    let first = Tally {
+        sent: keys.iter().map(|k| (k.clone(), 1)).collect(),
+        acked: keys.iter().map(|k| (k.clone(), vec![1])).collect(),
+        ..Default::default()
+    };
+    tallies.push(first);
+    let acked = check_stored(&n2.admin(), &tallies).await?;
+    assert!(acked > 50, "the load ran: {acked} acknowledged increments");
+    assert!(
+        takeovers(&[&n2, &n3]).await? >= 1.0,
+        "a partition was taken over"
+    );
+    let mut live: Vec<String> = n2.admin().live_keys("counter").await?;
+    live.extend(n3.admin().live_keys("counter").await?);
+    live.sort();
+    assert_eq!(live, keys, "each key live once, on the survivors");
+
+    // n1, restarted on its data, finds its partitions owned elsewhere and
+    // reaches the actors there: the values continue.
+    let n1 = Node::start_in(&data, &args).await?;
+    let before: u64 = n2.admin().call_text("counter/k0", "get").await?.parse()?;
+    let reply = eventually(Duration::from_secs(10), "counter/k0 through n1", || async {
+        let (status, body) = n1.admin().call("counter/k0", b"incr").await?;
+        Ok((status == 200).then(|| String::from_utf8_lossy(&body).into_owned()))
+    })
+    .await?;
+    assert_eq!(reply, (before + 1).to_string());
+    assert_eq!(n1.admin().live_keys("counter").await?, Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_owner_loses_its_actors_and_writes_nothing_stale_when_it_resumes()
+-> anyhow::Result<()> {
+    let nats = NatsCluster::start(1).await?;
+    let n1 = Node::start_clustered(&nats, "n1").await?;
+    let n2 = Node::start_clustered(&nats, "n2").await?;
+    n1.admin()
+        .deploy("counter", "counter", EVERY_MESSAGE)
+        .await?;
+    for i in 1..=3 {
+        assert_eq!(
+            n1.admin().call_text("counter/p", "incr").await?,
+            i.to_string()
+        );
+    }
+    let mut acked = 3;
+
+    n1.pause()?;
+    let paused = Instant::now();
+    // Calls made to the paused node itself wait in its sockets and are
+    // handled when it resumes: by then its lease has run out.
+    let stuck: Vec<_> = (0..5)
+        .map(|_| {
+            let admin = n1.admin();
+            tokio::spawn(async move { admin.call("counter/p", b"incr").await })
+        })
+        .collect();
+    // n2 takes the actor over once n1 has been silent for dead_after_ms.
+    let first = eventually(Duration::from_secs(20), "counter/p through n2", || async {
+        let (status, body) = n2.admin().call("counter/p", b"incr").await?;
+        Ok((status == 200).then(|| String::from_utf8_lossy(&body).into_owned()))
+    })
+    .await?;
+    println!("n2 answered {:?} after the pause", paused.elapsed());
+    assert_eq!(
+        first, "4",
+        "the value continues from the last acknowledged write"
+    );
+    acked += 1;
+    for _ in 0..5 {
+        let reply: u64 = n2.admin().call_text("counter/p", "incr").await?.parse()?;
+        acked += 1;
+        assert_eq!(reply, acked);
+    }
+    assert_eq!(n2.admin().live_keys("counter").await?, ["p"]);
+
+    n1.resume()?;
+    for s in stuck {
+        let (status, body) = s.await??;
+        let text = String::from_utf8_lossy(&body);
+        match status {
+            // Forwarded to the new owner once n1 had caught up: counted.
+            200 => acked += 1,
+            503 => assert!(
+                text.contains("NATS")
+                    || text.contains("catching up")
+                    || text.contains("owns it now"),
+                "the refusal names the cause: {text}"
+            ),
+            other => panic!("a call to the resumed node: {other} {text}"),
+        }
+    }
+    // n1 rejoins: alive again, its stale copy gone, and nothing it had in
+    // memory landed over n2's writes.
+    eventually(
+        Duration::from_secs(10),
+        "n1 alive and its copy evicted",
+        || async {
+            let (_, body) = n2.admin().get_json("/v1/cluster/nodes").await?;
+            let alive = body["nodes"].as_array().is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n["name"] == "n1" && n["state"] == "alive")
+            });
+            let evicted = n1.admin().live_keys("counter").await?.is_empty();
+            Ok((alive && evicted).then_some(()))
+        },
+    )
+    .await?;
+    assert!(
+        n1.admin()
+            .metric("anthill_cluster_evictions_total", "")
+            .await?
+            >= 1.0,
+        "n1 evicted its copy"
+    );
+    for n in [&n1, &n2] {
+        assert_eq!(
+            n.admin().call_text("counter/p", "get").await?,
+            acked.to_string(),
+            "every acknowledged increment, and nothing else"
+        );
+    }
+    // And n1 serves again, through the new owner.
+    assert_eq!(
+        n1.admin().call_text("counter/p", "incr").await?,
+        (acked + 1).to_string()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_one_of_three_nats_servers_under_load_loses_no_acknowledged_write()
+-> anyhow::Result<()> {
+    let mut nats = NatsCluster::start(3).await?;
+    let nodes = Node::start_cluster_of(&nats, 3).await?;
+    nodes[0]
+        .admin()
+        .deploy("counter", "counter", EVERY_MESSAGE)
+        .await?;
+    let keys: Vec<String> = (0..12).map(|k| format!("n{k}")).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let since = Arc::new(std::sync::Mutex::new(None));
+    let clients: Vec<_> = nodes
+        .iter()
+        .map(|n| client(n.admin(), keys.clone(), stop.clone(), since.clone()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    nats.kill9(0);
+    *since.lock().expect("kill time") = Some(Instant::now());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut tallies = Vec::new();
+    for c in clients {
+        tallies.push(c.await??);
+    }
+    let after: usize = tallies.iter().map(|t| t.back_after.len()).sum();
+    assert!(after > 0, "writes went on after the NATS server died");
+    let acked = check_stored(&nodes[1].admin(), &tallies).await?;
+    assert!(acked > 50, "the load ran: {acked} acknowledged increments");
+    Ok(())
+}
