@@ -2,7 +2,10 @@
 //! nats-servers (three, JetStream R3) and real nodes. Calls go through the
 //! admin API of one node, to actors it owns (local) and to actors another
 //! node owns (remote, forwarded over NATS request/reply), interleaved, so the
-//! difference is the cross-node hop; then the activation race.
+//! difference is the cross-node hop; then the activation race; then
+//! failover: a node holding `every-message` actors killed with -9, or
+//! paused with SIGSTOP, and the time until each of its actors answers
+//! through the surviving node, over repeated trials.
 
 use super::{emit, note};
 use anthill_tests::Admin;
@@ -150,5 +153,99 @@ pub(super) async fn cluster(quick: bool) -> anyhow::Result<()> {
         "seconds": elapsed, "messages_per_sec": (keys * per_key) as f64 / elapsed, "failed": failed,
         "activations": total, "double_activations": total - live.len()}),
     );
+    drop((n1, n2, n3));
+    failover(&nats, quick).await
+}
+
+/// How the owner is lost in a failover trial.
+#[derive(Clone, Copy)]
+enum Loss {
+    Kill9,
+    Pause,
+}
+
+/// A node of cluster `cluster` (its own buckets: every trial starts with
+/// no claims).
+async fn trial_node(nats: &NatsCluster, cluster: &str, node: &str) -> anyhow::Result<Node> {
+    let servers: Vec<String> = nats.urls().split(',').map(|u| format!("{u:?}")).collect();
+    Node::start_with_config(&format!(
+        "[cluster]\nservers = [{}]\nname = \"{cluster}\"\nnode = \"{node}\"\n",
+        servers.join(", ")
+    ))
+    .await
+}
+
+/// One trial: the victim owns `KEYS` actors, is lost, and the survivor
+/// calls each until it answers. Milliseconds from the loss to each answer.
+async fn trial(nats: &NatsCluster, n: usize, loss: Loss) -> anyhow::Result<Vec<f64>> {
+    const KEYS: usize = 8;
+    let cluster = format!("failover{n}");
+    let victim = trial_node(nats, &cluster, "victim").await?;
+    let survivor = trial_node(nats, &cluster, "survivor").await?;
+    victim
+        .admin()
+        .deploy("counter", "counter", "kind=keyed&durability=every-message")
+        .await?;
+    for k in 0..KEYS {
+        victim
+            .admin()
+            .call_text(&format!("counter/k{k}"), "incr")
+            .await?;
+    }
+    anyhow::ensure!(
+        live_keys(&victim).await?.len() == KEYS,
+        "the victim owns every key"
+    );
+    let lost = Instant::now();
+    match loss {
+        Loss::Kill9 => drop(victim.kill9()),
+        Loss::Pause => victim.pause()?,
+    }
+    let admin = survivor.admin();
+    let answered = futures::future::join_all((0..KEYS).map(|k| {
+        let admin = admin.clone();
+        async move {
+            let deadline = lost + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok((200, _)) = admin.call(&format!("counter/k{k}"), b"incr").await {
+                    return Ok(lost.elapsed().as_secs_f64() * 1000.0);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            anyhow::bail!("counter/k{k} did not answer within 30 s of the loss")
+        }
+    }))
+    .await;
+    answered.into_iter().collect()
+}
+
+/// Failover over `trials` trials of each kind of loss.
+async fn failover(nats: &NatsCluster, quick: bool) -> anyhow::Result<()> {
+    let trials = if quick { 3 } else { 10 };
+    for (loss, name) in [(Loss::Kill9, "kill-9"), (Loss::Pause, "sigstop")] {
+        note(&format!(
+            "cluster: failover after {name}, {trials} trials of 8 every-message actors (a fresh pair of nodes each)"
+        ));
+        let mut all = Vec::new();
+        for t in 0..trials {
+            let n = match loss {
+                Loss::Kill9 => t,
+                Loss::Pause => 100 + t,
+            };
+            let times = trial(nats, n, loss).await?;
+            let worst = times.iter().copied().fold(0.0, f64::max);
+            note(&format!(
+                "  trial {}: every actor answered within {worst:.0} ms",
+                t + 1
+            ));
+            all.extend(times);
+        }
+        all.sort_by(f64::total_cmp);
+        emit(
+            json!({"bench": "cluster-failover", "loss": name, "trials": trials,
+            "actors": all.len(), "p50_ms": quantile(&all, 0.5), "max_ms": all[all.len() - 1],
+            "dead_after_ms": 2500}),
+        );
+    }
     Ok(())
 }
