@@ -12,6 +12,10 @@ use std::time::Duration;
 /// win (nats-server #4320).
 pub const MIN_SERVER: (u64, u64) = (2, 12);
 
+/// How long a NATS request or JetStream acknowledgement may take before the
+/// node gives up and retries (or reports it).
+const NATS_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long a dead node's last heartbeat stays listed.
 const DEAD_NODES_KEPT: Duration = Duration::from_secs(120);
 
@@ -32,6 +36,8 @@ pub struct Nats {
     pub tenants: kv::Store,
     /// Actor snapshots, by module and key (see [`crate::snapshots`]).
     pub snapshots: kv::Store,
+    /// Durable timers, by partition, actor and tag (see [`crate::timers`]).
+    pub timers: kv::Store,
     /// Uploaded components, by sha256.
     pub components: object_store::ObjectStore,
     /// What the connected server said of itself, for the start banner.
@@ -51,7 +57,12 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         .max_reconnects(None)
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((attempts as u64 * 100).min(1_000))
-        });
+        })
+        // A read sent to a stream whose leader just died waits this long
+        // rather than the client's 10 s: the caller retries sooner, so a NATS
+        // server's failover stalls the node for about as long as it takes.
+        // (Forwarded calls set their own timeout per request.)
+        .request_timeout(Some(NATS_TIMEOUT));
     if let Some(creds) = &settings.credentials {
         options = options.credentials_file(creds).await.map_err(|e| {
             ClusterError::Config(format!(
@@ -81,7 +92,8 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
             version: info.version.clone(),
         });
     }
-    let js = jetstream::new(client.clone());
+    let mut js = jetstream::new(client.clone());
+    js.set_timeout(NATS_TIMEOUT);
     if !info.jetstream {
         return Err(ClusterError::NoJetStream {
             server: info.server_name.clone(),
@@ -155,6 +167,18 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         },
     )
     .await?;
+    let timers = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{prefix}-timers"),
+            description: "anthill: durable actor timers, adopted by whoever owns the partition"
+                .into(),
+            history: 1,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
     let name = format!("{prefix}-components");
     let components = js
         .create_object_store(object_store::Config {
@@ -170,7 +194,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         })?;
     // A bucket just created has no stream leader for a moment (reads answer
     // "no responders"): wait until each one answers.
-    for kv in [&nodes, &modules, &tenants, &partitions, &snapshots] {
+    for kv in [&nodes, &modules, &tenants, &partitions, &snapshots, &timers] {
         ready(kv).await?;
     }
     Ok(Nats {
@@ -181,6 +205,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         tenants,
         partitions,
         snapshots,
+        timers,
         components,
         server: format!(
             "{} v{} ({} replicas)",

@@ -31,6 +31,7 @@ pub mod registry;
 mod settings;
 pub mod snapshots;
 mod tenants;
+pub mod timers;
 mod wire;
 
 pub use control::ClusterControl;
@@ -130,6 +131,7 @@ pub struct Joined {
     lease: Arc<membership::Lease>,
     peers: Arc<membership::Peers>,
     replication: Arc<snapshots::Replication>,
+    timers: Arc<timers::TimerReplica>,
     placement: Option<placement::ClusterPlacement>,
     metrics: Option<metrics::ClusterMetrics>,
 }
@@ -141,6 +143,7 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
     let nats = join::join(&settings).await?;
     let lease = Arc::new(membership::Lease::new(&settings));
     let peers = Arc::new(membership::Peers::new(&settings));
+    let timers = Arc::new(timers::TimerReplica::new(nats.timers.clone()));
     Ok(Joined {
         settings,
         nats,
@@ -148,6 +151,7 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
         lease,
         peers,
         replication: snapshots::Replication::new(),
+        timers,
         placement: None,
         metrics: None,
     })
@@ -179,6 +183,7 @@ impl Joined {
             local,
             self.nats.snapshots.clone(),
             self.replication.clone(),
+            self.timers.clone(),
         ))
     }
 
@@ -193,6 +198,8 @@ impl Joined {
             lease: self.lease.clone(),
             peers: self.peers.clone(),
             replication: self.replication.clone(),
+            timers: self.timers.clone(),
+            heartbeat: Duration::from_millis(self.settings.heartbeat_ms),
         };
         let placement =
             placement::ClusterPlacement::new(self.nats.clone(), standing, metrics.clone(), runtime);
@@ -261,6 +268,7 @@ impl Joined {
         ));
         if let Some(placement) = self.placement {
             tasks.push(tokio::spawn(placement.clone_handle().follow_lapses()));
+            tasks.push(tokio::spawn(placement.clone_handle().take_over_the_dead()));
             tasks.push(placement.serve().await?);
             tasks.push(tokio::spawn(placement.follow_claims()));
         }

@@ -335,6 +335,19 @@ impl Peers {
         }
     }
 
+    /// The nodes beating now (this one included), in name order.
+    pub(crate) fn alive(&self) -> Vec<String> {
+        let now = anthill_core::now_ms();
+        let beats = self.beats.read().expect("peer beats");
+        let mut names: Vec<String> = beats
+            .iter()
+            .filter(|(_, (_, at))| now.saturating_sub(*at) < self.dead_after_ms)
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Whether `node` may still have been serving at `at_ms` (wall clock): a
     /// message sent to it later than its lease could not have been handled.
     pub(crate) fn could_serve_at(&self, node: &str, at_ms: u64) -> bool {

@@ -20,6 +20,7 @@ use crate::join::Nats;
 use crate::membership::{Lease, Peers};
 use crate::metrics::ClusterMetrics;
 use crate::snapshots::Replication;
+use crate::timers::TimerReplica;
 use crate::wire::{self, Forwarded};
 use anthill_actors::Runtime;
 use anthill_core::{Address, CallChain, CallError, Placement, Sender};
@@ -39,6 +40,18 @@ pub const PARTITIONS: u32 = 64;
 
 /// Sends queued for one node before further sends to it are refused.
 const SEND_QUEUE: usize = 16_384;
+
+/// Highest-random-weight of `node` for partition `p`: the live node with the
+/// highest takes over a dead owner's partition.
+fn rendezvous(p: u32, node: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(p);
+    for b in node.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h.wrapping_mul(0xff51_afd7_ed55_8ccd)
+}
 
 /// The partition of the actor at `to` (FNV-1a of module and key).
 pub fn partition(to: &Address) -> u32 {
@@ -71,6 +84,8 @@ struct Inner {
     peers: Arc<Peers>,
     /// The replicated snapshots' revisions, forgotten with a partition.
     replication: Arc<Replication>,
+    timers: Arc<TimerReplica>,
+    heartbeat: Duration,
     metrics: ClusterMetrics,
     cluster: String,
     me: Claim,
@@ -94,6 +109,10 @@ pub(crate) struct Standing {
     pub(crate) lease: Arc<Lease>,
     pub(crate) peers: Arc<Peers>,
     pub(crate) replication: Arc<Replication>,
+    /// The partitions' timers, adopted with each claim.
+    pub(crate) timers: Arc<TimerReplica>,
+    /// How often to look for dead owners' partitions.
+    pub(crate) heartbeat: Duration,
 }
 
 impl ClusterPlacement {
@@ -110,6 +129,8 @@ impl ClusterPlacement {
             lease,
             peers,
             replication,
+            timers,
+            heartbeat,
         } = standing;
         ClusterPlacement(Arc::new(Inner {
             nats,
@@ -117,6 +138,8 @@ impl ClusterPlacement {
             lease,
             peers,
             replication,
+            timers,
+            heartbeat,
             metrics,
             cluster,
             me: Claim { node, incarnation },
@@ -209,6 +232,40 @@ impl ClusterPlacement {
         }
     }
 
+    /// Takes over the partitions of dead owners without waiting for a
+    /// message (a room that only ticks, an actor with only a timer due): each
+    /// beat, every partition whose owner is gone is claimed by the live node
+    /// that a hash of the partition and the node names prefers, so the
+    /// survivors share them.
+    pub(crate) async fn take_over_the_dead(self) {
+        let mut tick = tokio::time::interval(self.0.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !(self.0.lease.holds() && self.0.current()) {
+                continue;
+            }
+            let alive = self.0.peers.alive();
+            for p in 0..PARTITIONS {
+                let Some(owner) = self.0.known(p) else {
+                    continue;
+                };
+                if owner == self.0.me || self.0.gone(&owner).is_none() {
+                    continue;
+                }
+                let preferred = alive
+                    .iter()
+                    .filter(|n| **n != owner.node)
+                    .max_by_key(|n| rendezvous(p, n));
+                if preferred == Some(&self.0.me.node)
+                    && let Err(e) = self.0.resolve(p).await
+                {
+                    tracing::debug!(partition = p, error = %e, "takeover not done yet");
+                }
+            }
+        }
+    }
+
     /// Gives up this node's claims (a graceful stop, after its snapshots are
     /// written): the next node to need each partition claims it at once,
     /// instead of waiting for this one to be judged dead.
@@ -296,13 +353,43 @@ impl Inner {
         }
     }
 
+    /// This node just claimed `p`: schedule its actors' timers here.
+    fn adopt_timers(&self, p: u32) {
+        let (Some(runtime), timers) = (self.runtime.upgrade(), self.timers.clone()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            for attempt in 0..10 {
+                match timers.of_partition(p).await {
+                    Ok(found) => {
+                        let n = runtime.timers.adopt(found);
+                        if n > 0 {
+                            tracing::info!(
+                                partition = p,
+                                timers = n,
+                                "adopted the partition's timers"
+                            );
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(partition = p, attempt, error = %e, "cannot read the partition's timers; retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+    }
+
     /// Partition `p` is `owner`'s: what this node knew of its actors is
-    /// stale, and any copies still live here stop, unsaved.
+    /// stale, and any copies still live here stop, unsaved; their timers
+    /// are the new owner's to fire.
     fn lost(&self, p: u32, owner: String) {
         self.replication.forget_partition(p);
         let Some(runtime) = self.runtime.upgrade() else {
             return;
         };
+        runtime.timers.forget(&|a| partition(a) == p);
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let reason = format!("node {owner} owns it now; retry there");
@@ -401,6 +488,7 @@ impl Inner {
             };
             if claimed {
                 self.set(p, Some(self.me.clone()));
+                self.adopt_timers(p);
                 self.metrics.claims.inc();
                 tracing::debug!(partition = p, "claimed");
                 return Ok(self.me.clone());
@@ -534,10 +622,13 @@ impl Inner {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             let sent_at = anthill_core::now_ms();
-            let request = self
-                .nats
-                .client
-                .request(self.subject(&owner.node), f.encode());
+            let request = self.nats.client.send_request(
+                self.subject(&owner.node),
+                async_nats::Request::new()
+                    .payload(f.encode())
+                    // The deadline below answers first, as a timeout.
+                    .timeout(Some(left + Duration::from_millis(100))),
+            );
             let answer = tokio::select! {
                 answer = tokio::time::timeout(left, request) => Some(answer),
                 why = self.gone_while_waiting(&owner) => {
@@ -567,6 +658,13 @@ impl Inner {
                         last_error = format!("node {} no longer owns it", owner.node);
                     }
                 },
+                Some(Ok(Err(e))) if e.kind() != async_nats::RequestErrorKind::NoResponders => {
+                    // Not known to be unheard: it may have been handled.
+                    return Err(CallError::Unavailable(format!(
+                        "{}: the request to node {} failed ({e}); it may or may not have been applied",
+                        f.header.to, owner.node
+                    )));
+                }
                 Some(Ok(Err(e))) => {
                     // No responders: the owner is down or restarting. Re-read
                     // the claim in case it moved, until the deadline.

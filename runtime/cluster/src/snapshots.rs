@@ -15,6 +15,7 @@
 
 use crate::metrics::ClusterMetrics;
 use crate::placement::partition;
+use crate::timers::TimerReplica;
 use anthill_actors::Runtime;
 use anthill_core::{Address, Placement};
 use anthill_store::{
@@ -145,6 +146,7 @@ impl Replication {
 pub(crate) struct ReplicatedStore {
     local: Arc<Store>,
     kv: kv::Store,
+    timers: Arc<TimerReplica>,
     shared: Arc<Replication>,
     writes: mpsc::UnboundedSender<Write>,
 }
@@ -181,12 +183,14 @@ impl ReplicatedStore {
         local: Arc<Store>,
         kv: kv::Store,
         shared: Arc<Replication>,
+        timers: Arc<TimerReplica>,
     ) -> ReplicatedStore {
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_all(kv.clone(), shared.clone(), queue));
         ReplicatedStore {
             local,
             kv,
+            timers,
             shared,
             writes,
         }
@@ -554,7 +558,9 @@ impl anthill_store::Registry for ReplicatedStore {
     }
 
     fn remove_module_state(&self, module: &str) -> Result<(), StoreError> {
-        self.local.remove_module_state(module)
+        self.local.remove_module_state(module)?;
+        let doing = format!("removing the timers of {module}");
+        block_on(&doing, self.timers.remove_module(module))?.map_err(|e| replicated(doing, e))
     }
 
     fn put_tenant_json(&self, name: &str, record: Vec<u8>) -> Result<(), StoreError> {
@@ -642,18 +648,27 @@ impl anthill_store::EventLog for ReplicatedStore {
     }
 }
 
-/// Durable timers stay on the node for now (see docs/operations.md).
+/// Durable timers live in the cluster's bucket (see [`crate::timers`]); the
+/// owner of a partition schedules its actors' timers.
 impl anthill_store::TimerStore for ReplicatedStore {
     fn put_timer(&self, t: &TimerRecord) -> Result<(), StoreError> {
-        self.local.put_timer(t)
+        if !self.shared.owns(&t.module, &t.key) {
+            return Err(replicated(
+                format!("saving timer {} of {}/{}", t.tag, t.module, t.key),
+                "this node does not own the actor's partition now",
+            ));
+        }
+        self.timers.put(t)
     }
 
     fn remove_timer(&self, module: &str, key: &str, tag: &str) -> Result<(), StoreError> {
-        self.local.remove_timer(module, key, tag)
+        self.timers.remove(module, key, tag)
     }
 
+    /// None at start: a node schedules the timers of each partition it
+    /// claims, when it claims it.
     fn timers(&self) -> Result<Vec<TimerRecord>, StoreError> {
-        self.local.timers()
+        Ok(Vec::new())
     }
 }
 

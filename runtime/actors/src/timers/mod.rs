@@ -73,6 +73,34 @@ impl Timers {
         Ok(n)
     }
 
+    /// Schedules timers read from elsewhere (a cluster node taking over a
+    /// partition adopts its actors' timers); the store already has them.
+    pub fn adopt(&self, records: Vec<TimerRecord>) -> usize {
+        let n = records.len();
+        let mut s = self.schedule.lock().expect("timers poisoned");
+        for t in records {
+            // What the actor set since is newer than what was read.
+            let owner = (Address::new(t.module.clone(), t.key.clone()), t.tag.clone());
+            if !s.timers.contains_key(&owner) {
+                s.insert(t);
+            }
+        }
+        drop(s);
+        self.changed.notify_one();
+        n
+    }
+
+    /// Unschedules the timers of the actors `which` selects, leaving them in
+    /// the store (their partition moved to another node, which fires them).
+    pub fn forget(&self, which: &(dyn Fn(&Address) -> bool + Sync)) -> usize {
+        let mut s = self.schedule.lock().expect("timers poisoned");
+        let owners: Vec<Owner> = s.timers.keys().filter(|(a, _)| which(a)).cloned().collect();
+        for o in &owners {
+            s.remove(o);
+        }
+        owners.len()
+    }
+
     /// Sets (or replaces) `tag` for `address`.
     pub fn set(
         &self,

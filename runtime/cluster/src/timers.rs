@@ -1,0 +1,146 @@
+//! Durable timers in the cluster: replicated in a JetStream KV bucket
+//! (`NAME-timers`), keyed by partition first (`pP.MODULE.kKEY.tTAG`, key and
+//! tag in hex), so the node that claims a partition adopts exactly its
+//! actors' timers, and a timer fires on one node: the partition's owner. A
+//! node that loses a partition unschedules its timers there and leaves them
+//! in the bucket for the new owner.
+//!
+//! A one-shot timer that fired on a node which died before its removal
+//! reached NATS fires again on the next owner: around a death, timers are
+//! at-least-once.
+
+use crate::placement::partition;
+use anthill_core::Address;
+use anthill_store::{StoreError, TimerRecord};
+use async_nats::jetstream::kv;
+use futures::StreamExt;
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+
+/// The bucket key of a timer.
+fn timer_key(module: &str, key: &str, tag: &str) -> String {
+    let p = partition(&Address::new(module, key));
+    format!(
+        "p{p}.{module}.k{}.t{}",
+        hex::encode(key.as_bytes()),
+        hex::encode(tag.as_bytes())
+    )
+}
+
+enum Op {
+    Put(bytes::Bytes),
+    Delete,
+}
+
+/// The cluster's copy of every timer, written in the background in the order
+/// the node made its changes (the last change of each timer wins).
+pub(crate) struct TimerReplica {
+    kv: kv::Store,
+    writes: mpsc::UnboundedSender<(String, Op)>,
+}
+
+impl TimerReplica {
+    pub(crate) fn new(kv: kv::Store) -> TimerReplica {
+        let (writes, queue) = mpsc::unbounded_channel();
+        tokio::spawn(write_all(kv.clone(), queue));
+        TimerReplica { kv, writes }
+    }
+
+    pub(crate) fn put(&self, t: &TimerRecord) -> Result<(), StoreError> {
+        let body = serde_json::to_vec(t).expect("a timer serializes");
+        self.send(timer_key(&t.module, &t.key, &t.tag), Op::Put(body.into()))
+    }
+
+    pub(crate) fn remove(&self, module: &str, key: &str, tag: &str) -> Result<(), StoreError> {
+        self.send(timer_key(module, key, tag), Op::Delete)
+    }
+
+    fn send(&self, key: String, op: Op) -> Result<(), StoreError> {
+        self.writes
+            .send((key, op))
+            .map_err(|_| StoreError::Replicated {
+                doing: "saving a timer".into(),
+                detail: "the node is stopping".into(),
+            })
+    }
+
+    /// Purges every timer of `module` (on undeploy).
+    pub(crate) async fn remove_module(&self, module: &str) -> Result<(), String> {
+        let mut keys = self.kv.keys().await.map_err(|e| e.to_string())?;
+        let mut doomed = Vec::new();
+        while let Some(k) = keys.next().await {
+            let k = k.map_err(|e| e.to_string())?;
+            if k.split('.').nth(1) == Some(module) {
+                doomed.push(k);
+            }
+        }
+        for k in doomed {
+            self.kv.purge(&k).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Every timer of partition `p` the bucket holds.
+    pub(crate) async fn of_partition(&self, p: u32) -> Result<Vec<TimerRecord>, String> {
+        let prefix = format!("p{p}.");
+        let mut keys = self.kv.keys().await.map_err(|e| e.to_string())?;
+        let mut mine = Vec::new();
+        while let Some(k) = keys.next().await {
+            let k = k.map_err(|e| e.to_string())?;
+            if k.starts_with(&prefix) {
+                mine.push(k);
+            }
+        }
+        let mut out = Vec::with_capacity(mine.len());
+        for k in mine {
+            if let Some(v) = self.kv.get(&k).await.map_err(|e| e.to_string())? {
+                match serde_json::from_slice::<TimerRecord>(&v) {
+                    Ok(t) => out.push(t),
+                    Err(e) => {
+                        tracing::warn!(timer = %k, error = %e, "a replicated timer that does not decode; skipped")
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn write_all(kv: kv::Store, mut queue: mpsc::UnboundedReceiver<(String, Op)>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch: HashMap<String, Op> = HashMap::from([first]);
+        while let Ok((k, op)) = queue.try_recv() {
+            batch.insert(k, op);
+        }
+        futures::stream::iter(batch)
+            .for_each_concurrent(64, |(k, op)| {
+                let kv = kv.clone();
+                async move {
+                    let outcome = match op {
+                        Op::Put(body) => kv.put(&k, body).await.map(|_| ()).map_err(|e| e.to_string()),
+                        Op::Delete => kv.delete(&k).await.map_err(|e| e.to_string()),
+                    };
+                    if let Err(e) = outcome {
+                        tracing::error!(timer = %k, error = %e, "a timer change did not reach NATS; another node taking this actor over may not see it");
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_keys_lead_with_the_partition_and_are_valid_kv_keys() {
+        let k = timer_key("probe", "a b", "wake");
+        let p = partition(&Address::new("probe", "a b"));
+        assert_eq!(k, format!("p{p}.probe.k612062.t77616b65"));
+        assert!(
+            k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        );
+    }
+}
