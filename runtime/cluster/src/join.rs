@@ -215,6 +215,24 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
     })
 }
 
+/// The keys of `kv` that `keep` selects (a listing of the whole bucket:
+/// for rare operations such as an undeploy or a partition's claim).
+pub(crate) async fn keys_where(
+    kv: &kv::Store,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
+    use futures::StreamExt;
+    let mut keys = kv.keys().await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    while let Some(k) = keys.next().await {
+        let k = k.map_err(|e| e.to_string())?;
+        if keep(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
 /// Creating an existing bucket with the same configuration opens it; a
 /// different configuration is an error that names the bucket.
 async fn bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store, ClusterError> {

@@ -499,14 +499,7 @@ impl anthill_store::SnapshotStore for ReplicatedStore {
         let doing = format!("removing the snapshots of {module}");
         let prefix = format!("{module}.");
         let purge = async {
-            let mut keys = self.kv.keys().await.map_err(|e| e.to_string())?;
-            let mut mine = Vec::new();
-            while let Some(k) = keys.next().await {
-                let k = k.map_err(|e| e.to_string())?;
-                if k.starts_with(&prefix) {
-                    mine.push(k);
-                }
-            }
+            let mine = crate::join::keys_where(&self.kv, |k| k.starts_with(&prefix)).await?;
             for k in &mine {
                 self.kv.purge(k).await.map_err(|e| e.to_string())?;
             }

@@ -9,6 +9,7 @@
 //! reached NATS fires again on the next owner: around a death, timers are
 //! at-least-once.
 
+use crate::join::keys_where;
 use crate::placement::partition;
 use anthill_core::Address;
 use anthill_store::{StoreError, TimerRecord};
@@ -66,14 +67,7 @@ impl TimerReplica {
 
     /// Purges every timer of `module` (on undeploy).
     pub(crate) async fn remove_module(&self, module: &str) -> Result<(), String> {
-        let mut keys = self.kv.keys().await.map_err(|e| e.to_string())?;
-        let mut doomed = Vec::new();
-        while let Some(k) = keys.next().await {
-            let k = k.map_err(|e| e.to_string())?;
-            if k.split('.').nth(1) == Some(module) {
-                doomed.push(k);
-            }
-        }
+        let doomed = keys_where(&self.kv, |k| k.split('.').nth(1) == Some(module)).await?;
         for k in doomed {
             self.kv.purge(&k).await.map_err(|e| e.to_string())?;
         }
@@ -83,14 +77,7 @@ impl TimerReplica {
     /// Every timer of partition `p` the bucket holds.
     pub(crate) async fn of_partition(&self, p: u32) -> Result<Vec<TimerRecord>, String> {
         let prefix = format!("p{p}.");
-        let mut keys = self.kv.keys().await.map_err(|e| e.to_string())?;
-        let mut mine = Vec::new();
-        while let Some(k) = keys.next().await {
-            let k = k.map_err(|e| e.to_string())?;
-            if k.starts_with(&prefix) {
-                mine.push(k);
-            }
-        }
+        let mine = keys_where(&self.kv, |k| k.starts_with(&prefix)).await?;
         let mut out = Vec::with_capacity(mine.len());
         for k in mine {
             if let Some(v) = self.kv.get(&k).await.map_err(|e| e.to_string())? {
