@@ -316,7 +316,9 @@ impl Membership {
 /// a watch on the `nodes` bucket: placement asks it, without a round trip,
 /// whether a partition's owner is gone.
 pub(crate) struct Peers {
-    beats: std::sync::RwLock<std::collections::HashMap<String, (u64, u64)>>,
+    /// By node: (incarnation, beat sent at, player address).
+    #[allow(clippy::type_complexity)]
+    beats: std::sync::RwLock<std::collections::HashMap<String, (u64, u64, Option<String>)>>,
     /// Nothing is judged gone before the first full listing.
     loaded: AtomicBool,
     dead_after_ms: u64,
@@ -341,7 +343,7 @@ impl Peers {
         let beats = self.beats.read().expect("peer beats");
         let mut names: Vec<String> = beats
             .iter()
-            .filter(|(_, (_, at))| now.saturating_sub(*at) < self.dead_after_ms)
+            .filter(|(_, (_, at, _))| now.saturating_sub(*at) < self.dead_after_ms)
             .map(|(n, _)| n.clone())
             .collect();
         names.sort();
@@ -354,7 +356,13 @@ impl Peers {
         let beats = self.beats.read().expect("peer beats");
         beats
             .get(node)
-            .is_none_or(|(_, last)| at_ms <= last + self.serves_for_ms)
+            .is_none_or(|(_, last, _)| at_ms <= last + self.serves_for_ms)
+    }
+
+    /// Where `node`'s players connect, from its last beat.
+    pub(crate) fn players_addr(&self, node: &str) -> Option<String> {
+        let beats = self.beats.read().expect("peer beats");
+        beats.get(node).and_then(|(_, _, addr)| addr.clone())
     }
 
     /// Why the node start `incarnation` of `node` is gone, if it is: it left
@@ -367,10 +375,10 @@ impl Peers {
         let beats = self.beats.read().expect("peer beats");
         match beats.get(node) {
             None => Some(format!("node {node} left the cluster")),
-            Some((inc, _)) if *inc != incarnation => {
+            Some((inc, _, _)) if *inc != incarnation => {
                 Some(format!("node {node} restarted since it claimed"))
             }
-            Some((_, at)) => {
+            Some((_, at, _)) => {
                 let silent = anthill_core::now_ms().saturating_sub(*at);
                 (silent >= self.dead_after_ms)
                     .then(|| format!("node {node} is dead (silent for {silent} ms)"))
@@ -384,9 +392,9 @@ impl Peers {
             beats.remove(key);
         } else if let Ok(b) = serde_json::from_slice::<Beat>(value)
             // The watch replays what the listing may already have bettered.
-            && beats.get(&b.name).is_none_or(|(_, at)| *at <= b.at_ms)
+            && beats.get(&b.name).is_none_or(|(_, at, _)| *at <= b.at_ms)
         {
-            beats.insert(b.name, (b.incarnation, b.at_ms));
+            beats.insert(b.name, (b.incarnation, b.at_ms, b.players_addr));
         }
     }
 

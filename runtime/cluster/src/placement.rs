@@ -705,6 +705,12 @@ impl Placement for ClusterPlacement {
         })
     }
 
+    fn owner(&self, to: &Address) -> Option<(String, Option<String>)> {
+        let c = self.0.known(partition(to)).filter(|c| *c != self.0.me)?;
+        let players = self.0.peers.players_addr(&c.node);
+        Some((c.node, players))
+    }
+
     fn forward(
         &self,
         to: Address,

@@ -61,6 +61,11 @@ pub trait Placement: Send + Sync {
     /// nobody holds it: for what does not cross nodes (timers, events, joins).
     fn locate(&self, to: &Address) -> BoxFuture<'static, Result<bool, CallError>>;
 
+    /// Which node owns `to` now, as far as this node knows, and where its
+    /// players connect: for errors that tell a player or operator where an
+    /// actor lives. `None` when unknown (or here).
+    fn owner(&self, to: &Address) -> Option<(String, Option<String>)>;
+
     /// Delivers a message to the node that owns `to` (claiming it for this
     /// node if nobody does) and, for a call (`wants_reply`), returns the
     /// reply; a send resolves once it is on its way.

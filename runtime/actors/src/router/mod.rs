@@ -371,7 +371,7 @@ fn forward(
         // delivered here once this node holds the actor's claim.
         other => {
             let located = placement.locate(to);
-            let (node, to) = (node.clone(), to.clone());
+            let (node, to, placement) = (node.clone(), to.clone(), placement.clone());
             tokio::spawn(async move {
                 match located.await {
                     Ok(true) => {
@@ -379,12 +379,31 @@ fn forward(
                             tracing::debug!(%to, error = %e, "not delivered");
                         }
                     }
-                    Ok(false) => tracing::warn!(
-                        %to,
-                        "a timer, event or join for an actor another node owns: only calls and sends cross nodes so far"
-                    ),
+                    Ok(false) => {
+                        let (owner, players) = placement
+                            .owner(&to)
+                            .unwrap_or_else(|| ("another node".into(), None));
+                        match other {
+                            // The player hears where the room lives.
+                            Envelope::Join { reply, .. } => {
+                                let _ = reply.send(Err(CallError::Unavailable(format!(
+                                    "room {to} lives on node {owner}{}: joining a room on another node is not supported yet; connect to that node to join it",
+                                    players.map(|a| format!(" (players connect to quic://{a})")).unwrap_or_default()
+                                ))));
+                            }
+                            _ => tracing::warn!(
+                                %to,
+                                owner,
+                                "an event or join for an actor another node owns: only calls and sends cross nodes so far"
+                            ),
+                        }
+                    }
                     Err(e) => {
-                        tracing::warn!(%to, error = %e, "cannot tell which node owns the actor")
+                        if let Envelope::Join { reply, .. } = other {
+                            let _ = reply.send(Err(e));
+                        } else {
+                            tracing::warn!(%to, error = %e, "cannot tell which node owns the actor")
+                        }
                     }
                 }
             });
