@@ -632,3 +632,61 @@ async fn a_player_joining_a_room_on_another_node_hears_where_it_lives() -> anyho
     assert!(live_keys(&n2, "arena").await?.is_empty(), "no second copy");
     Ok(())
 }
+
+/// A key of `module` that lives on `node`: touched through it, then checked.
+async fn key_living_on(node: &Node, module: &str, prefix: &str) -> anyhow::Result<String> {
+    for i in 0..64 {
+        let key = format!("{prefix}{i}");
+        node.admin()
+            .call_text(&format!("{module}/{key}"), "state")
+            .await?;
+        if live_keys(node, module).await?.contains(&key) {
+            return Ok(key);
+        }
+    }
+    anyhow::bail!("no key of {module} landed on the node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_on_one_node_reach_subscribers_on_another() -> anyhow::Result<()> {
+    let nats = NatsCluster::start(1).await?;
+    let n1 = clustered(&nats, "n1").await?;
+    let n2 = clustered(&nats, "n2").await?;
+    n1.admin().deploy("probe", "probe", "kind=keyed").await?;
+    eventually(Duration::from_secs(10), "n2 serving probe", || async {
+        Ok(served(&n2, "probe").await?.map(|_| ()))
+    })
+    .await?;
+    // Subscribers on n2, a publisher on n1.
+    let alo = key_living_on(&n2, "probe", "alo").await?;
+    let amo = key_living_on(&n2, "probe", "amo").await?;
+    let publisher = key_living_on(&n1, "probe", "pub").await?;
+    let a2 = n2.admin();
+    a2.call_text(&format!("probe/{alo}"), "subscribe news alo")
+        .await?;
+    a2.call_text(&format!("probe/{amo}"), "subscribe news amo")
+        .await?;
+    for i in 0..5 {
+        n1.admin()
+            .call_text(&format!("probe/{publisher}"), &format!("publish news e{i}"))
+            .await?;
+    }
+    let want: Vec<String> = (0..5).map(|i| format!("news:e{i}")).collect();
+    for key in [&alo, &amo] {
+        let got = eventually(Duration::from_secs(10), "the events on n2", || async {
+            let state = a2.probe_state(&format!("probe/{key}")).await?;
+            let events: Vec<String> = state["events"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok((events.len() >= want.len()).then_some(events))
+        })
+        .await?;
+        assert_eq!(got, want, "probe/{key}: each event once, in order");
+    }
+    Ok(())
+}

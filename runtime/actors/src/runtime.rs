@@ -12,7 +12,7 @@ use crate::router::Router;
 use crate::tenants::Tenants;
 use crate::timers::Timers;
 use crate::{actor, module};
-use anthill_core::{Address, CallError, Channel, Entity, Placement, Players, RoomSink};
+use anthill_core::{Address, CallError, Channel, Entity, EventBus, Placement, Players, RoomSink};
 use anthill_engine::{ActorHost, Engine};
 use anthill_store::{Persistence, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +44,7 @@ pub struct Runtime {
     rooms: OnceLock<Arc<dyn RoomSink>>,
     players: OnceLock<Arc<dyn Players>>,
     placement: OnceLock<Arc<dyn Placement>>,
+    event_bus: OnceLock<Arc<dyn EventBus>>,
     pub(crate) deploy_lock: tokio::sync::Mutex<()>,
     /// Wakes the reaper when an activation found the pool full.
     pub(crate) capacity_wanted: tokio::sync::Notify,
@@ -118,6 +119,7 @@ impl Runtime {
             rooms: OnceLock::new(),
             players: OnceLock::new(),
             placement: OnceLock::new(),
+            event_bus: OnceLock::new(),
             deploy_lock: tokio::sync::Mutex::new(()),
             capacity_wanted: tokio::sync::Notify::new(),
             next_actor: AtomicU64::new(1),
@@ -146,6 +148,17 @@ impl Runtime {
     /// Where actors live, when this node is one of several.
     pub fn placement(&self) -> Option<&Arc<dyn Placement>> {
         self.placement.get()
+    }
+
+    /// From now on events published here also go to the other nodes'
+    /// subscribers through `bus`. Call before any traffic.
+    pub fn attach_event_bus(&self, bus: Arc<dyn EventBus>) {
+        let _ = self.event_bus.set(bus);
+    }
+
+    /// How events reach the other nodes, when this node is one of several.
+    pub fn event_bus(&self) -> Option<&Arc<dyn EventBus>> {
+        self.event_bus.get()
     }
 
     /// Reloads the deployed modules, subscriptions and timers from the store,

@@ -16,6 +16,9 @@ pub const MIN_SERVER: (u64, u64) = (2, 12);
 /// node gives up and retries (or reports it).
 const NATS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long an event waits in the cluster's stream for a node that is down.
+const EVENTS_KEPT: Duration = Duration::from_secs(24 * 3600);
+
 /// How long a dead node's last heartbeat stays listed.
 const DEAD_NODES_KEPT: Duration = Duration::from_secs(120);
 
@@ -38,6 +41,8 @@ pub struct Nats {
     pub snapshots: kv::Store,
     /// Durable timers, by partition, actor and tag (see [`crate::timers`]).
     pub timers: kv::Store,
+    /// Events published on every node (see [`crate::events`]).
+    pub events: jetstream::stream::Stream,
     /// Uploaded components, by sha256.
     pub components: object_store::ObjectStore,
     /// What the connected server said of itself, for the start banner.
@@ -179,6 +184,23 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         },
     )
     .await?;
+    let name = format!("{prefix}-events");
+    let events = js
+        .get_or_create_stream(jetstream::stream::Config {
+            name: name.clone(),
+            description: Some(
+                "anthill: events published on each node, for the others' subscribers".into(),
+            ),
+            subjects: vec![format!("{prefix}.events.>")],
+            num_replicas: replicas,
+            max_age: EVENTS_KEPT,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ClusterError::Bucket {
+            bucket: name,
+            detail: e.to_string(),
+        })?;
     let name = format!("{prefix}-components");
     let components = js
         .create_object_store(object_store::Config {
@@ -206,6 +228,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         partitions,
         snapshots,
         timers,
+        events,
         components,
         server: format!(
             "{} v{} ({} replicas)",

@@ -23,6 +23,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod control;
+mod events;
 pub mod join;
 pub mod membership;
 mod metrics;
@@ -132,6 +133,7 @@ pub struct Joined {
     peers: Arc<membership::Peers>,
     replication: Arc<snapshots::Replication>,
     timers: Arc<timers::TimerReplica>,
+    events: Option<Arc<events::EventFanout>>,
     placement: Option<placement::ClusterPlacement>,
     metrics: Option<metrics::ClusterMetrics>,
 }
@@ -152,6 +154,7 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
         peers,
         replication: snapshots::Replication::new(),
         timers,
+        events: None,
         placement: None,
         metrics: None,
     })
@@ -207,6 +210,13 @@ impl Joined {
         self.replication
             .attach(seam.clone(), runtime, metrics.clone());
         runtime.attach_placement(seam);
+        let fanout = Arc::new(events::EventFanout::new(
+            self.nats.clone(),
+            &self.settings.name,
+            self.settings.node_name(),
+        ));
+        runtime.attach_event_bus(fanout.clone());
+        self.events = Some(fanout);
         self.placement = Some(placement);
         self.metrics = Some(metrics);
     }
@@ -266,6 +276,14 @@ impl Joined {
         tasks.push(tokio::spawn(
             self.peers.clone().follow(cluster.nats.clone()),
         ));
+        if let Some(fanout) = self.events {
+            if let Err(e) = fanout.open().await {
+                tracing::warn!(error = %e, "this node's event consumer is not open yet; retrying");
+            }
+            tasks.push(tokio::spawn(
+                fanout.follow(Arc::downgrade(&cluster.runtime)),
+            ));
+        }
         if let Some(placement) = self.placement {
             tasks.push(tokio::spawn(placement.clone_handle().follow_lapses()));
             tasks.push(tokio::spawn(placement.clone_handle().take_over_the_dead()));

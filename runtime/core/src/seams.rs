@@ -48,6 +48,14 @@ pub trait Dispatch: Send + Sync {
     fn leave(&self, room: &Address, player: u64);
 }
 
+/// How an event published on this node reaches the subscribers on the
+/// others. A lone node has none: every subscriber is here.
+pub trait EventBus: Send + Sync {
+    /// Hands `event` of `topic` to the other nodes; resolves once it is
+    /// durable (each node then delivers it to its own subscribers).
+    fn broadcast(&self, topic: &str, event: &[u8]) -> BoxFuture<'static, Result<(), CallError>>;
+}
+
 /// Where actors live when there is more than one node. The router asks
 /// [`Placement::is_here`] before every delivery; a message for an actor that
 /// lives elsewhere (or whose owner is not known yet) goes to

@@ -299,7 +299,8 @@ impl Events {
     }
 
     /// Publishes an event. Returns once at-least-once subscribers' copy is on
-    /// disk and at-most-once subscribers' copies are in their mailboxes.
+    /// disk and at-most-once subscribers' copies are in their mailboxes; in a
+    /// cluster, also once the event is durable for the other nodes.
     pub async fn publish(
         &self,
         node: &Arc<Runtime>,
@@ -308,6 +309,23 @@ impl Events {
     ) -> Result<(), CallError> {
         Self::check_topic(topic)?;
         self.published.inc();
+        let broadcast = node.event_bus().map(|bus| bus.broadcast(topic, &event));
+        self.publish_here(node, topic, event).await?;
+        match broadcast {
+            Some(sent) => sent.await,
+            None => Ok(()),
+        }
+    }
+
+    /// Delivers an event to this node's subscribers only: what an event
+    /// published on another node of the cluster arrives through.
+    pub async fn publish_here(
+        &self,
+        node: &Arc<Runtime>,
+        topic: &str,
+        event: Vec<u8>,
+    ) -> Result<(), CallError> {
+        Self::check_topic(topic)?;
         let Some(subs) = self.topics.load().get(topic).cloned() else {
             return Ok(());
         };
