@@ -403,3 +403,86 @@ async fn a_durable_timer_fires_once_on_another_node_after_its_owner_dies() -> an
     assert_eq!(fired_tags(&other), ["soon"], "{other}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_follows_its_actor_when_the_owner_dies() -> anyhow::Result<()> {
+    let nats = NatsCluster::start(1).await?;
+    let n1 = Node::start_clustered(&nats, "n1").await?;
+    let n2 = Node::start_clustered(&nats, "n2").await?;
+    n1.admin().deploy("probe", "probe", EVERY_MESSAGE).await?;
+    eventually(Duration::from_secs(10), "n2 serving probe", || async {
+        let (status, _) = n2.admin().get_json("/v1/modules/probe").await?;
+        Ok((status == 200).then_some(()))
+    })
+    .await?;
+    n1.admin()
+        .call_text("probe/listener", "subscribe news alo")
+        .await?;
+    assert_eq!(n1.admin().live_keys("probe").await?, ["listener"]);
+    // A publisher that lives on n2.
+    let mut publisher = None;
+    for i in 0..64 {
+        let key = format!("pub{i}");
+        n2.admin()
+            .call_text(&format!("probe/{key}"), "state")
+            .await?;
+        if n2.admin().live_keys("probe").await?.contains(&key) {
+            publisher = Some(key);
+            break;
+        }
+    }
+    let publisher = format!("probe/{}", publisher.expect("a key on n2"));
+    n2.admin()
+        .call_text(&publisher, "publish news before")
+        .await?;
+    let events = |state: serde_json::Value| -> Vec<String> {
+        state["events"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(10), "the first event on n1", || async {
+        let got = events(n1.admin().probe_state("probe/listener").await?);
+        Ok((got == ["news:before"]).then_some(()))
+    })
+    .await?;
+
+    let _ = n1.kill9();
+    // n2 takes the partition over by itself (no message asks for it) and
+    // serves the listener's subscription from then on.
+    eventually(
+        Duration::from_secs(15),
+        "the partition taken over",
+        || async {
+            let taken = n2
+                .admin()
+                .metric("anthill_cluster_takeovers_total", "")
+                .await?;
+            Ok((taken >= 1.0).then_some(()))
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    n2.admin()
+        .call_text(&publisher, "publish news after")
+        .await?;
+    let got = eventually(
+        Duration::from_secs(10),
+        "the event after the death",
+        || async {
+            let got = events(n2.admin().probe_state("probe/listener").await?);
+            Ok((got.len() >= 2).then_some(got))
+        },
+    )
+    .await?;
+    assert_eq!(
+        got,
+        ["news:before", "news:after"],
+        "the state and the subscription moved"
+    );
+    Ok(())
+}

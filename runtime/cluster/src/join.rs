@@ -39,8 +39,10 @@ pub struct Nats {
     pub tenants: kv::Store,
     /// Actor snapshots, by module and key (see [`crate::snapshots`]).
     pub snapshots: kv::Store,
-    /// Durable timers, by partition, actor and tag (see [`crate::timers`]).
+    /// Durable timers, by partition, actor and tag (see [`crate::partitioned`]).
     pub timers: kv::Store,
+    /// Subscriptions, by partition, actor and topic (see [`crate::partitioned`]).
+    pub subscriptions: kv::Store,
     /// Events published on every node (see [`crate::events`]).
     pub events: jetstream::stream::Stream,
     /// Uploaded components, by sha256.
@@ -184,6 +186,18 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         },
     )
     .await?;
+    let subscriptions = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{prefix}-subscriptions"),
+            description: "anthill: actors' subscriptions, adopted by whoever owns the partition"
+                .into(),
+            history: 1,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
     let name = format!("{prefix}-events");
     let events = js
         .get_or_create_stream(jetstream::stream::Config {
@@ -216,7 +230,15 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         })?;
     // A bucket just created has no stream leader for a moment (reads answer
     // "no responders"): wait until each one answers.
-    for kv in [&nodes, &modules, &tenants, &partitions, &snapshots, &timers] {
+    for kv in [
+        &nodes,
+        &modules,
+        &tenants,
+        &partitions,
+        &snapshots,
+        &timers,
+        &subscriptions,
+    ] {
         ready(kv).await?;
     }
     Ok(Nats {
@@ -228,6 +250,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         partitions,
         snapshots,
         timers,
+        subscriptions,
         events,
         components,
         server: format!(

@@ -27,12 +27,13 @@ mod events;
 pub mod join;
 pub mod membership;
 mod metrics;
+pub mod partitioned;
 pub mod placement;
 pub mod registry;
 mod settings;
 pub mod snapshots;
 mod tenants;
-pub mod timers;
+
 mod wire;
 
 pub use control::ClusterControl;
@@ -110,6 +111,13 @@ pub enum ClusterError {
     Unavailable(String),
 }
 
+/// The per-actor records that follow their partition (see [`partitioned`]).
+#[derive(Clone)]
+pub(crate) struct Records {
+    pub(crate) timers: Arc<partitioned::PartitionedRecords>,
+    pub(crate) subscriptions: Arc<partitioned::PartitionedRecords>,
+}
+
 /// Where a node can be reached, for the others' node lists.
 #[derive(Debug, Clone, Default)]
 pub struct NodeAddrs {
@@ -132,7 +140,7 @@ pub struct Joined {
     lease: Arc<membership::Lease>,
     peers: Arc<membership::Peers>,
     replication: Arc<snapshots::Replication>,
-    timers: Arc<timers::TimerReplica>,
+    records: Records,
     events: Option<Arc<events::EventFanout>>,
     placement: Option<placement::ClusterPlacement>,
     metrics: Option<metrics::ClusterMetrics>,
@@ -145,7 +153,12 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
     let nats = join::join(&settings).await?;
     let lease = Arc::new(membership::Lease::new(&settings));
     let peers = Arc::new(membership::Peers::new(&settings));
-    let timers = Arc::new(timers::TimerReplica::new(nats.timers.clone()));
+    let records = Records {
+        timers: Arc::new(partitioned::PartitionedRecords::new(nats.timers.clone())),
+        subscriptions: Arc::new(partitioned::PartitionedRecords::new(
+            nats.subscriptions.clone(),
+        )),
+    };
     Ok(Joined {
         settings,
         nats,
@@ -153,7 +166,7 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
         lease,
         peers,
         replication: snapshots::Replication::new(),
-        timers,
+        records,
         events: None,
         placement: None,
         metrics: None,
@@ -186,7 +199,7 @@ impl Joined {
             local,
             self.nats.snapshots.clone(),
             self.replication.clone(),
-            self.timers.clone(),
+            self.records.clone(),
         ))
     }
 
@@ -201,7 +214,7 @@ impl Joined {
             lease: self.lease.clone(),
             peers: self.peers.clone(),
             replication: self.replication.clone(),
-            timers: self.timers.clone(),
+            records: self.records.clone(),
             heartbeat: Duration::from_millis(self.settings.heartbeat_ms),
         };
         let placement =

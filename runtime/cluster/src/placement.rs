@@ -20,7 +20,6 @@ use crate::join::Nats;
 use crate::membership::{Lease, Peers};
 use crate::metrics::ClusterMetrics;
 use crate::snapshots::Replication;
-use crate::timers::TimerReplica;
 use crate::wire::{self, Forwarded};
 use anthill_actors::Runtime;
 use anthill_core::{Address, CallChain, CallError, Placement, Sender};
@@ -84,7 +83,7 @@ struct Inner {
     peers: Arc<Peers>,
     /// The replicated snapshots' revisions, forgotten with a partition.
     replication: Arc<Replication>,
-    timers: Arc<TimerReplica>,
+    records: crate::Records,
     heartbeat: Duration,
     metrics: ClusterMetrics,
     cluster: String,
@@ -109,8 +108,8 @@ pub(crate) struct Standing {
     pub(crate) lease: Arc<Lease>,
     pub(crate) peers: Arc<Peers>,
     pub(crate) replication: Arc<Replication>,
-    /// The partitions' timers, adopted with each claim.
-    pub(crate) timers: Arc<TimerReplica>,
+    /// The partitions' timers and subscriptions, adopted with each claim.
+    pub(crate) records: crate::Records,
     /// How often to look for dead owners' partitions.
     pub(crate) heartbeat: Duration,
 }
@@ -129,7 +128,7 @@ impl ClusterPlacement {
             lease,
             peers,
             replication,
-            timers,
+            records,
             heartbeat,
         } = standing;
         ClusterPlacement(Arc::new(Inner {
@@ -138,7 +137,7 @@ impl ClusterPlacement {
             lease,
             peers,
             replication,
-            timers,
+            records,
             heartbeat,
             metrics,
             cluster,
@@ -353,27 +352,35 @@ impl Inner {
         }
     }
 
-    /// This node just claimed `p`: schedule its actors' timers here.
-    fn adopt_timers(&self, p: u32) {
-        let (Some(runtime), timers) = (self.runtime.upgrade(), self.timers.clone()) else {
+    /// This node just claimed `p`: schedule its actors' timers and serve
+    /// their subscriptions here.
+    fn adopt_records(&self, p: u32) {
+        let (Some(runtime), records) = (self.runtime.upgrade(), self.records.clone()) else {
             return;
         };
         tokio::spawn(async move {
             for attempt in 0..10 {
-                match timers.of_partition(p).await {
-                    Ok(found) => {
-                        let n = runtime.timers.adopt(found);
-                        if n > 0 {
+                let read = async {
+                    let timers = records.timers.of_partition(p).await?;
+                    let subscriptions = records.subscriptions.of_partition(p).await?;
+                    Ok::<_, String>((timers, subscriptions))
+                };
+                match read.await {
+                    Ok((timers, subscriptions)) => {
+                        let t = runtime.timers.adopt(timers);
+                        let s = runtime.events.adopt(&runtime, subscriptions);
+                        if t + s > 0 {
                             tracing::info!(
                                 partition = p,
-                                timers = n,
-                                "adopted the partition's timers"
+                                timers = t,
+                                subscriptions = s,
+                                "adopted the partition's timers and subscriptions"
                             );
                         }
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(partition = p, attempt, error = %e, "cannot read the partition's timers; retrying");
+                        tracing::warn!(partition = p, attempt, error = %e, "cannot read the partition's timers and subscriptions; retrying");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
@@ -390,6 +397,7 @@ impl Inner {
             return;
         };
         runtime.timers.forget(&|a| partition(a) == p);
+        runtime.events.forget(&|a| partition(a) == p);
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let reason = format!("node {owner} owns it now; retry there");
@@ -444,6 +452,9 @@ impl Inner {
                 Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => None,
                 Err(e) => return Err(unavailable(e.to_string())),
             };
+            // A partition nobody ever held has no timers or subscriptions to
+            // adopt (only an owner makes them).
+            let first_ever = current.is_none() && released == 0;
             let claimed = match current {
                 Some((c, revision)) if c != self.me && c.node != self.me.node => {
                     let Some(why) = self.gone(&c) else {
@@ -488,7 +499,9 @@ impl Inner {
             };
             if claimed {
                 self.set(p, Some(self.me.clone()));
-                self.adopt_timers(p);
+                if !first_ever {
+                    self.adopt_records(p);
+                }
                 self.metrics.claims.inc();
                 tracing::debug!(partition = p, "claimed");
                 return Ok(self.me.clone());

@@ -13,9 +13,9 @@
 //! write is also refused locally once placement says the actor's partition is
 //! not this node's.
 
+use crate::Records;
 use crate::metrics::ClusterMetrics;
 use crate::placement::partition;
-use crate::timers::TimerReplica;
 use anthill_actors::Runtime;
 use anthill_core::{Address, Placement};
 use anthill_store::{
@@ -146,7 +146,7 @@ impl Replication {
 pub(crate) struct ReplicatedStore {
     local: Arc<Store>,
     kv: kv::Store,
-    timers: Arc<TimerReplica>,
+    records: Records,
     shared: Arc<Replication>,
     writes: mpsc::UnboundedSender<Write>,
 }
@@ -183,14 +183,14 @@ impl ReplicatedStore {
         local: Arc<Store>,
         kv: kv::Store,
         shared: Arc<Replication>,
-        timers: Arc<TimerReplica>,
+        records: Records,
     ) -> ReplicatedStore {
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_all(kv.clone(), shared.clone(), queue));
         ReplicatedStore {
             local,
             kv,
-            timers,
+            records,
             shared,
             writes,
         }
@@ -553,7 +553,11 @@ impl anthill_store::Registry for ReplicatedStore {
     fn remove_module_state(&self, module: &str) -> Result<(), StoreError> {
         self.local.remove_module_state(module)?;
         let doing = format!("removing the timers of {module}");
-        block_on(&doing, self.timers.remove_module(module))?.map_err(|e| replicated(doing, e))
+        let purge = async {
+            self.records.timers.remove_module(module).await?;
+            self.records.subscriptions.remove_module(module).await
+        };
+        block_on(&doing, purge)?.map_err(|e| replicated(doing, e))
     }
 
     fn put_tenant_json(&self, name: &str, record: Vec<u8>) -> Result<(), StoreError> {
@@ -569,19 +573,34 @@ impl anthill_store::Registry for ReplicatedStore {
     }
 }
 
-/// Pub/sub state stays on the node for now (see docs/operations.md,
-/// "Cluster": not replicated yet).
+/// Subscriptions live in the cluster's bucket and follow their actor's
+/// partition (see [`crate::partitioned`]); the at-least-once log, cursors and
+/// dead letters stay on the node (see docs/operations.md, "Cluster").
 impl anthill_store::EventLog for ReplicatedStore {
     fn put_subscription(&self, s: &SubscriptionRecord) -> Result<(), StoreError> {
-        self.local.put_subscription(s)
+        if !self.shared.owns(&s.module, &s.key) {
+            return Err(replicated(
+                format!(
+                    "saving the subscription of {}/{} to {}",
+                    s.module, s.key, s.topic
+                ),
+                "this node does not own the actor's partition now",
+            ));
+        }
+        self.records
+            .subscriptions
+            .put(&s.module, &s.key, &s.topic, s)
     }
 
     fn remove_subscription(&self, topic: &str, module: &str, key: &str) -> Result<(), StoreError> {
-        self.local.remove_subscription(topic, module, key)
+        self.local.remove_subscription(topic, module, key)?;
+        self.records.subscriptions.remove(module, key, topic)
     }
 
+    /// None at start: a node serves the subscriptions of each partition it
+    /// claims, when it claims it.
     fn subscriptions(&self) -> Result<Vec<SubscriptionRecord>, StoreError> {
-        self.local.subscriptions()
+        Ok(Vec::new())
     }
 
     fn next_sequence(&self) -> Result<u64, StoreError> {
@@ -651,11 +670,11 @@ impl anthill_store::TimerStore for ReplicatedStore {
                 "this node does not own the actor's partition now",
             ));
         }
-        self.timers.put(t)
+        self.records.timers.put(&t.module, &t.key, &t.tag, t)
     }
 
     fn remove_timer(&self, module: &str, key: &str, tag: &str) -> Result<(), StoreError> {
-        self.timers.remove(module, key, tag)
+        self.records.timers.remove(module, key, tag)
     }
 
     /// None at start: a node schedules the timers of each partition it

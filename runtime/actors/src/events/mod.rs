@@ -128,6 +128,52 @@ impl Events {
         Ok(n)
     }
 
+    /// Serves subscriptions read from elsewhere (a cluster node taking over a
+    /// partition adopts its actors' subscriptions); an at-least-once one
+    /// starts with the next event published here.
+    pub fn adopt(&self, node: &Arc<Runtime>, records: Vec<SubscriptionRecord>) -> usize {
+        let mut n = 0;
+        for s in records {
+            let address = Address::new(s.module.as_str(), s.key.as_str());
+            if s.at_least_once {
+                let _append = self.append.lock().expect("events poisoned");
+                let fresh = match node.store.cursor(&s.topic, &s.module, &s.key) {
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => node.store.next_sequence().and_then(|next| {
+                        node.store.put_cursor(
+                            &s.topic,
+                            &s.module,
+                            &s.key,
+                            CursorRecord { next, attempts: 0 },
+                        )
+                    }),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = fresh {
+                    tracing::error!(topic = %s.topic, subscriber = %address, error = %e, "cannot adopt a subscription");
+                    continue;
+                }
+            }
+            self.attach(node, &s.topic, address, s.at_least_once);
+            n += 1;
+        }
+        n
+    }
+
+    /// Stops serving the subscriptions of the actors `which` selects, leaving
+    /// them stored (their partition moved to another node, which serves them).
+    pub fn forget(&self, which: &(dyn Fn(&Address) -> bool + Sync)) -> usize {
+        let topics = self.topics.load_full();
+        let mut n = 0;
+        for (topic, subs) in topics.iter() {
+            for s in subs.iter().filter(|s| which(&s.address)) {
+                self.detach(topic, &s.address);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Stops every delivery worker (at shutdown).
     pub fn stop(&self) {
         for (_, w) in self.workers.lock().expect("events poisoned").drain() {

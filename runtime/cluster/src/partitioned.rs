@@ -1,9 +1,10 @@
-//! Durable timers in the cluster: replicated in a JetStream KV bucket
-//! (`NAME-timers`), keyed by partition first (`pP.MODULE.kKEY.tTAG`, key and
-//! tag in hex), so the node that claims a partition adopts exactly its
-//! actors' timers, and a timer fires on one node: the partition's owner. A
-//! node that loses a partition unschedules its timers there and leaves them
-//! in the bucket for the new owner.
+//! Per-actor records that follow their actor's partition: durable timers
+//! (`NAME-timers`) and subscriptions (`NAME-subscriptions`), each a JetStream
+//! KV bucket keyed by partition first (`pP.MODULE.kKEY.tNAME`, key and name
+//! in hex), so the node that claims a partition adopts exactly its actors'
+//! records, and a timer fires (or a subscription is served) on one node: the
+//! partition's owner. A node that loses a partition drops its records there
+//! and leaves them in the bucket for the new owner.
 //!
 //! A one-shot timer that fired on a node which died before its removal
 //! reached NATS fires again on the next owner: around a death, timers are
@@ -12,19 +13,20 @@
 use crate::join::keys_where;
 use crate::placement::partition;
 use anthill_core::Address;
-use anthill_store::{StoreError, TimerRecord};
+use anthill_store::StoreError;
 use async_nats::jetstream::kv;
 use futures::StreamExt;
+use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 
-/// The bucket key of a timer.
-fn timer_key(module: &str, key: &str, tag: &str) -> String {
+/// The bucket key of an actor's record `name` (a timer's tag, a topic).
+fn record_key(module: &str, key: &str, name: &str) -> String {
     let p = partition(&Address::new(module, key));
     format!(
         "p{p}.{module}.k{}.t{}",
         hex::encode(key.as_bytes()),
-        hex::encode(tag.as_bytes())
+        hex::encode(name.as_bytes())
     )
 }
 
@@ -33,39 +35,46 @@ enum Op {
     Delete,
 }
 
-/// The cluster's copy of every timer, written in the background in the order
-/// the node made its changes (the last change of each timer wins).
-pub(crate) struct TimerReplica {
+/// The cluster's copy of one kind of record, written in the background in
+/// the order the node made its changes (the last change of each wins).
+pub(crate) struct PartitionedRecords {
     kv: kv::Store,
     writes: mpsc::UnboundedSender<(String, Op)>,
 }
 
-impl TimerReplica {
-    pub(crate) fn new(kv: kv::Store) -> TimerReplica {
+impl PartitionedRecords {
+    pub(crate) fn new(kv: kv::Store) -> PartitionedRecords {
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_all(kv.clone(), queue));
-        TimerReplica { kv, writes }
+        PartitionedRecords { kv, writes }
     }
 
-    pub(crate) fn put(&self, t: &TimerRecord) -> Result<(), StoreError> {
-        let body = serde_json::to_vec(t).expect("a timer serializes");
-        self.send(timer_key(&t.module, &t.key, &t.tag), Op::Put(body.into()))
+    /// Stores `record` as `name` of the actor `module`/`key`.
+    pub(crate) fn put<T: Serialize>(
+        &self,
+        module: &str,
+        key: &str,
+        name: &str,
+        record: &T,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_vec(record).expect("records are plain data");
+        self.send(record_key(module, key, name), Op::Put(body.into()))
     }
 
-    pub(crate) fn remove(&self, module: &str, key: &str, tag: &str) -> Result<(), StoreError> {
-        self.send(timer_key(module, key, tag), Op::Delete)
+    pub(crate) fn remove(&self, module: &str, key: &str, name: &str) -> Result<(), StoreError> {
+        self.send(record_key(module, key, name), Op::Delete)
     }
 
     fn send(&self, key: String, op: Op) -> Result<(), StoreError> {
         self.writes
             .send((key, op))
-            .map_err(|_| StoreError::Replicated {
-                doing: "saving a timer".into(),
+            .map_err(|refused| StoreError::Replicated {
+                doing: format!("saving {} in {}", refused.0.0, self.kv.name),
                 detail: "the node is stopping".into(),
             })
     }
 
-    /// Purges every timer of `module` (on undeploy).
+    /// Purges every record of `module` (on undeploy).
     pub(crate) async fn remove_module(&self, module: &str) -> Result<(), String> {
         let doomed = keys_where(&self.kv, |k| k.split('.').nth(1) == Some(module)).await?;
         for k in doomed {
@@ -74,17 +83,17 @@ impl TimerReplica {
         Ok(())
     }
 
-    /// Every timer of partition `p` the bucket holds.
-    pub(crate) async fn of_partition(&self, p: u32) -> Result<Vec<TimerRecord>, String> {
+    /// Every record of partition `p` the bucket holds.
+    pub(crate) async fn of_partition<T: DeserializeOwned>(&self, p: u32) -> Result<Vec<T>, String> {
         let prefix = format!("p{p}.");
         let mine = keys_where(&self.kv, |k| k.starts_with(&prefix)).await?;
         let mut out = Vec::with_capacity(mine.len());
         for k in mine {
             if let Some(v) = self.kv.get(&k).await.map_err(|e| e.to_string())? {
-                match serde_json::from_slice::<TimerRecord>(&v) {
+                match serde_json::from_slice::<T>(&v) {
                     Ok(t) => out.push(t),
                     Err(e) => {
-                        tracing::warn!(timer = %k, error = %e, "a replicated timer that does not decode; skipped")
+                        tracing::warn!(record = %k, error = %e, "a replicated record that does not decode; skipped")
                     }
                 }
             }
@@ -108,7 +117,7 @@ async fn write_all(kv: kv::Store, mut queue: mpsc::UnboundedReceiver<(String, Op
                         Op::Delete => kv.delete(&k).await.map_err(|e| e.to_string()),
                     };
                     if let Err(e) = outcome {
-                        tracing::error!(timer = %k, error = %e, "a timer change did not reach NATS; another node taking this actor over may not see it");
+                        tracing::error!(record = %k, error = %e, "a change did not reach NATS; another node taking this actor over may not see it");
                     }
                 }
             })
@@ -121,8 +130,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timer_keys_lead_with_the_partition_and_are_valid_kv_keys() {
-        let k = timer_key("probe", "a b", "wake");
+    fn record_keys_lead_with_the_partition_and_are_valid_kv_keys() {
+        let k = record_key("probe", "a b", "wake");
         let p = partition(&Address::new("probe", "a b"));
         assert_eq!(k, format!("p{p}.probe.k612062.t77616b65"));
         assert!(
