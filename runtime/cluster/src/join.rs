@@ -117,6 +117,18 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         .replicas
         .unwrap_or(if info.cluster.is_some() { 3 } else { 1 });
     let prefix = &settings.name;
+    let open = |name: &str, description: &str| {
+        bucket(
+            &js,
+            kv::Config {
+                bucket: format!("{prefix}-{name}"),
+                description: format!("anthill: {description}"),
+                history: 1,
+                num_replicas: replicas,
+                ..Default::default()
+            },
+        )
+    };
     let nodes = bucket(
         &js,
         kv::Config {
@@ -129,73 +141,26 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         },
     )
     .await?;
-    let modules = bucket(
-        &js,
-        kv::Config {
-            bucket: format!("{prefix}-modules"),
-            description: "anthill: module records (the cluster's registry)".into(),
-            history: 1,
-            num_replicas: replicas,
-            ..Default::default()
-        },
+    let modules = open("modules", "module records (the cluster's registry)").await?;
+    let tenants = open(
+        "tenants",
+        "tenant records (quotas, token hashes, reach rules)",
     )
     .await?;
-    let tenants = bucket(
-        &js,
-        kv::Config {
-            bucket: format!("{prefix}-tenants"),
-            description: "anthill: tenant records (quotas, token hashes, reach rules)".into(),
-            history: 1,
-            num_replicas: replicas,
-            ..Default::default()
-        },
+    let partitions = open("partitions", "which node owns each partition of the actors").await?;
+    let snapshots = open(
+        "snapshots",
+        "actor snapshots, replicated so another node can take over",
     )
     .await?;
-    let partitions = bucket(
-        &js,
-        kv::Config {
-            bucket: format!("{prefix}-partitions"),
-            description: "anthill: which node owns each partition of the actors".into(),
-            history: 1,
-            num_replicas: replicas,
-            ..Default::default()
-        },
+    let timers = open(
+        "timers",
+        "durable actor timers, adopted by whoever owns the partition",
     )
     .await?;
-    let snapshots = bucket(
-        &js,
-        kv::Config {
-            bucket: format!("{prefix}-snapshots"),
-            description: "anthill: actor snapshots, replicated so another node can take over"
-                .into(),
-            history: 1,
-            num_replicas: replicas,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let timers = bucket(
-        &js,
-        kv::Config {
-            bucket: format!("{prefix}-timers"),
-            description: "anthill: durable actor timers, adopted by whoever owns the partition"
-                .into(),
-            history: 1,
-            num_replicas: replicas,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let subscriptions = bucket(
-        &js,
-        kv::Config {
-            bucket: format!("{prefix}-subscriptions"),
-            description: "anthill: actors' subscriptions, adopted by whoever owns the partition"
-                .into(),
-            history: 1,
-            num_replicas: replicas,
-            ..Default::default()
-        },
+    let subscriptions = open(
+        "subscriptions",
+        "actors' subscriptions, adopted by whoever owns the partition",
     )
     .await?;
     let name = format!("{prefix}-events");
