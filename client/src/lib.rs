@@ -121,7 +121,8 @@ struct State {
 }
 
 struct Inner {
-    dialer: Dialer,
+    /// Replaced when the client moves to another node.
+    dialer: Mutex<Dialer>,
     state: Mutex<State>,
     /// Wire bytes of the connections closed so far.
     wire_bytes_before: AtomicU64,
@@ -201,7 +202,7 @@ impl Client {
         let mut state = State::default();
         state.session.set_ack_every(DEFAULT_ACK_EVERY);
         let inner = Arc::new(Inner {
-            dialer,
+            dialer: Mutex::new(dialer),
             state: Mutex::new(state),
             wire_bytes_before: AtomicU64::new(0),
             pushes: tx,
@@ -219,7 +220,11 @@ impl Client {
 
     /// The transport this client uses.
     pub fn transport(&self) -> Transport {
-        self.inner.dialer.transport()
+        self.inner
+            .dialer
+            .lock()
+            .expect("dialer poisoned")
+            .transport()
     }
 
     /// Bytes the wire carried to this client so far, over every connection
@@ -410,6 +415,15 @@ impl Client {
             .map_err(|_| ClientError::ConnectionLost)
     }
 
+    /// From now on connects to the node at `addr` (another node of the same
+    /// cluster: its session, rooms and mirrors carry over on the next
+    /// resume). QUIC clients only.
+    pub fn move_to(&self, addr: SocketAddr, trust: Trust) -> Result<(), ClientError> {
+        let mut dialer = self.inner.dialer.lock().expect("dialer poisoned");
+        *dialer = dialer.moved_to(addr, &trust)?;
+        Ok(())
+    }
+
     /// Reconnects and resumes the session now.
     pub async fn resume(&self) -> Result<bool, ClientError> {
         Inner::resume(&self.inner).await
@@ -486,7 +500,8 @@ impl Inner {
     }
 
     async fn open_inner(this: &Arc<Inner>) -> Result<Link, ClientError> {
-        let (conn, out, source) = this.dialer.open().await?;
+        let dialer = this.dialer.lock().expect("dialer poisoned").clone();
+        let (conn, out, source) = dialer.open().await?;
         let link = {
             let mut st = this.state.lock().expect("client poisoned");
             st.generation += 1;

@@ -45,6 +45,7 @@ impl Transport {
 type WtEndpoint = wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>;
 
 /// How to open a new connection to the node (again, on resume).
+#[derive(Clone)]
 pub(crate) enum Dialer {
     Quic {
         endpoint: quinn::Endpoint,
@@ -70,6 +71,17 @@ const OUTBOUND: usize = 4096;
 const BATCH_BYTES: usize = 16 << 10;
 
 impl Dialer {
+    /// The same transport to another node at `addr` (QUIC only; browser
+    /// transports are dialed by URL).
+    pub(crate) fn moved_to(&self, addr: SocketAddr, trust: &Trust) -> Result<Dialer, ClientError> {
+        match self {
+            Dialer::Quic { endpoint, .. } => Dialer::quic(endpoint.clone(), addr, trust),
+            _ => Err(ClientError::Connect(
+                "moving to another node is for QUIC clients".into(),
+            )),
+        }
+    }
+
     pub(crate) fn quic(
         endpoint: quinn::Endpoint,
         addr: SocketAddr,

@@ -106,7 +106,16 @@ impl RunningNode {
             .enabled
             .then(|| Gateway::new(config.gateway.clone(), &registry));
         if let Some(gw) = &gateway {
-            runtime.attach(gw.clone(), gw.clone());
+            match joined
+                .as_ref()
+                .and_then(|j| j.player_side(gw.clone(), gw.clone(), gw.clone()))
+            {
+                Some(side) => {
+                    gw.join_cluster(&side.session_key, side.sessions);
+                    runtime.attach(side.rooms, side.players);
+                }
+                None => runtime.attach(gw.clone(), gw.clone()),
+            }
         }
         let started = runtime.start().await?;
         let (info, player_side) = match gateway {

@@ -597,54 +597,13 @@ async fn a_cluster_wide_hot_swap_under_load_loses_and_duplicates_nothing() -> an
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_player_joining_a_room_on_another_node_hears_where_it_lives() -> anyhow::Result<()> {
-    let nats = NatsCluster::start(1).await?;
-    let n1 = clustered(&nats, "n1").await?;
-    let n2 = clustered(&nats, "n2").await?;
-    n1.admin()
-        .deploy("arena", "arena", "kind=keyed&players=open")
-        .await?;
-    n1.admin().deploy("lobby", "lobby", "").await?;
-    // A player on n1 opens the room: n1 owns it.
-    let here = n1.player().await?;
-    here.login_device("first").await?;
-    here.join("arena/far").await?;
-    assert_eq!(live_keys(&n1, "arena").await?, ["far"]);
-    // A player on n2 is told, not left waiting: the room's node and where
-    // its players connect.
-    let there = eventually(Duration::from_secs(10), "n2 serving arena", || async {
-        Ok(served(&n2, "arena").await?.map(|_| ()))
-    });
-    there.await?;
-    let other = n2.player().await?;
-    other.login_device("second").await?;
-    let err = other
-        .join("arena/far")
-        .await
-        .expect_err("the room lives on n1")
-        .to_string();
-    let n1_players = n1.quic.expect("n1 has a gateway").to_string();
-    assert!(
-        err.contains("lives on node n1") && err.contains(&n1_players),
-        "the refusal names the room's node and its player address: {err}"
-    );
-    assert!(live_keys(&n2, "arena").await?.is_empty(), "no second copy");
-    Ok(())
-}
-
 /// A key of `module` that lives on `node`: touched through it, then checked.
 async fn key_living_on(node: &Node, module: &str, prefix: &str) -> anyhow::Result<String> {
-    for i in 0..64 {
-        let key = format!("{prefix}{i}");
-        node.admin()
-            .call_text(&format!("{module}/{key}"), "state")
-            .await?;
-        if live_keys(node, module).await?.contains(&key) {
-            return Ok(key);
-        }
-    }
-    anyhow::bail!("no key of {module} landed on the node")
+    let keys = node
+        .admin()
+        .keys_living_here(module, prefix, "state", 1)
+        .await?;
+    Ok(keys.into_iter().next().expect("one key"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -420,18 +420,11 @@ async fn a_subscription_follows_its_actor_when_the_owner_dies() -> anyhow::Resul
         .await?;
     assert_eq!(n1.admin().live_keys("probe").await?, ["listener"]);
     // A publisher that lives on n2.
-    let mut publisher = None;
-    for i in 0..64 {
-        let key = format!("pub{i}");
-        n2.admin()
-            .call_text(&format!("probe/{key}"), "state")
-            .await?;
-        if n2.admin().live_keys("probe").await?.contains(&key) {
-            publisher = Some(key);
-            break;
-        }
-    }
-    let publisher = format!("probe/{}", publisher.expect("a key on n2"));
+    let publisher = n2
+        .admin()
+        .keys_living_here("probe", "pub", "state", 1)
+        .await?;
+    let publisher = format!("probe/{}", publisher[0]);
     n2.admin()
         .call_text(&publisher, "publish news before")
         .await?;

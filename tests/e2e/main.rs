@@ -6,6 +6,7 @@ mod auth;
 mod backpressure;
 mod cli;
 mod cluster;
+mod cluster_players;
 mod compat;
 mod console;
 mod dashboard;

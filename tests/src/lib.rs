@@ -73,6 +73,18 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
+/// CPU seconds process `pid` used so far (user + system, from
+/// `/proc/PID/stat`); `None` once it is gone.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, in clock ticks (100 a second on Linux).
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// The `anthill` binary, built (incrementally) in the profile these tests use.
 pub fn anthill_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -568,6 +580,31 @@ impl Admin {
             .collect())
     }
 
+    /// The first `n` of the keys `PREFIX0`, `PREFIX1`… of `module` that,
+    /// touched with `message` through this node, live here (in a cluster,
+    /// their partitions are this node's): how a test puts actors on a
+    /// chosen node.
+    pub async fn keys_living_here(
+        &self,
+        module: &str,
+        prefix: &str,
+        message: &str,
+        n: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut found = Vec::with_capacity(n);
+        for i in 0..256 {
+            let key = format!("{prefix}{i}");
+            self.call_text(&format!("{module}/{key}"), message).await?;
+            if self.live_keys(module).await?.contains(&key) {
+                found.push(key);
+                if found.len() == n {
+                    return Ok(found);
+                }
+            }
+        }
+        bail!("only {} keys of {module} landed on this node", found.len())
+    }
+
     /// `DELETE path` with the token: (status, JSON body or null).
     pub async fn delete(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
         self.send_json(reqwest::Method::DELETE, path).await
@@ -671,6 +708,26 @@ pub async fn node_with_hostile_neighbours() -> anyhow::Result<Node> {
     admin.deploy("trapper", "hoard", "kind=keyed").await?;
     anyhow::ensure!(admin.call_text("echo", "warm").await? == "warm");
     Ok(node)
+}
+
+/// Retries `check` every 50 ms until it succeeds; after `within`, fails
+/// with its last error (for conditions that pass through errors, like a
+/// failover).
+pub async fn until_ok<F, Fut>(within: Duration, what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                bail!("timed out after {within:?} waiting for {what}: {e:#}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or fails after `within`.

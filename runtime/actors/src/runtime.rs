@@ -235,5 +235,10 @@ impl Runtime {
 /// A store failure as callers see it: `disk-full` keeps its own kind, so a
 /// full disk during `subscribe` or `set-timer` says so.
 pub(crate) fn stored(e: StoreError) -> CallError {
-    CallError::storage(&e, e.is_disk_full())
+    match e {
+        // Not this node's disk: the actor moved, or NATS is away for now.
+        // Retryable, so a client hears 503, not an internal error.
+        StoreError::Replicated { .. } => CallError::Unavailable(e.to_string()),
+        e => CallError::storage(&e, e.is_disk_full()),
+    }
 }

@@ -19,6 +19,9 @@ const NATS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an event waits in the cluster's stream for a node that is down.
 const EVENTS_KEPT: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a session record outlives its last change.
+const SESSIONS_KEPT: Duration = Duration::from_secs(25 * 3600);
+
 /// How long a dead node's last heartbeat stays listed.
 const DEAD_NODES_KEPT: Duration = Duration::from_secs(120);
 
@@ -43,6 +46,9 @@ pub struct Nats {
     pub timers: kv::Store,
     /// Subscriptions, by partition, actor and topic (see [`crate::partitioned`]).
     pub subscriptions: kv::Store,
+    /// Players' sessions, by player (see [`crate::sessions`]), and the
+    /// key that signs session tokens on every node.
+    pub sessions: kv::Store,
     /// Events published on every node (see [`crate::events`]).
     pub events: jetstream::stream::Stream,
     /// Uploaded components, by sha256.
@@ -163,6 +169,20 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         "actors' subscriptions, adopted by whoever owns the partition",
     )
     .await?;
+    let sessions = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{prefix}-sessions"),
+            description: "anthill: which node holds each player's session, and its rooms".into(),
+            history: 1,
+            // A session lives a day at most (gateway.session_ttl_s); records
+            // of sessions nobody ended go with it.
+            max_age: SESSIONS_KEPT,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
     let name = format!("{prefix}-events");
     let events = js
         .get_or_create_stream(jetstream::stream::Config {
@@ -203,6 +223,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         &snapshots,
         &timers,
         &subscriptions,
+        &sessions,
     ] {
         ready(kv).await?;
     }
@@ -216,6 +237,7 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         snapshots,
         timers,
         subscriptions,
+        sessions,
         events,
         components,
         server: format!(

@@ -14,6 +14,11 @@
 //!   claimed by compare-and-set, taken over from dead nodes;
 //! - replicated snapshots ([`snapshots`]): actor state in JetStream, fenced
 //!   by compare-and-set, so another node can take an actor over;
+//! - rooms across nodes (`rooms`): a player joins a room through any node;
+//!   the owner sends each node with members the room's state once a tick
+//!   and its pushes, and the members follow the room when it moves;
+//! - sessions across nodes (`sessions`): one token key for every node and a
+//!   record of which node holds each session, so a player resumes anywhere;
 //! - [`ClusterControl`]: the admin API made cluster-wide for module changes.
 //!
 //! Must not know: the gateway or any player transport. The node binary composes it
@@ -30,6 +35,8 @@ mod metrics;
 pub mod partitioned;
 pub mod placement;
 pub mod registry;
+mod rooms;
+mod sessions;
 mod settings;
 pub mod snapshots;
 mod tenants;
@@ -143,7 +150,22 @@ pub struct Joined {
     records: Records,
     events: Option<Arc<events::EventFanout>>,
     placement: Option<placement::ClusterPlacement>,
+    rooms: Option<Arc<rooms::Rooms>>,
     metrics: Option<metrics::ClusterMetrics>,
+    /// The key every node signs session tokens with.
+    session_key: Vec<u8>,
+}
+
+/// What the player side of a node is in a cluster (see [`Joined::player_side`]).
+pub struct PlayerSide {
+    /// Where actors publish room state: local members and other nodes'.
+    pub rooms: Arc<dyn anthill_core::RoomSink>,
+    /// Where actors push to players: here or through their node.
+    pub players: Arc<dyn anthill_core::Players>,
+    /// The key every node of the cluster signs session tokens with.
+    pub session_key: Vec<u8>,
+    /// Where sessions are recorded, so a player resumes on any node.
+    pub sessions: Arc<dyn anthill_core::SessionDirectory>,
 }
 
 /// Joins the cluster the settings name: connect, check the server, open the
@@ -153,6 +175,7 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
     let nats = join::join(&settings).await?;
     let lease = Arc::new(membership::Lease::new(&settings));
     let peers = Arc::new(membership::Peers::new(&settings));
+    let session_key = sessions::signing_key(&nats.sessions).await?;
     let records = Records {
         timers: Arc::new(partitioned::PartitionedRecords::new(nats.timers.clone())),
         subscriptions: Arc::new(partitioned::PartitionedRecords::new(
@@ -169,7 +192,9 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
         records,
         events: None,
         placement: None,
+        rooms: None,
         metrics: None,
+        session_key,
     })
 }
 
@@ -207,6 +232,12 @@ impl Joined {
     /// for an actor another node owns goes there. Call before any traffic.
     pub fn place(&mut self, runtime: &Arc<Runtime>, registry: &prometheus::Registry) {
         let metrics = metrics::ClusterMetrics::new(registry);
+        let rooms = rooms::Rooms::new(
+            &self.settings.name,
+            self.settings.node_name(),
+            self.nats.client.clone(),
+            metrics.clone(),
+        );
         let standing = placement::Standing {
             cluster: self.settings.name.clone(),
             node: self.settings.node_name().to_owned(),
@@ -215,6 +246,7 @@ impl Joined {
             peers: self.peers.clone(),
             replication: self.replication.clone(),
             records: self.records.clone(),
+            rooms: rooms.clone(),
             heartbeat: Duration::from_millis(self.settings.heartbeat_ms),
         };
         let placement =
@@ -231,7 +263,35 @@ impl Joined {
         runtime.attach_event_bus(fanout.clone());
         self.events = Some(fanout);
         self.placement = Some(placement);
+        self.rooms = Some(rooms);
         self.metrics = Some(metrics);
+    }
+
+    /// The player side in a cluster: rooms and pushes reach players
+    /// connected to this node's gateway (`rooms`, `players`) and, through the
+    /// nodes they are connected to, players elsewhere; sessions (held by
+    /// `sessions`) are recorded so that a player resumes on any node. Call
+    /// after [`Joined::place`]; `None` before it.
+    pub fn player_side(
+        &self,
+        rooms: Arc<dyn anthill_core::RoomSink>,
+        players: Arc<dyn anthill_core::Players>,
+        sessions: Arc<dyn anthill_core::SessionHost>,
+    ) -> Option<PlayerSide> {
+        let (remote, placement) = (self.rooms.as_ref()?, self.placement.as_ref()?);
+        remote.attach_local(rooms, players, sessions);
+        let book = sessions::SessionBook::new(
+            self.nats.sessions.clone(),
+            self.settings.node_name(),
+            remote.clone(),
+            placement.clone_handle(),
+        );
+        Some(PlayerSide {
+            rooms: remote.clone(),
+            players: remote.clone(),
+            session_key: self.session_key.clone(),
+            sessions: book,
+        })
     }
 
     /// Claims the node's name, converges the node's modules to the cluster's
@@ -297,7 +357,11 @@ impl Joined {
                 fanout.follow(Arc::downgrade(&cluster.runtime)),
             ));
         }
+        if let Some(rooms) = self.rooms {
+            tasks.push(rooms.serve().await?);
+        }
         if let Some(placement) = self.placement {
+            tasks.push(tokio::spawn(placement.clone_handle().reattach_rooms()));
             tasks.push(tokio::spawn(placement.clone_handle().follow_lapses()));
             tasks.push(tokio::spawn(placement.clone_handle().take_over_the_dead()));
             tasks.push(placement.serve().await?);

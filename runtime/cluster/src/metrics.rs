@@ -25,6 +25,12 @@ pub(crate) struct ClusterMetrics {
     pub(crate) evictions: IntCounter,
     /// Snapshot writes the replicated store refused (fenced or failed).
     pub(crate) snapshot_refusals: IntCounter,
+    /// Room state, pushes and session releases for players on other nodes,
+    /// by kind (`state`/`push`/`release`) and outcome (`sent`, `received`,
+    /// `dropped`).
+    pub(crate) player_frames: IntCounterVec,
+    /// Members of rooms here who are connected to other nodes.
+    pub(crate) remote_members: IntGauge,
 }
 
 impl ClusterMetrics {
@@ -76,6 +82,17 @@ impl ClusterMetrics {
                 registry,
                 "anthill_cluster_snapshot_refusals_total",
                 "Snapshot writes the replicated store refused (fenced by another owner, or NATS failed)",
+            ),
+            player_frames: counter_vec(
+                registry,
+                "anthill_cluster_player_frames_total",
+                "Room state, pushes and session releases for players connected to other nodes, by kind (state, push, release) and outcome (sent, received, dropped)",
+                &["kind", "outcome"],
+            ),
+            remote_members: gauge(
+                registry,
+                "anthill_cluster_remote_members",
+                "Members of rooms this node owns who are connected to other nodes",
             ),
         }
     }

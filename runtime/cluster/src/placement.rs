@@ -19,9 +19,11 @@
 use crate::join::Nats;
 use crate::membership::{Lease, Peers};
 use crate::metrics::ClusterMetrics;
+use crate::rooms::Rooms;
 use crate::snapshots::Replication;
-use crate::wire::{self, Forwarded};
+use crate::wire::{self, Forwarded, Op};
 use anthill_actors::Runtime;
+use anthill_actors::actor::Envelope;
 use anthill_core::{Address, CallChain, CallError, Placement, Sender};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::StreamExt;
@@ -84,6 +86,9 @@ struct Inner {
     /// The replicated snapshots' revisions, forgotten with a partition.
     replication: Arc<Replication>,
     records: crate::Records,
+    /// Rooms with members on other nodes, and rooms elsewhere with members
+    /// here.
+    rooms: Arc<Rooms>,
     heartbeat: Duration,
     metrics: ClusterMetrics,
     cluster: String,
@@ -110,6 +115,7 @@ pub(crate) struct Standing {
     pub(crate) replication: Arc<Replication>,
     /// The partitions' timers and subscriptions, adopted with each claim.
     pub(crate) records: crate::Records,
+    pub(crate) rooms: Arc<Rooms>,
     /// How often to look for dead owners' partitions.
     pub(crate) heartbeat: Duration,
 }
@@ -129,6 +135,7 @@ impl ClusterPlacement {
             peers,
             replication,
             records,
+            rooms,
             heartbeat,
         } = standing;
         ClusterPlacement(Arc::new(Inner {
@@ -138,6 +145,7 @@ impl ClusterPlacement {
             peers,
             replication,
             records,
+            rooms,
             heartbeat,
             metrics,
             cluster,
@@ -263,6 +271,54 @@ impl ClusterPlacement {
                 }
             }
         }
+    }
+
+    /// Every [`crate::rooms::REATTACH`]: tells the owners of the rooms that
+    /// players connected here are in that they still are (after an owner
+    /// died, this activates the room at the new owner), wakes such rooms
+    /// that came to live here, and lets the remote members nobody attached
+    /// for a while leave the rooms owned here.
+    pub(crate) async fn reattach_rooms(self) {
+        let mut tick = tokio::time::interval(crate::rooms::REATTACH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(runtime) = self.0.runtime.upgrade() else {
+                return;
+            };
+            for (room, players) in self.0.rooms.visits() {
+                if self.0.is_here(&room) {
+                    self.0.rooms.settle(&room);
+                    if let Err(e) = runtime.router.deliver_here(&runtime, &room, Envelope::Wake) {
+                        tracing::warn!(%room, error = %e, "a room that moved here with players in it did not activate");
+                    }
+                    continue;
+                }
+                self.0.attach(room, players);
+            }
+            for (room, player) in self.0.rooms.expired() {
+                if self.0.is_here(&room) {
+                    tracing::info!(%room, player, "a member on another node was not attached for {} s: it leaves the room", crate::rooms::MEMBER_EXPIRY.as_secs());
+                    let _ =
+                        runtime
+                            .router
+                            .deliver_here(&runtime, &room, Envelope::Leave { player });
+                }
+            }
+        }
+    }
+
+    /// A session resumed here (taken over from another node) is in `room`:
+    /// its state and pushes come here from now on. A room owned here needs
+    /// nothing more (the gateway made the player a local member); one owned
+    /// elsewhere is visited, and its owner told at once rather than at the
+    /// next [`crate::rooms::REATTACH`].
+    pub(crate) fn attach_now(&self, room: &Address, player: u64) {
+        if self.0.is_here(room) {
+            return;
+        }
+        self.0.rooms.visit(room, player);
+        self.0.attach(room.clone(), vec![player]);
     }
 
     /// Gives up this node's claims (a graceful stop, after its snapshots are
@@ -398,6 +454,7 @@ impl Inner {
         };
         runtime.timers.forget(&|a| partition(a) == p);
         runtime.events.forget(&|a| partition(a) == p);
+        self.rooms.forget(&|a| partition(a) == p);
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let reason = format!("node {owner} owns it now; retry there");
@@ -512,12 +569,50 @@ impl Inner {
         )))
     }
 
-    async fn deliver_here(&self, f: Forwarded, timeout: Duration) -> Result<Vec<u8>, CallError> {
+    async fn deliver_here(
+        &self,
+        mut f: Forwarded,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, CallError> {
         self.check_lease()?;
         let runtime = self
             .runtime
             .upgrade()
             .ok_or_else(|| CallError::Internal("the node is stopping".into()))?;
+        let to = f.header.to.clone();
+        let origin = f.header.origin.clone();
+        match std::mem::take(&mut f.header.op) {
+            Op::Message => {}
+            Op::Join { player } => {
+                // Recorded first: `on-join` may push to the player already.
+                self.rooms.joined(&to, &origin, player);
+                let joined = runtime
+                    .router
+                    .ask_here(&runtime, &to, timeout, |reply| Envelope::Join {
+                        player,
+                        reply,
+                    })
+                    .await;
+                if joined.is_err() {
+                    self.rooms.left(&to, player);
+                }
+                return joined.map(|()| Vec::new());
+            }
+            Op::Leave { player } => {
+                self.rooms.left(&to, player);
+                return runtime
+                    .router
+                    .deliver_here(&runtime, &to, Envelope::Leave { player })
+                    .map(|()| Vec::new());
+            }
+            Op::Attach { players } => {
+                self.rooms.attached(&to, &origin, &players);
+                return runtime
+                    .router
+                    .deliver_here(&runtime, &to, Envelope::Wake)
+                    .map(|()| Vec::new());
+            }
+        }
         let from = f.from();
         if f.header.reply {
             let chain = f.chain();
@@ -572,6 +667,47 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Tells `room`'s owner that `players`, connected here, are in it (and
+    /// wakes it there); a lost attach is retried by the next reattach.
+    fn attach(self: &Arc<Self>, room: Address, players: Vec<u64>) {
+        let f = Forwarded::room(room.clone(), Op::Attach { players }, &self.me.node, 2_000);
+        let sent = self.send(f, Duration::from_secs(2));
+        tokio::spawn(async move {
+            if let Err(e) = sent.await {
+                tracing::debug!(%room, error = %e, "players not attached to their room on another node yet");
+            }
+        });
+    }
+
+    fn is_here(&self, to: &Address) -> bool {
+        self.lease.holds()
+            && self.current()
+            && self.known(partition(to)).is_some_and(|c| c == self.me)
+    }
+
+    /// A one-way message to `f`'s actor: queued now, in the caller's order,
+    /// when its owner is known; else once the owner is resolved.
+    fn send(
+        self: &Arc<Self>,
+        f: Forwarded,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CallError>> {
+        if let Some(owner) = self.known(partition(&f.header.to))
+            && owner != self.me
+        {
+            self.metrics.forwarded.with_label_values(&["send"]).inc();
+            let queued = self.send_queue(&owner.node).try_send(f.encode());
+            let outcome = queued.map(|()| Vec::new()).map_err(|_| {
+                CallError::Overloaded(format!(
+                    "{SEND_QUEUE} sends to node {} are waiting to leave",
+                    owner.node
+                ))
+            });
+            return Box::pin(async move { outcome });
+        }
+        Box::pin(self.clone().forward(f, timeout))
     }
 
     /// Resolves once the claim's node is judged gone (checked every 100 ms).
@@ -704,9 +840,7 @@ impl Inner {
 
 impl Placement for ClusterPlacement {
     fn is_here(&self, to: &Address) -> bool {
-        self.0.lease.holds()
-            && self.0.current()
-            && self.0.known(partition(to)).is_some_and(|c| c == self.0.me)
+        self.0.is_here(to)
     }
 
     fn locate(&self, to: &Address) -> BoxFuture<'static, Result<bool, CallError>> {
@@ -741,22 +875,43 @@ impl Placement for ClusterPlacement {
             timeout.as_millis() as u64,
             payload,
         );
-        // A send to a known owner is queued now, in the caller's order.
-        if !wants_reply
-            && let Some(owner) = self.0.known(partition(&f.header.to))
-            && owner != self.0.me
-        {
-            self.0.metrics.forwarded.with_label_values(&["send"]).inc();
-            let queued = self.0.send_queue(&owner.node).try_send(f.encode());
-            let outcome = queued.map(|()| Vec::new()).map_err(|_| {
-                CallError::Overloaded(format!(
-                    "{SEND_QUEUE} sends to node {} are waiting to leave",
-                    owner.node
-                ))
-            });
-            return Box::pin(async move { outcome });
+        if wants_reply {
+            return Box::pin(self.0.clone().forward(f, timeout));
         }
-        Box::pin(self.0.clone().forward(f, timeout))
+        self.0.send(f, timeout)
+    }
+
+    fn join(
+        &self,
+        to: Address,
+        player: u64,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<(), CallError>> {
+        let inner = self.0.clone();
+        Box::pin(async move {
+            let f = Forwarded::room(
+                to.clone(),
+                Op::Join { player },
+                &inner.me.node,
+                timeout.as_millis() as u64,
+            );
+            inner.clone().forward(f, timeout).await?;
+            if !inner.is_here(&to) {
+                inner.rooms.visit(&to, player);
+            }
+            Ok(())
+        })
+    }
+
+    fn leave(&self, to: Address, player: u64) {
+        self.0.rooms.unvisit(&to, player);
+        let f = Forwarded::room(to.clone(), Op::Leave { player }, &self.0.me.node, 2_000);
+        let sent = self.0.send(f, Duration::from_secs(2));
+        tokio::spawn(async move {
+            if let Err(e) = sent.await {
+                tracing::debug!(room = %to, player, error = %e, "a leave for a room on another node was lost");
+            }
+        });
     }
 }
 

@@ -14,6 +14,22 @@ enum WireSender {
     System,
 }
 
+/// What a forwarded message asks of the actor's owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Op {
+    /// `on-message`: a call or a send.
+    #[default]
+    Message,
+    /// A player connected to the origin node joins the room (a call: the
+    /// reply is whether `on-join` agreed).
+    Join { player: u64 },
+    /// A player connected to the origin node left the room.
+    Leave { player: u64 },
+    /// These players, connected to the origin node, are still in the room,
+    /// and the room should be live (sent every second per room).
+    Attach { players: Vec<u64> },
+}
+
 /// A forwarded message's header.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Header {
@@ -22,6 +38,11 @@ pub(crate) struct Header {
     chain: Vec<Address>,
     pub(crate) reply: bool,
     pub(crate) timeout_ms: u64,
+    #[serde(default)]
+    pub(crate) op: Op,
+    /// The node that sent it (for joins, leaves and attaches).
+    #[serde(default)]
+    pub(crate) origin: String,
 }
 
 /// A forwarded message.
@@ -52,9 +73,27 @@ impl Forwarded {
                 chain: chain.addresses(),
                 reply,
                 timeout_ms,
+                op: Op::Message,
+                origin: String::new(),
             },
             payload,
         }
+    }
+
+    /// A room operation of a player connected to `origin`.
+    pub(crate) fn room(to: Address, op: Op, origin: &str, timeout_ms: u64) -> Forwarded {
+        let reply = matches!(op, Op::Join { .. });
+        let mut f = Forwarded::new(
+            to,
+            Sender::System,
+            &CallChain::default(),
+            reply,
+            timeout_ms,
+            Vec::new(),
+        );
+        f.header.op = op;
+        f.header.origin = origin.to_owned();
+        f
     }
 
     pub(crate) fn encode(&self) -> bytes::Bytes {
@@ -221,5 +260,23 @@ mod tests {
             Some(Err(cycle))
         );
         assert_eq!(decode_reply(&not_owner()), None);
+
+        let join = Forwarded::room(
+            Address::parse("arena/r1"),
+            Op::Join { player: 7 },
+            "n1",
+            500,
+        );
+        let back = Forwarded::decode(&join.encode()).expect("decodes");
+        assert_eq!(back.header.op, Op::Join { player: 7 });
+        assert_eq!(back.header.origin, "n1");
+        assert!(back.header.reply, "a join waits for on-join's verdict");
+        let leave = Forwarded::room(
+            Address::parse("arena/r1"),
+            Op::Leave { player: 7 },
+            "n1",
+            500,
+        );
+        assert!(!leave.header.reply);
     }
 }

@@ -25,7 +25,9 @@ pub mod trace;
 pub use address::{Address, CallChain};
 pub use error::CallError;
 pub use limits::Limits;
-pub use seams::{Dispatch, EventBus, Placement, Players, RoomSink};
+pub use seams::{
+    Dispatch, EventBus, Placement, Players, RoomSink, SessionDirectory, SessionHost, SessionRooms,
+};
 pub use sender::{Channel, Entity, Sender};
 pub use time::now_ms;
 

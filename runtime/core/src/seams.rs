@@ -74,6 +74,21 @@ pub trait Placement: Send + Sync {
     /// actor lives. `None` when unknown (or here).
     fn owner(&self, to: &Address) -> Option<(String, Option<String>)>;
 
+    /// `player`, connected to this node, joins the room at `to` wherever it
+    /// lives: the owner's `on-join` decides (within `timeout`), and from then
+    /// on the room's state and its pushes to the player reach this node.
+    fn join(
+        &self,
+        to: Address,
+        player: u64,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<(), CallError>>;
+
+    /// `player`, connected to this node, left the room at `to` (or its
+    /// session ended): the owner's `on-leave` runs, and the room's state
+    /// stops coming here for that player.
+    fn leave(&self, to: Address, player: u64);
+
     /// Delivers a message to the node that owns `to` (claiming it for this
     /// node if nobody does) and, for a call (`wants_reply`), returns the
     /// reply; a send resolves once it is on its way.
@@ -86,4 +101,35 @@ pub trait Placement: Send + Sync {
         wants_reply: bool,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Vec<u8>, CallError>>;
+}
+
+/// A session's rooms: the handle the player knows each by, and its address.
+pub type SessionRooms = Vec<(u32, Address)>;
+
+/// Where players' sessions are known when there is more than one node, so a
+/// player can resume on any node. A lone node has none: a session lives and
+/// ends on the node that made it.
+pub trait SessionDirectory: Send + Sync {
+    /// `player`'s session `session` is held by this node, in these rooms
+    /// (handle, room).
+    fn hold(&self, player: u64, session: u64, rooms: SessionRooms);
+    /// The session ended here (its resume grace passed, or a new login
+    /// replaced it).
+    fn end(&self, player: u64, session: u64);
+    /// A resume of a session this node does not hold: its rooms, if the
+    /// session still exists on some node (which then lets go of it without
+    /// leaving its rooms); `None` if it ended.
+    fn take_over(
+        &self,
+        player: u64,
+        session: u64,
+    ) -> BoxFuture<'static, Result<Option<SessionRooms>, CallError>>;
+}
+
+/// What holds sessions on a node (the gateway), as the cluster reaches it.
+pub trait SessionHost: Send + Sync {
+    /// The player resumed `session` on another node: drop it here without
+    /// leaving its rooms, closing its connection if one is still open;
+    /// returns the rooms it was in.
+    fn release(&self, player: u64, session: u64) -> Vec<Address>;
 }

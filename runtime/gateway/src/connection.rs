@@ -107,6 +107,9 @@ fn start_grace(gw: Arc<Gateway>, session: Arc<Session>, epoch: u64) {
         if session.still_detached(epoch) && gw.remove_session(session.player, session.id).is_some()
         {
             end_session(&gw, &session).await;
+            if let Some(d) = gw.directory() {
+                d.end(session.player, session.id);
+            }
             tracing::debug!(
                 player = session.player,
                 "session ended after the resume grace"
@@ -252,6 +255,7 @@ impl Conn {
                     && let Some(address) = session.remove_room(room)
                 {
                     leave_room(&self.gw, &address, session.player);
+                    self.gw.record_session(session);
                 }
                 self.link.send(&Frame::Left { room });
                 true
@@ -286,7 +290,21 @@ impl Conn {
                         return false;
                     }
                 };
-                match gw.session(claims.player).filter(|s| s.id == claims.session) {
+                let here = gw.session(claims.player).filter(|s| s.id == claims.session);
+                let found = match here {
+                    Some(s) => Some(s),
+                    None => match self.take_over(claims, last_push).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            self.refuse(
+                                ErrorCode::Overloaded,
+                                format!("cannot resume the session now: {e}; retry"),
+                            );
+                            return false;
+                        }
+                    },
+                };
+                match found {
                     Some(s) => (s, true),
                     None => {
                         self.refuse(
@@ -371,7 +389,47 @@ impl Conn {
             old.attach_closed();
             end_session(&self.gw, &old).await;
         }
+        gw.record_session(&session);
         session
+    }
+
+    /// A session another node held (in a cluster): recreated here with its
+    /// rooms, which send their state here from now on. `None` if it ended.
+    async fn take_over(
+        &self,
+        claims: Claims,
+        last_push: u64,
+    ) -> Result<Option<Arc<Session>>, CallError> {
+        let gw = &self.gw;
+        let Some(directory) = gw.directory().cloned() else {
+            return Ok(None);
+        };
+        let Some(rooms) = directory.take_over(claims.player, claims.session).await? else {
+            return Ok(None);
+        };
+        let session = Arc::new(Session::new(
+            claims.player,
+            claims.session,
+            gw.settings.request_burst,
+        ));
+        session.continue_pushes_after(last_push);
+        for (handle, room) in rooms {
+            let here = gw.sync.add_member(&room, claims.player);
+            if here != handle {
+                tracing::warn!(%room, "a room's handle differs between nodes; the player rejoins it");
+                continue;
+            }
+            session.add_room(handle, room);
+        }
+        if let Some(old) = gw.insert_session(session.clone()) {
+            old.attach_closed();
+            end_session(gw, &old).await;
+        }
+        tracing::debug!(
+            player = claims.player,
+            "session taken over from another node"
+        );
+        Ok(Some(session))
     }
 
     fn request(&self, id: u32, target: String, payload: Vec<u8>) {
@@ -420,6 +478,7 @@ impl Conn {
                 Ok(()) => {
                     let handle = gw.sync.add_member(&address, session.player);
                     session.add_room(handle, address.clone());
+                    gw.record_session(&session);
                     link.send(&Frame::Joined {
                         id,
                         room: handle,

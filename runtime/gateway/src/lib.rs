@@ -27,7 +27,9 @@ pub use origin::Origins;
 pub use session::Session;
 
 use anthill_core::metrics::{counter, counter_vec, gauge};
-use anthill_core::{Address, CallError, Channel, Dispatch, Entity, Players, RoomSink};
+use anthill_core::{
+    Address, CallError, Channel, Dispatch, Entity, Players, RoomSink, SessionDirectory, SessionHost,
+};
 use anthill_protocol::Frame;
 use anthill_protocol::wire;
 use bytes::Bytes;
@@ -186,6 +188,8 @@ pub struct Gateway {
     dispatch: OnceLock<Arc<dyn Dispatch>>,
     sessions: Mutex<HashMap<u64, Arc<Session>>>,
     key: OnceLock<token::TokenKey>,
+    /// In a cluster: where sessions are known, for resumes on any node.
+    directory: OnceLock<Arc<dyn SessionDirectory>>,
     next_session: AtomicU64,
     endpoint: OnceLock<quinn::Endpoint>,
     /// TLS for the web port, when the operator gave a certificate.
@@ -257,6 +261,7 @@ impl Gateway {
             web_tls: OnceLock::new(),
             sessions: Mutex::new(HashMap::new()),
             key: OnceLock::new(),
+            directory: OnceLock::new(),
             next_session: AtomicU64::new(1),
             endpoint: OnceLock::new(),
             metrics,
@@ -268,6 +273,25 @@ impl Gateway {
             .get()
             .expect("the gateway is started before connections exist")
             .as_ref()
+    }
+
+    /// Makes this gateway one of a cluster's (call before
+    /// [`Gateway::start`]): tokens are signed with the cluster's `key`, and
+    /// sessions are recorded in `directory`, so a player resumes on any node.
+    pub fn join_cluster(&self, key: &[u8], directory: Arc<dyn SessionDirectory>) {
+        let _ = self.key.set(token::TokenKey::from_bytes(key));
+        let _ = self.directory.set(directory);
+    }
+
+    fn directory(&self) -> Option<&Arc<dyn SessionDirectory>> {
+        self.directory.get()
+    }
+
+    /// Records where `session` is and which rooms it is in (in a cluster).
+    pub(crate) fn record_session(&self, session: &Session) {
+        if let Some(d) = self.directory() {
+            d.hold(session.player, session.id, session.rooms());
+        }
     }
 
     fn key(&self) -> &token::TokenKey {
@@ -288,13 +312,15 @@ impl Gateway {
         let gw = self;
         let _ = gw.dispatch.set(dispatch);
         let s = &gw.settings;
-        let key_path = data.join("session.key");
-        let key =
-            token::TokenKey::load_or_create(&key_path).map_err(|source| GatewayError::Key {
-                path: key_path.clone(),
-                source,
-            })?;
-        let _ = gw.key.set(key);
+        if gw.key.get().is_none() {
+            let key_path = data.join("session.key");
+            let key =
+                token::TokenKey::load_or_create(&key_path).map_err(|source| GatewayError::Key {
+                    path: key_path.clone(),
+                    source,
+                })?;
+            let _ = gw.key.set(key);
+        }
         let lifetime = Duration::from_secs(s.self_signed_lifetime_s.max(20));
         let identity = match (&s.cert, &s.key) {
             (Some(c), Some(k)) => tls::load(c, k)?,
@@ -620,6 +646,21 @@ impl RoomSink for Gateway {
 
     fn remove_module(&self, module: &str) {
         self.sync.remove_module(module);
+    }
+}
+
+impl SessionHost for Gateway {
+    fn release(&self, player: u64, session: u64) -> Vec<Address> {
+        let Some(s) = self.remove_session(player, session) else {
+            return Vec::new();
+        };
+        s.close_link(5, "the session resumed on another node");
+        let rooms = s.take_rooms();
+        for room in &rooms {
+            self.sync.remove_member(room, player);
+        }
+        tracing::debug!(player, "session resumed on another node; released here");
+        rooms
     }
 }
 

@@ -114,6 +114,13 @@ impl Session {
         n
     }
 
+    /// A session taken over from another node: the client has seen pushes up
+    /// to `last_seen` there, so numbering continues after it.
+    pub(crate) fn continue_pushes_after(&self, last_seen: u64) {
+        let mut inner = self.lock();
+        inner.next_seq = inner.next_seq.max(last_seen);
+    }
+
     pub(crate) fn push_reliable(&self, payload: Vec<u8>, backlog: usize) -> &'static str {
         let mut inner = self.lock();
         inner.next_seq += 1;

@@ -15,8 +15,19 @@ use anthill_protocol::wire;
 use bytes::Bytes;
 use prometheus::{IntCounter, IntCounterVec};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// A room's handle in frames: a hash of its address, so every node of a
+/// cluster gives a room the same handle and a session resumed on another
+/// node keeps its handles (never 0).
+pub fn room_handle(room: &Address) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in room.module.bytes().chain([b'/']).chain(room.key.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h.max(1)
+}
 
 struct RoomInner {
     history: RoomHistory,
@@ -35,7 +46,6 @@ pub struct RoomSync {
 /// Every room's sync state.
 pub struct Sync {
     rooms: Mutex<HashMap<Address, Arc<RoomSync>>>,
-    next_id: AtomicU32,
     ticks: IntCounter,
     bytes: IntCounterVec,
     frames: IntCounterVec,
@@ -63,7 +73,6 @@ impl Sync {
         );
         Sync {
             rooms: Mutex::new(HashMap::new()),
-            next_id: AtomicU32::new(1),
             ticks,
             bytes,
             frames,
@@ -76,7 +85,7 @@ impl Sync {
             .entry(address.clone())
             .or_insert_with(|| {
                 Arc::new(RoomSync {
-                    id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                    id: room_handle(address),
                     inner: Mutex::new(RoomInner {
                         history: RoomHistory::new(),
                         tick: 0,

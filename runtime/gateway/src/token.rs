@@ -1,6 +1,6 @@
 //! Session tokens: `PLAYER.SESSION.EXPIRES.MAC`, where MAC is HMAC-SHA256 of the
 //! first three fields under the node's session key (32 random bytes in
-//! `DATA/session.key`, mode 0600). A token proves who the player is and which
+//! `DATA/session.key`, mode 0600; in a cluster, one key all nodes share). A token proves who the player is and which
 //! session it may resume until it expires; forging one needs the key.
 
 use ring::hmac;
@@ -62,8 +62,9 @@ impl TokenKey {
         Ok(TokenKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
     }
 
-    #[cfg(test)]
-    fn from_bytes(b: &[u8]) -> TokenKey {
+    /// A key shared by every node of a cluster (so a token of one verifies
+    /// on all).
+    pub fn from_bytes(b: &[u8]) -> TokenKey {
         TokenKey(hmac::Key::new(hmac::HMAC_SHA256, b))
     }
 

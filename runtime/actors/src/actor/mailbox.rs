@@ -63,6 +63,9 @@ pub enum Envelope {
         /// The player who left.
         player: u64,
     },
+    /// Be live, nothing more: a room whose members are on other nodes is
+    /// activated here (after its owner died) so that it ticks again.
+    Wake,
 }
 
 /// What one actor's swap did, for the module's swap report.

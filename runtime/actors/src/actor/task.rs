@@ -355,6 +355,9 @@ impl ActorTask {
             Envelope::Timer { tag } => {
                 tracing::trace_span!(target: TARGET, "actor.timer", actor = %self.address, tag = %tag)
             }
+            Envelope::Wake => {
+                tracing::trace_span!(target: TARGET, "actor.wake", actor = %self.address)
+            }
         }
     }
 
@@ -416,6 +419,8 @@ impl ActorTask {
                 };
                 self.after_call(outcome.map(|_| ())).await.ok();
             }
+            // Activation already instantiated it (or recorded why not).
+            Envelope::Wake => {}
         }
     }
 

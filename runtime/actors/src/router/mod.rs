@@ -282,6 +282,18 @@ impl Router {
         self.ask_via(node, to, timeout, make, false).await
     }
 
+    /// [`Router::ask`] to an actor of this node, whoever owns it in a
+    /// cluster (a join another node forwarded).
+    pub async fn ask_here<T>(
+        &self,
+        node: &Arc<Runtime>,
+        to: &Address,
+        timeout: Duration,
+        make: impl FnOnce(oneshot::Sender<Result<T, CallError>>) -> Envelope,
+    ) -> Result<T, CallError> {
+        self.ask_via(node, to, timeout, make, true).await
+    }
+
     async fn ask_via<T>(
         &self,
         node: &Arc<Runtime>,
@@ -367,7 +379,21 @@ fn forward(
 ) -> Result<(), CallError> {
     let m = match envelope {
         Envelope::Message(m) => m,
-        // Timers, events and joins do not cross nodes (yet): they are
+        // A player connected here joins a room another node owns: that
+        // node's `on-join` decides, and from then on sends the room's state
+        // and pushes here.
+        Envelope::Join { player, reply } => {
+            let joined = placement.join(to.clone(), player, node.config.call_timeout());
+            tokio::spawn(async move {
+                let _ = reply.send(joined.await);
+            });
+            return Ok(());
+        }
+        Envelope::Leave { player } => {
+            placement.leave(to.clone(), player);
+            return Ok(());
+        }
+        // Timers, events and wake-ups do not cross nodes: they are
         // delivered here once this node holds the actor's claim.
         other => {
             let located = placement.locate(to);
@@ -380,30 +406,17 @@ fn forward(
                         }
                     }
                     Ok(false) => {
-                        let (owner, players) = placement
+                        let owner = placement
                             .owner(&to)
-                            .unwrap_or_else(|| ("another node".into(), None));
-                        match other {
-                            // The player hears where the room lives.
-                            Envelope::Join { reply, .. } => {
-                                let _ = reply.send(Err(CallError::Unavailable(format!(
-                                    "room {to} lives on node {owner}{}: joining a room on another node is not supported yet; connect to that node to join it",
-                                    players.map(|a| format!(" (players connect to quic://{a})")).unwrap_or_default()
-                                ))));
-                            }
-                            _ => tracing::warn!(
-                                %to,
-                                owner,
-                                "an event or join for an actor another node owns: only calls and sends cross nodes so far"
-                            ),
-                        }
+                            .map_or_else(|| "another node".into(), |(owner, _)| owner);
+                        tracing::warn!(
+                            %to,
+                            owner,
+                            "a timer or event for an actor another node owns: dropped here (the owner fires its own)"
+                        );
                     }
                     Err(e) => {
-                        if let Envelope::Join { reply, .. } = other {
-                            let _ = reply.send(Err(e));
-                        } else {
-                            tracing::warn!(%to, error = %e, "cannot tell which node owns the actor")
-                        }
+                        tracing::warn!(%to, error = %e, "cannot tell which node owns the actor")
                     }
                 }
             });

@@ -1,0 +1,586 @@
+//! Rooms whose players are connected to other nodes. A player joins a room
+//! through whichever node it is connected to; the room lives on its
+//! partition's owner, whose `on-join` decides (the join is forwarded like a
+//! call). The owner then keeps, per room, which members are connected to
+//! which other node, and at each tick sends each such node the room's
+//! entities once. That node's own gateway diffs them against each of its
+//! players' acknowledged baselines, so acks never cross nodes, a player's
+//! deltas and datagram-or-stream choice are the same as on one node, and a
+//! room costs one message per tick per node with members, whatever the
+//! number of players there. Pushes to a player connected elsewhere take the
+//! same ordered queue, so a push and the states around it arrive in the
+//! order the room made them.
+//!
+//! The connecting node remembers the rooms it joined elsewhere (its visits)
+//! and attaches their members again every [`REATTACH`]: after the owner
+//! dies, the first attach to reach the new owner activates the room there
+//! from its replicated snapshot, and state flows again. Members nobody
+//! attached for [`MEMBER_EXPIRY`] (their node died) leave the room, with
+//! `on-leave`.
+
+use crate::metrics::ClusterMetrics;
+use anthill_core::{Address, CallError, Channel, Entity, Players, RoomSink, SessionHost};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How often a node attaches its players to the rooms other nodes own.
+pub(crate) const REATTACH: Duration = Duration::from_secs(1);
+
+/// A remote member nobody attached for this long has left (its node died).
+pub(crate) const MEMBER_EXPIRY: Duration = Duration::from_secs(10);
+
+/// Frames queued for one node before more are dropped (state is
+/// superseded by the next tick; a dropped push is counted and logged).
+const QUEUE: usize = 4_096;
+
+const STATE: u8 = 1;
+const PUSH: u8 = 2;
+const RELEASE: u8 = 3;
+
+/// The local player side: the gateway, when this node serves players.
+struct Local {
+    rooms: Arc<dyn RoomSink>,
+    players: Arc<dyn Players>,
+    sessions: Arc<dyn SessionHost>,
+}
+
+struct Member {
+    node: String,
+    seen: Instant,
+}
+
+/// This node's rooms with members elsewhere, and its players' rooms
+/// elsewhere.
+pub(crate) struct Rooms {
+    cluster: String,
+    me: String,
+    client: async_nats::Client,
+    metrics: ClusterMetrics,
+    local: OnceLock<Local>,
+    /// Rooms owned here → member → the node it is connected to.
+    members: Mutex<HashMap<Address, HashMap<u64, Member>>>,
+    /// Rooms owned elsewhere → the players connected here who joined them.
+    visits: Mutex<HashMap<Address, HashSet<u64>>>,
+    /// One ordered publisher per destination node.
+    queues: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
+}
+
+impl Rooms {
+    pub(crate) fn new(
+        cluster: &str,
+        me: &str,
+        client: async_nats::Client,
+        metrics: ClusterMetrics,
+    ) -> Arc<Rooms> {
+        Arc::new(Rooms {
+            cluster: cluster.to_owned(),
+            me: me.to_owned(),
+            client,
+            metrics,
+            local: OnceLock::new(),
+            members: Mutex::new(HashMap::new()),
+            visits: Mutex::new(HashMap::new()),
+            queues: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where this node's gateway is: the sinks that see local players, and
+    /// what holds their sessions.
+    pub(crate) fn attach_local(
+        &self,
+        rooms: Arc<dyn RoomSink>,
+        players: Arc<dyn Players>,
+        sessions: Arc<dyn SessionHost>,
+    ) {
+        let _ = self.local.set(Local {
+            rooms,
+            players,
+            sessions,
+        });
+    }
+
+    /// `player` resumed `session` here: `node`, which held it, lets go of it
+    /// (without leaving its rooms). Sent on the same ordered queue as state
+    /// and pushes, so it lands after what was already on its way there.
+    pub(crate) fn release_elsewhere(&self, node: &str, player: u64, session: u64) {
+        self.send(node, "release", encode_release(player, session));
+    }
+
+    /// The subject `node` reads room state and pushes on.
+    pub(crate) fn subject(&self, node: &str) -> String {
+        format!("{}.node.{node}.players", self.cluster)
+    }
+
+    fn set_gauge(&self, members: &HashMap<Address, HashMap<u64, Member>>) {
+        let n: usize = members.values().map(HashMap::len).sum();
+        self.metrics.remote_members.set(n as i64);
+    }
+
+    /// A player connected to `node` joins (or is about to join) `room`.
+    pub(crate) fn joined(&self, room: &Address, node: &str, player: u64) {
+        if node.is_empty() || node == self.me {
+            return;
+        }
+        let mut members = self.members.lock().expect("room members");
+        members.entry(room.clone()).or_default().insert(
+            player,
+            Member {
+                node: node.to_owned(),
+                seen: Instant::now(),
+            },
+        );
+        self.set_gauge(&members);
+    }
+
+    /// A remote member left `room`.
+    pub(crate) fn left(&self, room: &Address, player: u64) {
+        let mut members = self.members.lock().expect("room members");
+        if let Some(m) = members.get_mut(room) {
+            m.remove(&player);
+            if m.is_empty() {
+                members.remove(room);
+            }
+        }
+        self.set_gauge(&members);
+    }
+
+    /// `node` says these players of its are still in `room`.
+    pub(crate) fn attached(&self, room: &Address, node: &str, players: &[u64]) {
+        for p in players {
+            self.joined(room, node, *p);
+        }
+    }
+
+    /// Removes and returns the remote members nobody attached for
+    /// [`MEMBER_EXPIRY`].
+    pub(crate) fn expired(&self) -> Vec<(Address, u64)> {
+        let mut members = self.members.lock().expect("room members");
+        let mut gone = Vec::new();
+        for (room, m) in members.iter_mut() {
+            m.retain(|p, member| {
+                let keep = member.seen.elapsed() < MEMBER_EXPIRY;
+                if !keep {
+                    gone.push((room.clone(), *p));
+                }
+                keep
+            });
+        }
+        members.retain(|_, m| !m.is_empty());
+        self.set_gauge(&members);
+        gone
+    }
+
+    /// The rooms of actors that matched `which` moved away: their new owner
+    /// hears of their members from the members' nodes.
+    pub(crate) fn forget(&self, which: &dyn Fn(&Address) -> bool) {
+        let mut members = self.members.lock().expect("room members");
+        members.retain(|room, _| !which(room));
+        self.set_gauge(&members);
+    }
+
+    /// The node `player` is connected to, if it is a remote member here.
+    fn node_of(&self, player: u64) -> Option<String> {
+        let members = self.members.lock().expect("room members");
+        members
+            .values()
+            .find_map(|m| m.get(&player).map(|m| m.node.clone()))
+    }
+
+    /// A player connected here joined `room`, which another node owns.
+    pub(crate) fn visit(&self, room: &Address, player: u64) {
+        self.visits
+            .lock()
+            .expect("room visits")
+            .entry(room.clone())
+            .or_default()
+            .insert(player);
+    }
+
+    /// A player connected here left `room`.
+    pub(crate) fn unvisit(&self, room: &Address, player: u64) {
+        let mut visits = self.visits.lock().expect("room visits");
+        if let Some(v) = visits.get_mut(room) {
+            v.remove(&player);
+            if v.is_empty() {
+                visits.remove(room);
+            }
+        }
+    }
+
+    /// `room` is owned here now: its members here are plain local members.
+    pub(crate) fn settle(&self, room: &Address) {
+        self.visits.lock().expect("room visits").remove(room);
+    }
+
+    /// The rooms elsewhere that players connected here are in.
+    pub(crate) fn visits(&self) -> Vec<(Address, Vec<u64>)> {
+        self.visits
+            .lock()
+            .expect("room visits")
+            .iter()
+            .map(|(r, p)| (r.clone(), p.iter().copied().collect()))
+            .collect()
+    }
+
+    /// The ordered queue of frames to `node`.
+    fn queue(&self, node: &str) -> mpsc::Sender<Bytes> {
+        let mut queues = self.queues.lock().expect("player frame queues");
+        queues
+            .entry(node.to_owned())
+            .or_insert_with(|| {
+                let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
+                let client = self.client.clone();
+                let subject = self.subject(node);
+                tokio::spawn(async move {
+                    while let Some(frame) = rx.recv().await {
+                        if let Err(e) = client.publish(subject.clone(), frame).await {
+                            tracing::debug!(error = %e, "room state or a push to another node was not published");
+                        }
+                    }
+                });
+                tx
+            })
+            .clone()
+    }
+
+    fn send(&self, node: &str, kind: &'static str, frame: Bytes) -> bool {
+        let sent = self.queue(node).try_send(frame).is_ok();
+        let outcome = if sent { "sent" } else { "dropped" };
+        self.metrics
+            .player_frames
+            .with_label_values(&[kind, outcome])
+            .inc();
+        sent
+    }
+
+    /// Reads what other nodes send this node's players, on a task of its own.
+    pub(crate) async fn serve(
+        self: Arc<Self>,
+    ) -> Result<tokio::task::JoinHandle<()>, crate::ClusterError> {
+        use futures::StreamExt;
+        let subject = self.subject(&self.me);
+        let mut incoming = self.client.subscribe(subject.clone()).await.map_err(|e| {
+            crate::ClusterError::Unavailable(format!("subscribing to {subject}: {e}"))
+        })?;
+        Ok(tokio::spawn(async move {
+            while let Some(msg) = incoming.next().await {
+                self.receive(&msg.payload);
+            }
+        }))
+    }
+
+    /// A frame from another node for players connected here.
+    fn receive(&self, frame: &[u8]) {
+        let Some(local) = self.local.get() else {
+            return;
+        };
+        match decode(frame) {
+            Some(Incoming::State { room, entities }) => {
+                self.metrics
+                    .player_frames
+                    .with_label_values(&["state", "received"])
+                    .inc();
+                local.rooms.publish(&room, entities);
+            }
+            Some(Incoming::Push {
+                player,
+                channel,
+                payload,
+            }) => {
+                self.metrics
+                    .player_frames
+                    .with_label_values(&["push", "received"])
+                    .inc();
+                if let Err(e) = local.players.push(player, channel, payload) {
+                    tracing::debug!(player, error = %e, "a push from another node found no session here");
+                }
+            }
+            Some(Incoming::Release { player, session }) => {
+                self.metrics
+                    .player_frames
+                    .with_label_values(&["release", "received"])
+                    .inc();
+                for room in local.sessions.release(player, session) {
+                    self.unvisit(&room, player);
+                }
+            }
+            None => tracing::warn!("a room frame from another node that does not decode; dropped"),
+        }
+    }
+}
+
+impl RoomSink for Rooms {
+    fn publish(&self, room: &Address, entities: Vec<Entity>) {
+        let nodes: HashSet<String> = self
+            .members
+            .lock()
+            .expect("room members")
+            .get(room)
+            .map(|m| m.values().map(|m| m.node.clone()).collect())
+            .unwrap_or_default();
+        if !nodes.is_empty() {
+            let frame = encode_state(room, &entities);
+            for node in &nodes {
+                self.send(node, "state", frame.clone());
+            }
+        }
+        if let Some(local) = self.local.get() {
+            local.rooms.publish(room, entities);
+        }
+    }
+
+    fn has_members(&self, room: &Address) -> bool {
+        self.local.get().is_some_and(|l| l.rooms.has_members(room))
+            || self
+                .members
+                .lock()
+                .expect("room members")
+                .get(room)
+                .is_some_and(|m| !m.is_empty())
+    }
+
+    fn members_in_module(&self, module: &str) -> usize {
+        let remote: usize = self
+            .members
+            .lock()
+            .expect("room members")
+            .iter()
+            .filter(|(r, _)| r.module == module)
+            .map(|(_, m)| m.len())
+            .sum();
+        remote
+            + self
+                .local
+                .get()
+                .map_or(0, |l| l.rooms.members_in_module(module))
+    }
+
+    fn remove_module(&self, module: &str) {
+        self.forget(&|a| a.module == module);
+        self.visits
+            .lock()
+            .expect("room visits")
+            .retain(|a, _| a.module != module);
+        if let Some(local) = self.local.get() {
+            local.rooms.remove_module(module);
+        }
+    }
+}
+
+impl Players for Rooms {
+    fn push(&self, player: u64, channel: Channel, message: Vec<u8>) -> Result<(), CallError> {
+        let local = match self.local.get() {
+            Some(l) => l.players.push(player, channel, message.clone()),
+            None => Err(CallError::NotFound(format!(
+                "player {player} has no session"
+            ))),
+        };
+        match local {
+            Err(CallError::NotFound(why)) => match self.node_of(player) {
+                Some(node) => {
+                    if !self.send(&node, "push", encode_push(player, channel, &message))
+                        && channel == Channel::Reliable
+                    {
+                        tracing::warn!(
+                            player,
+                            node,
+                            "a reliable push to a player on another node was dropped: that node's queue is full"
+                        );
+                    }
+                    Ok(())
+                }
+                None => Err(CallError::NotFound(why)),
+            },
+            other => other,
+        }
+    }
+}
+
+enum Incoming {
+    State {
+        room: Address,
+        entities: Vec<Entity>,
+    },
+    Push {
+        player: u64,
+        channel: Channel,
+        payload: Vec<u8>,
+    },
+    Release {
+        player: u64,
+        session: u64,
+    },
+}
+
+/// `[1][u16 address length][address][u32 count]([u64 id][u32 length][state])*`
+fn encode_state(room: &Address, entities: &[Entity]) -> Bytes {
+    let name = room.to_string();
+    let size: usize = entities.iter().map(|e| 12 + e.state.len()).sum();
+    let mut b = BytesMut::with_capacity(7 + name.len() + size);
+    b.put_u8(STATE);
+    b.put_u16(name.len() as u16);
+    b.put_slice(name.as_bytes());
+    b.put_u32(entities.len() as u32);
+    for e in entities {
+        b.put_u64(e.id);
+        b.put_u32(e.state.len() as u32);
+        b.put_slice(&e.state);
+    }
+    b.freeze()
+}
+
+/// `[2][u64 player][u8 reliable][payload]`
+fn encode_push(player: u64, channel: Channel, payload: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(10 + payload.len());
+    b.put_u8(PUSH);
+    b.put_u64(player);
+    b.put_u8(u8::from(channel == Channel::Reliable));
+    b.put_slice(payload);
+    b.freeze()
+}
+
+/// `[3][u64 player][u64 session]`
+fn encode_release(player: u64, session: u64) -> Bytes {
+    let mut b = BytesMut::with_capacity(17);
+    b.put_u8(RELEASE);
+    b.put_u64(player);
+    b.put_u64(session);
+    b.freeze()
+}
+
+/// Reads big-endian fields off the front of a frame.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+fn decode(frame: &[u8]) -> Option<Incoming> {
+    let mut r = Reader(frame);
+    match r.u8()? {
+        STATE => {
+            let len = r.u16()? as usize;
+            let room = Address::parse(std::str::from_utf8(r.take(len)?).ok()?);
+            let count = r.u32()? as usize;
+            // Each entity takes at least 12 bytes: a count beyond that is a
+            // corrupt frame, not an allocation to make.
+            if count > r.0.len() / 12 {
+                return None;
+            }
+            let mut entities = Vec::with_capacity(count);
+            for _ in 0..count {
+                let id = r.u64()?;
+                let len = r.u32()? as usize;
+                entities.push(Entity {
+                    id,
+                    state: r.take(len)?.to_vec(),
+                });
+            }
+            r.0.is_empty().then_some(Incoming::State { room, entities })
+        }
+        PUSH => {
+            let player = r.u64()?;
+            let channel = match r.u8()? {
+                1 => Channel::Reliable,
+                _ => Channel::Unreliable,
+            };
+            Some(Incoming::Push {
+                player,
+                channel,
+                payload: r.0.to_vec(),
+            })
+        }
+        RELEASE => {
+            let player = r.u64()?;
+            let session = r.u64()?;
+            r.0.is_empty()
+                .then_some(Incoming::Release { player, session })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_and_pushes_cross_nodes_intact() {
+        let room = Address::parse("arena/r/1");
+        let entities = vec![
+            Entity {
+                id: 3,
+                state: vec![1, 2, 3, 4],
+            },
+            Entity {
+                id: 100,
+                state: Vec::new(),
+            },
+        ];
+        let frame = encode_state(&room, &entities);
+        match decode(&frame) {
+            Some(Incoming::State {
+                room: r,
+                entities: e,
+            }) => {
+                assert_eq!(r, room);
+                assert_eq!(e, entities);
+            }
+            _ => panic!("a state frame decodes as one"),
+        }
+        // Truncated or padded frames are refused, not misread.
+        assert!(decode(&frame[..frame.len() - 1]).is_none());
+        let mut padded = frame.to_vec();
+        padded.push(0);
+        assert!(decode(&padded).is_none());
+        // A count no frame of this size can hold is refused before allocating.
+        let mut huge = frame[..frame.len() - 28].to_vec();
+        let at = 3 + room.to_string().len();
+        huge[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode(&huge).is_none());
+
+        match decode(&encode_push(9, Channel::Reliable, b"slot 4")) {
+            Some(Incoming::Push {
+                player,
+                channel,
+                payload,
+            }) => {
+                assert_eq!((player, channel), (9, Channel::Reliable));
+                assert_eq!(payload, b"slot 4");
+            }
+            _ => panic!("a push frame decodes as one"),
+        }
+        match decode(&encode_release(9, 77)) {
+            Some(Incoming::Release { player, session }) => assert_eq!((player, session), (9, 77)),
+            _ => panic!("a release frame decodes as one"),
+        }
+        assert!(decode(&encode_release(9, 77)[..16]).is_none());
+        assert!(decode(&[9]).is_none());
+    }
+}

@@ -1,0 +1,215 @@
+//! Sessions that follow their player to any node. The `NAME-sessions`
+//! bucket records, per player, the session the player holds, the node that
+//! holds it and the rooms it is in (handle and address; handles are the same
+//! on every node). Every node signs session tokens with one key, kept in the
+//! same bucket (created by the first node), so a token verifies anywhere.
+//!
+//! A resume on a node that does not hold the session takes it over: the
+//! record is rewritten to name this node by compare-and-set at the revision
+//! read (two nodes resuming the same session at once: one wins), the old
+//! node, if alive, is told to let go of it (without leaving its rooms), and
+//! the session's rooms are attached from here at once. What the old node had
+//! queued for the player (reliable pushes sent while it was away) stays there.
+
+use crate::placement::ClusterPlacement;
+use crate::rooms::Rooms;
+use anthill_core::{CallError, SessionDirectory, SessionRooms};
+use async_nats::jetstream::kv;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The key of the token-signing key in the bucket (player keys are digits).
+const SIGNING_KEY: &str = "signing-key";
+
+/// Writes waiting to be applied in order, before more are dropped.
+const QUEUE: usize = 16_384;
+
+/// What the bucket says of one player's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    session: u64,
+    node: String,
+    rooms: SessionRooms,
+}
+
+enum Write {
+    Hold(u64, Record),
+    End(u64, u64),
+}
+
+/// This node's view of the cluster's sessions.
+pub(crate) struct SessionBook {
+    kv: kv::Store,
+    me: String,
+    rooms: Arc<Rooms>,
+    placement: ClusterPlacement,
+    writes: mpsc::Sender<Write>,
+}
+
+/// The token-signing key every node shares: read, or created by the first.
+pub(crate) async fn signing_key(kv: &kv::Store) -> Result<Vec<u8>, crate::ClusterError> {
+    let unavailable =
+        |e: String| crate::ClusterError::Unavailable(format!("the session signing key: {e}"));
+    for _ in 0..3 {
+        if let Some(key) = kv
+            .get(SIGNING_KEY)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+            && key.len() == 32
+        {
+            return Ok(key.to_vec());
+        }
+        let fresh: [u8; 32] = rand::random();
+        match kv.create(SIGNING_KEY, fresh.to_vec().into()).await {
+            Ok(_) => return Ok(fresh.to_vec()),
+            // Another node made it first: read theirs.
+            Err(e) => tracing::debug!(error = %e, "signing key created elsewhere; reading it"),
+        }
+    }
+    Err(unavailable("neither read nor created".into()))
+}
+
+impl SessionBook {
+    pub(crate) fn new(
+        kv: kv::Store,
+        me: &str,
+        rooms: Arc<Rooms>,
+        placement: ClusterPlacement,
+    ) -> Arc<SessionBook> {
+        let (writes, mut rx) = mpsc::channel::<Write>(QUEUE);
+        let writer_kv = kv.clone();
+        let me_owned = me.to_owned();
+        // One writer, so a player's records land in the order they changed.
+        tokio::spawn(async move {
+            while let Some(w) = rx.recv().await {
+                match w {
+                    Write::Hold(player, record) => {
+                        let value = serde_json::to_vec(&record).expect("a record serializes");
+                        if let Err(e) = writer_kv.put(player.to_string(), value.into()).await {
+                            tracing::warn!(player, error = %e, "session record not written: a resume on another node may not find it");
+                        }
+                    }
+                    Write::End(player, session) => {
+                        let key = player.to_string();
+                        if let Ok(Some(e)) = writer_kv.entry(&key).await
+                            && e.operation == kv::Operation::Put
+                            && serde_json::from_slice::<Record>(&e.value)
+                                .is_ok_and(|r| r.session == session && r.node == me_owned)
+                            && let Err(err) = writer_kv
+                                .delete_expect_revision(&key, Some(e.revision))
+                                .await
+                        {
+                            tracing::debug!(player, error = %err, "session record not removed");
+                        }
+                    }
+                }
+            }
+        });
+        Arc::new(SessionBook {
+            kv,
+            me: me.to_owned(),
+            rooms,
+            placement,
+            writes,
+        })
+    }
+
+    fn queue(&self, w: Write) {
+        if self.writes.try_send(w).is_err() {
+            tracing::warn!("{QUEUE} session records are waiting to be written; one was dropped");
+        }
+    }
+
+    /// What [`SessionDirectory::take_over`] runs, detached from `self`.
+    fn taker(&self) -> Taker {
+        Taker {
+            kv: self.kv.clone(),
+            me: self.me.clone(),
+            rooms: self.rooms.clone(),
+            placement: self.placement.clone_handle(),
+        }
+    }
+}
+
+/// What taking a session over needs.
+struct Taker {
+    kv: kv::Store,
+    me: String,
+    rooms: Arc<Rooms>,
+    placement: ClusterPlacement,
+}
+
+impl Taker {
+    async fn run(self, player: u64, session: u64) -> Result<Option<SessionRooms>, CallError> {
+        let key = player.to_string();
+        let unavailable = |e: String| {
+            CallError::Unavailable(format!("the cluster's session records cannot be read: {e}"))
+        };
+        for _ in 0..5 {
+            let Some(entry) = self
+                .kv
+                .entry(&key)
+                .await
+                .map_err(|e| unavailable(e.to_string()))?
+            else {
+                return Ok(None);
+            };
+            if entry.operation != kv::Operation::Put {
+                return Ok(None);
+            }
+            let Ok(record) = serde_json::from_slice::<Record>(&entry.value) else {
+                return Ok(None);
+            };
+            if record.session != session {
+                return Ok(None);
+            }
+            let mine = Record {
+                node: self.me.clone(),
+                ..record.clone()
+            };
+            let value = serde_json::to_vec(&mine).expect("a record serializes");
+            if let Err(e) = self.kv.update(&key, value.into(), entry.revision).await {
+                tracing::debug!(player, error = %e, "session record moved while taking it over; reading again");
+                continue;
+            }
+            if record.node != self.me {
+                self.rooms.release_elsewhere(&record.node, player, session);
+            }
+            for (_, room) in &record.rooms {
+                self.placement.attach_now(room, player);
+            }
+            tracing::info!(player, from = %record.node, rooms = record.rooms.len(), "took over a session resumed here");
+            return Ok(Some(record.rooms));
+        }
+        Err(CallError::Overloaded(format!(
+            "the session of player {player} kept moving between nodes; retry"
+        )))
+    }
+}
+
+impl SessionDirectory for SessionBook {
+    fn hold(&self, player: u64, session: u64, rooms: SessionRooms) {
+        self.queue(Write::Hold(
+            player,
+            Record {
+                session,
+                node: self.me.clone(),
+                rooms,
+            },
+        ));
+    }
+
+    fn end(&self, player: u64, session: u64) {
+        self.queue(Write::End(player, session));
+    }
+
+    fn take_over(
+        &self,
+        player: u64,
+        session: u64,
+    ) -> BoxFuture<'static, Result<Option<SessionRooms>, CallError>> {
+        Box::pin(self.taker().run(player, session))
+    }
+}

@@ -1,0 +1,308 @@
+//! Players on any node of a cluster (real nats-server and anthill processes,
+//! real QUIC clients on loopback): players connected to one node join rooms
+//! living on another, play there (requests, pushes, state deltas), leave, and
+//! follow their room when its node is killed.
+
+use anthill_client::Client;
+use anthill_tests::nats::NatsCluster;
+use anthill_tests::{Node, until_ok};
+use std::time::Duration;
+
+/// A key of `arena` whose room lives on `node`.
+async fn room_living_on(node: &Node, prefix: &str) -> anyhow::Result<String> {
+    let keys = node
+        .admin()
+        .keys_living_here("arena", prefix, "players", 1)
+        .await?;
+    Ok(keys.into_iter().next().expect("one key"))
+}
+
+/// One nats-server and three nodes serving `lobby` and `arena` (open to
+/// players, every join snapshotted before it is acknowledged, so a room
+/// that comes back knows its players).
+async fn arena_cluster() -> anyhow::Result<(NatsCluster, [Node; 3])> {
+    let nats = NatsCluster::start(1).await?;
+    let nodes = Node::start_cluster_of(&nats, 3).await?;
+    let nodes: [Node; 3] = nodes.try_into().map_err(|_| anyhow::anyhow!("3 nodes"))?;
+    nodes[0]
+        .admin()
+        .deploy(
+            "arena",
+            "arena",
+            "kind=keyed&players=open&durability=every-message",
+        )
+        .await?;
+    nodes[0].admin().deploy("lobby", "lobby", "").await?;
+    for n in &nodes[1..] {
+        until_ok(
+            Duration::from_secs(15),
+            "arena served everywhere",
+            || async {
+                let (status, _) = n.admin().get_json("/v1/modules/arena").await?;
+                anyhow::ensure!(status == 200, "not yet: {status}");
+                Ok(())
+            },
+        )
+        .await?;
+    }
+    Ok((nats, nodes))
+}
+
+/// An arena entity's position (x, y in tenths of a unit, i16 LE each).
+fn position(state: &[u8]) -> Option<(i16, i16)> {
+    let b: [u8; 4] = state.get(..4)?.try_into().ok()?;
+    Some((
+        i16::from_le_bytes([b[0], b[1]]),
+        i16::from_le_bytes([b[2], b[3]]),
+    ))
+}
+
+/// The slot the arena pushed to the player when it joined.
+async fn slot_of(client: &Client) -> anyhow::Result<u64> {
+    let push = client
+        .next_push(Duration::from_secs(10))
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no `slot N` push after the join"))?;
+    let text = String::from_utf8(push.payload)?;
+    anyhow::ensure!(push.reliable, "the slot push is reliable");
+    Ok(text
+        .strip_prefix("slot ")
+        .ok_or_else(|| anyhow::anyhow!("a push that is not a slot: {text}"))?
+        .parse()?)
+}
+
+/// Moves the player at `slot` away from the nearer side edge and waits until
+/// every client's mirror of the room shows it moving that way (state deltas
+/// that crossed nodes).
+async fn move_and_watch(
+    clients: &[(Client, u32, u64)],
+    mover: usize,
+    room_name: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    let (c, room, slot) = &clients[mover];
+    let slot = *slot;
+    let from_x = position(&c.room_state(*room).expect("state").1[&slot])
+        .expect("a position")
+        .0;
+    let dir: i16 = if from_x > 5_000 { -1 } else { 1 };
+    let order = format!("move {} 0", 100 * dir);
+    // The first try may meet the room between owners.
+    until_ok(Duration::from_secs(20), "a move accepted", || async {
+        c.request(room_name, order.clone().into_bytes()).await?;
+        Ok(())
+    })
+    .await?;
+    until_ok(Duration::from_secs(20), what, || async {
+        for (c, room, _) in clients {
+            let (_, state) = c
+                .room_state(*room)
+                .ok_or_else(|| anyhow::anyhow!("no state of the room yet"))?;
+            let x = state
+                .get(&slot)
+                .and_then(|s| position(s))
+                .ok_or_else(|| anyhow::anyhow!("slot {slot} not in the state"))?
+                .0;
+            anyhow::ensure!(
+                (x - from_x) * dir > 20,
+                "slot {slot} at x={x}, not moved from {from_x}"
+            );
+        }
+        Ok(())
+    })
+    .await?;
+    c.request(room_name, b"stop".to_vec()).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_on_one_node_play_in_a_room_on_another_and_follow_it_through_a_kill()
+-> anyhow::Result<()> {
+    let (_nats, [n1, n2, n3]) = arena_cluster().await?;
+    let key = room_living_on(&n2, "far").await?;
+    let room_name = format!("arena/{key}");
+
+    // Four players connected to n1 join the room that lives on n2.
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let c = n1.player().await?;
+        c.login_device(&format!("visitor-{i}")).await?;
+        let room = c.join(&room_name).await?;
+        let slot = slot_of(&c).await?;
+        clients.push((c, room, slot));
+    }
+    assert_eq!(
+        n2.admin().call_text(&room_name, "players").await?,
+        "4",
+        "on-join ran on the room's node for each player"
+    );
+    assert!(
+        !n1.admin().live_keys("arena").await?.contains(&key),
+        "no second copy of the room on the players' node"
+    );
+    // Each receives the whole room (4 players, 64 pickups) and its deltas.
+    until_ok(
+        Duration::from_secs(10),
+        "the room's state on n1",
+        || async {
+            for (c, room, _) in &clients {
+                let n = c.room_state(*room).map_or(0, |(_, s)| s.len());
+                anyhow::ensure!(n == 68, "{n} entities mirrored");
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    move_and_watch(&clients, 0, &room_name, "the mover's deltas").await?;
+
+    // One leaves: the room on n2 hears it.
+    let (leaver, leaver_room, _) = clients.pop().expect("four");
+    leaver.leave(leaver_room)?;
+    until_ok(Duration::from_secs(10), "the leave reaches n2", || async {
+        let n = n2.admin().call_text(&room_name, "players").await?;
+        anyhow::ensure!(n == "3", "{n} players");
+        Ok(())
+    })
+    .await?;
+
+    // The room's node dies. The room comes back on a survivor and its
+    // members on n1 receive its state again.
+    let _ = n2.kill9();
+    let back = until_ok(
+        Duration::from_secs(30),
+        "the room back on a survivor",
+        || async {
+            for n in [&n1, &n3] {
+                if n.admin().live_keys("arena").await?.contains(&key) {
+                    return Ok(());
+                }
+            }
+            anyhow::bail!("not live on n1 or n3 yet")
+        },
+    );
+    back.await?;
+    // The restored room knows the player: its move is accepted and every
+    // member sees it.
+    move_and_watch(&clients, 1, &room_name, "deltas after the kill").await?;
+    let mut live_on = Vec::new();
+    for (name, n) in [("n1", &n1), ("n3", &n3)] {
+        if n.admin().live_keys("arena").await?.contains(&key) {
+            live_on.push(name);
+        }
+    }
+    assert_eq!(live_on.len(), 1, "one live copy of the room: {live_on:?}");
+    let survivor = if live_on[0] == "n1" { &n1 } else { &n3 };
+    assert_eq!(
+        survivor.admin().call_text(&room_name, "players").await?,
+        "3",
+        "the room came back with its three members"
+    );
+    Ok(())
+}
+
+/// Players each node counts as connected, by node name (from `node`'s list).
+async fn players_by_node(node: &Node) -> anyhow::Result<std::collections::HashMap<String, u64>> {
+    let (_, body) = node.admin().get_json("/v1/cluster/nodes").await?;
+    Ok(body["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| Some((n["name"].as_str()?.to_owned(), n["players"].as_u64()?)))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_resumes_on_another_node_with_its_rooms_even_after_its_node_is_killed()
+-> anyhow::Result<()> {
+    let (_nats, [n1, n2, n3]) = arena_cluster().await?;
+    let key = room_living_on(&n2, "roam").await?;
+    let room_name = format!("arena/{key}");
+
+    // Two players on n1 in the room on n2.
+    let mut clients = Vec::new();
+    for i in 0..2 {
+        let c = n1.player().await?;
+        c.login_device(&format!("roamer-{i}")).await?;
+        c.set_auto_resume(false);
+        let room = c.join(&room_name).await?;
+        let slot = slot_of(&c).await?;
+        clients.push((c, room, slot));
+    }
+    until_ok(
+        Duration::from_secs(10),
+        "the room's state on n1",
+        || async {
+            for (c, room, _) in &clients {
+                anyhow::ensure!(c.room_state(*room).is_some(), "no state yet");
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    let token_before = clients[0].0.token().expect("logged in").0;
+
+    // The first moves to n3 while n1 is alive: its session (same player,
+    // same rooms, same handles) continues there and n1 lets go of it.
+    let n3_addr = n3.quic.expect("n3 has a gateway");
+    clients[0].0.move_to(
+        n3_addr,
+        anthill_client::Trust::Fingerprint(n3.fingerprint.clone()),
+    )?;
+    assert!(
+        clients[0].0.resume().await?,
+        "n3 resumed the session n1 held (one token key for the cluster)"
+    );
+    until_ok(
+        Duration::from_secs(10),
+        "n1 releases the session",
+        || async {
+            let players = players_by_node(&n2).await?;
+            anyhow::ensure!(
+                players.get("n1") == Some(&1) && players.get("n3") == Some(&1),
+                "players by node: {players:?}"
+            );
+            Ok(())
+        },
+    )
+    .await?;
+    // Its mirror keeps following the room, and its requests reach it.
+    move_and_watch(&clients, 1, &room_name, "deltas on n3 after the move").await?;
+    move_and_watch(&clients, 0, &room_name, "the moved player's own moves").await?;
+    assert_eq!(
+        n2.admin().call_text(&room_name, "players").await?,
+        "2",
+        "moving nodes is not leaving the room"
+    );
+
+    // n3 dies with the session on it: the player resumes on n1, whose node
+    // record said n3, and is in its room again.
+    let _ = n3.kill9();
+    let n1_addr = n1.quic.expect("n1 has a gateway");
+    clients[0].0.move_to(
+        n1_addr,
+        anthill_client::Trust::Fingerprint(n1.fingerprint.clone()),
+    )?;
+    let resumed = until_ok(Duration::from_secs(15), "a resume on n1", || async {
+        anyhow::ensure!(clients[0].0.resume().await?, "resumed as a fresh session");
+        Ok(())
+    });
+    resumed.await?;
+    move_and_watch(&clients, 0, &room_name, "moves after n3 died").await?;
+    assert_eq!(
+        n2.admin().call_text(&room_name, "players").await?,
+        "2",
+        "the room kept both players through its member's node dying"
+    );
+    // A token from before any move still names the same player and session
+    // (it verifies on every node); a made-up session does not resume.
+    let stranger = n2.player().await?;
+    let err = stranger
+        .login_resume(&format!("{token_before}x"))
+        .await
+        .expect_err("a tampered token is refused");
+    assert!(
+        err.to_string().contains("token") || err.to_string().contains("Unauthorized"),
+        "{err}"
+    );
+    Ok(())
+}
