@@ -117,6 +117,16 @@ impl NatsCluster {
         format!("nats://127.0.0.1:{}", self.servers[i].port)
     }
 
+    /// CPU seconds the running servers used so far (user + system, from
+    /// `/proc/PID/stat`): what the cluster's traffic costs NATS.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.servers
+            .iter()
+            .filter_map(|s| s.child.as_ref())
+            .filter_map(|c| crate::process_cpu_seconds(c.id()))
+            .sum()
+    }
+
     /// SIGKILL of server `i`.
     pub fn kill9(&mut self, i: usize) {
         if let Some(mut c) = self.servers[i].child.take() {

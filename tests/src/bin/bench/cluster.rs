@@ -2,8 +2,9 @@
 //! nats-servers (three, JetStream R3) and real nodes. Calls go through the
 //! admin API of one node, to actors it owns (local) and to actors another
 //! node owns (remote, forwarded over NATS request/reply), interleaved, so the
-//! difference is the cross-node hop; then the activation race; then
-//! failover: a node holding `every-message` actors killed with -9, or
+//! difference is the cross-node hop; then the activation race; then players
+//! forwarded to a room's node against players redirected to it
+//! (`cluster_players`); then failover: a node holding `every-message` actors killed with -9, or
 //! paused with SIGSTOP, and the time until each of its actors answers
 //! through the surviving node, over repeated trials.
 
@@ -153,6 +154,7 @@ pub(super) async fn cluster(quick: bool) -> anyhow::Result<()> {
         "seconds": elapsed, "messages_per_sec": (keys * per_key) as f64 / elapsed, "failed": failed,
         "activations": total, "double_activations": total - live.len()}),
     );
+    super::cluster_players::players(&n1, &n2, &nats, quick).await?;
     drop((n1, n2, n3));
     failover(&nats, quick).await
 }

@@ -5,10 +5,12 @@
 //!
 //! ```text
 //! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [transports] [acks]
-//!               [browser] [idle] [languages] [hostile] [cluster] [--quick] [--arena-players=N]
+//!               [browser] [idle] [languages] [hostile] [cluster] [cluster-players] [--quick]
+//!               [--arena-players=N]
 //! ```
 
 mod cluster;
+mod cluster_players;
 mod hostile;
 mod routing;
 mod transports;
@@ -98,6 +100,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("cluster") {
         cluster::cluster(quick).await?;
+    }
+    // Part of `cluster`; alone, on a cluster of its own.
+    if !all && wanted.contains(&"cluster-players") {
+        cluster_players::alone(quick).await?;
     }
     Ok(())
 }
