@@ -4,10 +4,12 @@
 //! rooms, not create them). Arenas tell the lobby when a player leaves (`left ROOM`).
 //! `rooms` (admin) replies the occupancy as JSON.
 
+use anthill_sdk::LogLevel;
 use anthill_sdk::json;
 use anthill_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 const ROOM_SIZE: u32 = 50;
 
@@ -26,8 +28,19 @@ impl Lobby {
                 self.next += 1;
                 let room = format!("r{}", self.next);
                 // Players may join only rooms that exist (arena is deployed
-                // with players=existing): the lobby opens each one first.
-                let _ = host::send(&ActorRef::keyed("arena", &room), b"open");
+                // with players=existing): the lobby opens each one first,
+                // and waits until it is open. A send would do on one node,
+                // but in a cluster the room may live on another node than
+                // this lobby, and the player's join, through yet another
+                // node, could reach it before the send.
+                let open = host::call(
+                    &ActorRef::keyed("arena", &room),
+                    b"open",
+                    Duration::from_secs(5),
+                );
+                if let Err(e) = open {
+                    host::log(LogLevel::Warn, &format!("opening arena/{room}: {e:?}"));
+                }
                 room
             }
         };
