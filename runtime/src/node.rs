@@ -106,10 +106,14 @@ impl RunningNode {
             .enabled
             .then(|| Gateway::new(config.gateway.clone(), &registry));
         if let Some(gw) = &gateway {
-            match joined
-                .as_ref()
-                .and_then(|j| j.player_side(gw.clone(), gw.clone(), gw.clone()))
-            {
+            match joined.as_ref().and_then(|j| {
+                j.player_side(
+                    gw.clone(),
+                    gw.clone(),
+                    gw.clone(),
+                    std::time::Duration::from_millis(config.gateway.resume_grace_ms),
+                )
+            }) {
                 Some(side) => {
                     gw.join_cluster(&side.session_key, side.sessions);
                     runtime.attach(side.rooms, side.players);

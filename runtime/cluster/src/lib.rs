@@ -270,16 +270,18 @@ impl Joined {
     /// The player side in a cluster: rooms and pushes reach players
     /// connected to this node's gateway (`rooms`, `players`) and, through the
     /// nodes they are connected to, players elsewhere; sessions (held by
-    /// `sessions`) are recorded so that a player resumes on any node. Call
+    /// `sessions`) are recorded so that a player resumes on any node, and a
+    /// player whose node died stays in its rooms for `resume_grace`. Call
     /// after [`Joined::place`]; `None` before it.
     pub fn player_side(
         &self,
         rooms: Arc<dyn anthill_core::RoomSink>,
         players: Arc<dyn anthill_core::Players>,
         sessions: Arc<dyn anthill_core::SessionHost>,
+        resume_grace: Duration,
     ) -> Option<PlayerSide> {
         let (remote, placement) = (self.rooms.as_ref()?, self.placement.as_ref()?);
-        remote.attach_local(rooms, players, sessions);
+        remote.attach_local(rooms, players, sessions, resume_grace);
         let book = sessions::SessionBook::new(
             self.nats.sessions.clone(),
             self.settings.node_name(),

@@ -298,7 +298,7 @@ impl ClusterPlacement {
             }
             for (room, player) in self.0.rooms.expired() {
                 if self.0.is_here(&room) {
-                    tracing::info!(%room, player, "a member on another node was not attached for {} s: it leaves the room", crate::rooms::MEMBER_EXPIRY.as_secs());
+                    tracing::info!(%room, player, "a member on another node was not attached for {} s (the resume grace): it leaves the room", self.0.rooms.member_expiry().as_secs());
                     let _ =
                         runtime
                             .router

@@ -15,13 +15,15 @@
 //! and attaches their members again every [`REATTACH`]: after the owner
 //! dies, the first attach to reach the new owner activates the room there
 //! from its replicated snapshot, and state flows again. Members nobody
-//! attached for [`MEMBER_EXPIRY`] (their node died) leave the room, with
-//! `on-leave`.
+//! attached for the players' resume grace (their node died, and they did
+//! not resume on another node in time) leave the room, with `on-leave`, as a
+//! player whose connection dropped does on one node.
 
 use crate::metrics::ClusterMetrics;
 use anthill_core::{Address, CallError, Channel, Entity, Players, RoomSink, SessionHost};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -29,8 +31,9 @@ use tokio::sync::mpsc;
 /// How often a node attaches its players to the rooms other nodes own.
 pub(crate) const REATTACH: Duration = Duration::from_secs(1);
 
-/// A remote member nobody attached for this long has left (its node died).
-pub(crate) const MEMBER_EXPIRY: Duration = Duration::from_secs(10);
+/// A remote member nobody attached for this long has left (its node died),
+/// until the gateway says its resume grace.
+const MEMBER_EXPIRY: Duration = Duration::from_secs(30);
 
 /// Frames queued for one node before more are dropped (state is
 /// superseded by the next tick; a dropped push is counted and logged).
@@ -66,6 +69,8 @@ pub(crate) struct Rooms {
     visits: Mutex<HashMap<Address, HashSet<u64>>>,
     /// One ordered publisher per destination node.
     queues: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
+    /// How long a remote member stays without being attached (ms).
+    member_expiry_ms: AtomicU64,
 }
 
 impl Rooms {
@@ -84,17 +89,22 @@ impl Rooms {
             members: Mutex::new(HashMap::new()),
             visits: Mutex::new(HashMap::new()),
             queues: Mutex::new(HashMap::new()),
+            member_expiry_ms: AtomicU64::new(MEMBER_EXPIRY.as_millis() as u64),
         })
     }
 
     /// Where this node's gateway is: the sinks that see local players, and
-    /// what holds their sessions.
+    /// what holds their sessions; `resume_grace` is how long a player who
+    /// lost its node has to resume on another before it leaves its rooms.
     pub(crate) fn attach_local(
         &self,
         rooms: Arc<dyn RoomSink>,
         players: Arc<dyn Players>,
         sessions: Arc<dyn SessionHost>,
+        resume_grace: Duration,
     ) {
+        self.member_expiry_ms
+            .store(resume_grace.as_millis() as u64, Ordering::Relaxed);
         let _ = self.local.set(Local {
             rooms,
             players,
@@ -154,14 +164,20 @@ impl Rooms {
         }
     }
 
+    /// How long a remote member stays in a room without being attached.
+    pub(crate) fn member_expiry(&self) -> Duration {
+        Duration::from_millis(self.member_expiry_ms.load(Ordering::Relaxed))
+    }
+
     /// Removes and returns the remote members nobody attached for
-    /// [`MEMBER_EXPIRY`].
+    /// [`Rooms::member_expiry`].
     pub(crate) fn expired(&self) -> Vec<(Address, u64)> {
+        let expiry = self.member_expiry();
         let mut members = self.members.lock().expect("room members");
         let mut gone = Vec::new();
         for (room, m) in members.iter_mut() {
             m.retain(|p, member| {
-                let keep = member.seen.elapsed() < MEMBER_EXPIRY;
+                let keep = member.seen.elapsed() < expiry;
                 if !keep {
                     gone.push((room.clone(), *p));
                 }
