@@ -5,7 +5,7 @@
 //! can) and `arena` (ask the lobby for a room, join it, move now and then,
 //! mirror the room's state).
 
-use anthill_client::{Client, Transport, Trust};
+use anthill_client::{Client, ClientError, Transport, Trust};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -58,6 +58,11 @@ pub(super) struct BotArgs {
     /// The node certificate's SHA-256 [default: from DATA/gateway.fingerprint]
     #[arg(long)]
     fingerprint: Option<String>,
+    /// Another node of the same cluster, `ADDR=FINGERPRINT` (repeatable): a
+    /// QUIC bot whose node stops answering resumes its session there, as a
+    /// real client would (bots spread over the fallbacks).
+    #[arg(long, value_name = "ADDR=FINGERPRINT", value_parser = parse_fallback)]
+    fallback: Vec<Fallback>,
     /// The transport the bots play over.
     #[arg(long, value_enum, default_value_t = Via::Quic)]
     transport: Via,
@@ -104,11 +109,32 @@ pub(super) struct BotArgs {
     quiet: bool,
 }
 
+/// A node to resume on when the bot's own stops answering.
+#[derive(Clone, Debug)]
+struct Fallback {
+    addr: SocketAddr,
+    fingerprint: String,
+}
+
+fn parse_fallback(s: &str) -> Result<Fallback, String> {
+    let (addr, fingerprint) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not ADDR=FINGERPRINT"))?;
+    Ok(Fallback {
+        addr: addr
+            .parse()
+            .map_err(|e| format!("`{addr}` is not an address: {e}"))?,
+        fingerprint: fingerprint.to_owned(),
+    })
+}
+
 /// Counters shared by every bot.
 #[derive(Default)]
 struct Totals {
     requests: AtomicU64,
     errors: AtomicU64,
+    /// Players that resumed their session on a fallback node.
+    moved: AtomicU64,
     /// The first few distinct errors, for the summary.
     samples: Mutex<Vec<String>>,
     connected: AtomicU64,
@@ -148,6 +174,10 @@ fn read_trimmed(path: &std::path::Path) -> Option<String> {
 }
 
 pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.fallback.is_empty() || a.transport == Via::Quic,
+        "--fallback is for QUIC bots (browsers reconnect by URL)"
+    );
     let data = super::data_dir(a.data.as_deref());
     let addr = match a.addr {
         Some(x) => x,
@@ -197,13 +227,25 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         let trust = Trust::Fingerprint(fingerprint.clone());
         let (scenario, payload, move_share, rate) = (a.scenario, a.payload, a.move_share, a.rate);
         let ack_every = a.ack_every;
+        // Each bot tries the fallbacks from its own place in the list, so a
+        // dead node's players spread over the others.
+        let mut fallbacks = a.fallback.clone();
+        let n = fallbacks.len();
+        if n > 0 {
+            fallbacks.rotate_left(i % n);
+        }
         tasks.push(tokio::spawn(async move {
             let outcome = async {
                 let client = dial.connect(addr, trust).await?;
                 client.set_ack_every(ack_every);
-                player(
-                    i, run_id, client, scenario, payload, move_share, rate, stop_at, &totals,
-                    &clients,
+                let bot = Bot {
+                    i,
+                    run_id,
+                    client,
+                    fallbacks,
+                };
+                bot.play(
+                    scenario, payload, move_share, rate, stop_at, &totals, &clients,
                 )
                 .await
             }
@@ -282,6 +324,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         "bytes_per_player_per_sec": bytes as f64 / elapsed / players as f64,
         "wire_bytes_per_player_per_sec": wire as f64 / elapsed / players as f64,
         "errors": totals.errors.load(Ordering::Relaxed),
+        "moved": totals.moved.load(Ordering::Relaxed),
         "error_samples": *totals.samples.lock().expect("stats poisoned"),
     });
     if a.json {
@@ -300,6 +343,10 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
             bytes as f64 / elapsed / players as f64,
             summary["errors"],
         );
+        let moved = totals.moved.load(Ordering::Relaxed);
+        if moved > 0 {
+            println!("  {moved} players resumed their session on a fallback node");
+        }
         for s in totals.samples.lock().expect("stats poisoned").iter() {
             println!("  e.g. {s}");
         }
@@ -362,90 +409,120 @@ impl Dial {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn player(
+/// One simulated player.
+struct Bot {
     i: usize,
     run_id: u32,
     client: Client,
-    scenario: Scenario,
-    payload: usize,
-    move_share: f64,
-    rate: f64,
-    stop_at: Option<Instant>,
-    totals: &Totals,
-    clients: &Mutex<Vec<Client>>,
-) -> anyhow::Result<()> {
-    clients
-        .lock()
-        .expect("clients poisoned")
-        .push(client.clone());
-    client
-        .login_device(&format!("bot-{run_id:08x}-{i}"))
-        .await?;
-    totals.connected.fetch_add(1, Ordering::Relaxed);
-    let running = || stop_at.is_none_or(|s| Instant::now() < s);
-    match scenario {
-        Scenario::Echo => {
-            let body = vec![b'x'; payload];
-            let mut pace = (rate > 0.0).then(|| {
-                let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                i
-            });
-            while running() {
-                if let Some(p) = pace.as_mut() {
-                    p.tick().await;
+    fallbacks: Vec<Fallback>,
+}
+
+impl Bot {
+    /// After a request failed: if the node stopped answering and there are
+    /// fallbacks, resume the session on the first that takes it.
+    async fn fail_over(&self, e: &ClientError, totals: &Totals) {
+        if !matches!(e, ClientError::ConnectionLost | ClientError::Timeout(_)) {
+            return;
+        }
+        for f in &self.fallbacks {
+            let moved = self
+                .client
+                .move_to(f.addr, Trust::Fingerprint(f.fingerprint.clone()));
+            if moved.is_ok() && matches!(self.client.resume().await, Ok(true)) {
+                totals.moved.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn play(
+        &self,
+        scenario: Scenario,
+        payload: usize,
+        move_share: f64,
+        rate: f64,
+        stop_at: Option<Instant>,
+        totals: &Totals,
+        clients: &Mutex<Vec<Client>>,
+    ) -> anyhow::Result<()> {
+        let (i, run_id, client) = (self.i, self.run_id, &self.client);
+        clients
+            .lock()
+            .expect("clients poisoned")
+            .push(client.clone());
+        client
+            .login_device(&format!("bot-{run_id:08x}-{i}"))
+            .await?;
+        totals.connected.fetch_add(1, Ordering::Relaxed);
+        let running = || stop_at.is_none_or(|s| Instant::now() < s);
+        match scenario {
+            Scenario::Echo => {
+                let body = vec![b'x'; payload];
+                let mut pace = (rate > 0.0).then(|| {
+                    let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    i
+                });
+                while running() {
+                    if let Some(p) = pace.as_mut() {
+                        p.tick().await;
+                    }
+                    let t = Instant::now();
+                    match client.request("echo", body.clone()).await {
+                        Ok(_) => totals.record(t),
+                        Err(e) => {
+                            self.fail_over(&e, totals).await;
+                            totals.error(e);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
                 }
+            }
+            Scenario::Idle => {
+                while running() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            Scenario::Arena => {
                 let t = Instant::now();
-                match client.request("echo", body.clone()).await {
-                    Ok(_) => totals.record(t),
-                    Err(e) => {
-                        totals.error(e);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                let room = String::from_utf8(client.request("lobby", b"find".to_vec()).await?)?;
+                totals.record(t);
+                client.join(&room).await?;
+                let mut rng = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let mut next = || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    (rng % 10_000) as f64 / 10_000.0
+                };
+                let mut moving = false;
+                while running() {
+                    tokio::time::sleep(Duration::from_millis(500 + (next() * 1000.0) as u64)).await;
+                    let want = next() < move_share;
+                    let cmd = if want {
+                        format!(
+                            "move {:.0} {:.0}",
+                            next() * 200.0 - 100.0,
+                            next() * 200.0 - 100.0
+                        )
+                    } else if moving {
+                        "stop".to_owned()
+                    } else {
+                        continue;
+                    };
+                    moving = want;
+                    let t = Instant::now();
+                    match client.request(&room, cmd.into_bytes()).await {
+                        Ok(_) => totals.record(t),
+                        Err(e) => {
+                            self.fail_over(&e, totals).await;
+                            totals.error(e);
+                        }
                     }
                 }
             }
         }
-        Scenario::Idle => {
-            while running() {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-        Scenario::Arena => {
-            let t = Instant::now();
-            let room = String::from_utf8(client.request("lobby", b"find".to_vec()).await?)?;
-            totals.record(t);
-            client.join(&room).await?;
-            let mut rng = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let mut next = || {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                (rng % 10_000) as f64 / 10_000.0
-            };
-            let mut moving = false;
-            while running() {
-                tokio::time::sleep(Duration::from_millis(500 + (next() * 1000.0) as u64)).await;
-                let want = next() < move_share;
-                let cmd = if want {
-                    format!(
-                        "move {:.0} {:.0}",
-                        next() * 200.0 - 100.0,
-                        next() * 200.0 - 100.0
-                    )
-                } else if moving {
-                    "stop".to_owned()
-                } else {
-                    continue;
-                };
-                moving = want;
-                let t = Instant::now();
-                match client.request(&room, cmd.into_bytes()).await {
-                    Ok(_) => totals.record(t),
-                    Err(e) => totals.error(e),
-                }
-            }
-        }
+        Ok(())
     }
-    Ok(())
 }
