@@ -42,6 +42,11 @@ build: setup
 demo: build build-modules
     scripts/demo.sh
 
+# The cluster demo: 3 nats-servers and 3 nodes on loopback, bots on every
+# gateway, one node killed mid-game, and where its rooms went.
+cluster-demo: build build-modules nats-toolchain
+    cargo run -j {{jobs}} --quiet --release -p anthill-tests --bin anthill-cluster-demo
+
 # Chromium (Debian's, when root) and pinned playwright-core for the browser tests.
 browser-toolchain:
     scripts/browser-toolchain.sh
