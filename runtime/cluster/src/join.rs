@@ -184,8 +184,8 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
     )
     .await?;
     let name = format!("{prefix}-events");
-    let events = js
-        .get_or_create_stream(jetstream::stream::Config {
+    let events = while_forming(&name, || {
+        js.get_or_create_stream(jetstream::stream::Config {
             name: name.clone(),
             description: Some(
                 "anthill: events published on each node, for the others' subscribers".into(),
@@ -195,24 +195,18 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
             max_age: EVENTS_KEPT,
             ..Default::default()
         })
-        .await
-        .map_err(|e| ClusterError::Bucket {
-            bucket: name,
-            detail: e.to_string(),
-        })?;
+    })
+    .await?;
     let name = format!("{prefix}-components");
-    let components = js
-        .create_object_store(object_store::Config {
+    let components = while_forming(&name, || {
+        js.create_object_store(object_store::Config {
             bucket: name.clone(),
             description: Some("anthill: uploaded components, by sha256".into()),
             num_replicas: replicas,
             ..Default::default()
         })
-        .await
-        .map_err(|e| ClusterError::Bucket {
-            bucket: name,
-            detail: e.to_string(),
-        })?;
+    })
+    .await?;
     // A bucket just created has no stream leader for a moment (reads answer
     // "no responders"): wait until each one answers.
     for kv in [
@@ -270,12 +264,45 @@ pub(crate) async fn keys_where(
 /// different configuration is an error that names the bucket.
 async fn bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store, ClusterError> {
     let name = config.bucket.clone();
-    js.create_key_value(config)
-        .await
-        .map_err(|e| ClusterError::Bucket {
-            bucket: name,
-            detail: e.to_string(),
-        })
+    while_forming(&name, || js.create_key_value(config.clone())).await
+}
+
+/// How long a node waits for a JetStream cluster that is still forming.
+const FORMING: Duration = Duration::from_secs(15);
+
+/// Creates (or opens) bucket `name` with `create`, retrying for up to
+/// [`FORMING`] while JetStream says it has too few peers to place it: the
+/// servers of a cluster that has just started take a few seconds to know
+/// each other (seen when nodes start right after their NATS servers).
+async fn while_forming<T, E, F, Fut>(name: &str, mut create: F) -> Result<T, ClusterError>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = std::time::Instant::now() + FORMING;
+    let mut logged = false;
+    loop {
+        match create().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let detail = e.to_string();
+                let forming = detail.contains("no suitable peers")
+                    || detail.contains("insufficient resources");
+                if !forming || std::time::Instant::now() > deadline {
+                    return Err(ClusterError::Bucket {
+                        bucket: name.to_owned(),
+                        detail,
+                    });
+                }
+                if !logged {
+                    tracing::info!(bucket = name, error = %detail, "the JetStream cluster is still forming; retrying for up to {} s", FORMING.as_secs());
+                    logged = true;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
 }
 
 /// Waits up to 15 s for a bucket to answer reads.
