@@ -32,6 +32,7 @@ mod events;
 pub mod join;
 pub mod membership;
 mod metrics;
+mod outbox;
 pub mod partitioned;
 pub mod placement;
 pub mod registry;

@@ -29,11 +29,9 @@ use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// Partitions of the actor space. Fixed for the life of a cluster: every node
 /// must hash an address to the same partition.
@@ -52,6 +50,11 @@ fn rendezvous(p: u32, node: &str) -> u64 {
     }
     h ^= h >> 33;
     h.wrapping_mul(0xff51_afd7_ed55_8ccd)
+}
+
+/// The subject `node` reads forwarded messages on.
+fn deliver_subject(cluster: &str, node: &str) -> String {
+    format!("{cluster}.node.{node}.deliver")
 }
 
 /// The partition of the actor at `to` (FNV-1a of module and key).
@@ -98,7 +101,7 @@ struct Inner {
     runtime: Weak<Runtime>,
     /// One ordered queue of sends per destination node: NATS keeps the order
     /// of one connection's publishes, so sends keep theirs.
-    sends: Mutex<HashMap<String, mpsc::Sender<bytes::Bytes>>>,
+    sends: crate::outbox::Outbox,
 }
 
 /// Who this node is, and what says whether it may serve: its lease, what it
@@ -138,6 +141,13 @@ impl ClusterPlacement {
             rooms,
             heartbeat,
         } = standing;
+        let prefix = cluster.clone();
+        let sends = crate::outbox::Outbox::new(
+            nats.client.clone(),
+            move |node| deliver_subject(&prefix, node),
+            SEND_QUEUE,
+            "a send",
+        );
         ClusterPlacement(Arc::new(Inner {
             nats,
             epoch: AtomicU64::new(lease.lapses()),
@@ -152,7 +162,7 @@ impl ClusterPlacement {
             me: Claim { node, incarnation },
             table: RwLock::new(vec![None; PARTITIONS as usize]),
             runtime: Arc::downgrade(runtime),
-            sends: Mutex::new(HashMap::new()),
+            sends,
         }))
     }
 
@@ -385,7 +395,17 @@ impl Inner {
     }
 
     fn subject(&self, node: &str) -> String {
-        format!("{}.node.{node}.deliver", self.cluster)
+        deliver_subject(&self.cluster, node)
+    }
+
+    /// Queues a one-way message to `node`, in the caller's order.
+    fn queue_send(&self, node: &str, f: &Forwarded) -> Result<Vec<u8>, CallError> {
+        if self.sends.send(node, f.encode()) {
+            return Ok(Vec::new());
+        }
+        Err(CallError::Overloaded(format!(
+            "{SEND_QUEUE} sends to node {node} are waiting to leave"
+        )))
     }
 
     fn known(&self, p: u32) -> Option<Claim> {
@@ -698,13 +718,7 @@ impl Inner {
             && owner != self.me
         {
             self.metrics.forwarded.with_label_values(&["send"]).inc();
-            let queued = self.send_queue(&owner.node).try_send(f.encode());
-            let outcome = queued.map(|()| Vec::new()).map_err(|_| {
-                CallError::Overloaded(format!(
-                    "{SEND_QUEUE} sends to node {} are waiting to leave",
-                    owner.node
-                ))
-            });
+            let outcome = self.queue_send(&owner.node, &f);
             return Box::pin(async move { outcome });
         }
         Box::pin(self.clone().forward(f, timeout))
@@ -718,27 +732,6 @@ impl Inner {
                 return why;
             }
         }
-    }
-
-    /// The ordered send queue to `node`.
-    fn send_queue(&self, node: &str) -> mpsc::Sender<bytes::Bytes> {
-        let mut sends = self.sends.lock().expect("send queues");
-        sends
-            .entry(node.to_owned())
-            .or_insert_with(|| {
-                let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(SEND_QUEUE);
-                let client = self.nats.client.clone();
-                let subject = self.subject(node);
-                tokio::spawn(async move {
-                    while let Some(frame) = rx.recv().await {
-                        if let Err(e) = client.publish(subject.clone(), frame).await {
-                            tracing::debug!(error = %e, "a send to another node was not published");
-                        }
-                    }
-                });
-                tx
-            })
-            .clone()
     }
 
     async fn forward(
@@ -758,16 +751,7 @@ impl Inner {
             let kind = if f.header.reply { "call" } else { "send" };
             self.metrics.forwarded.with_label_values(&[kind]).inc();
             if !f.header.reply {
-                return self
-                    .send_queue(&owner.node)
-                    .try_send(f.encode())
-                    .map(|()| Vec::new())
-                    .map_err(|_| {
-                        CallError::Overloaded(format!(
-                            "{SEND_QUEUE} sends to node {} are waiting to leave",
-                            owner.node
-                        ))
-                    });
+                return self.queue_send(&owner.node, &f);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             let sent_at = anthill_core::now_ms();

@@ -20,13 +20,13 @@
 //! player whose connection dropped does on one node.
 
 use crate::metrics::ClusterMetrics;
+use crate::outbox::Outbox;
 use anthill_core::{Address, CallError, Channel, Entity, Players, RoomSink, SessionHost};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// How often a node attaches its players to the rooms other nodes own.
 pub(crate) const REATTACH: Duration = Duration::from_secs(1);
@@ -42,6 +42,11 @@ const QUEUE: usize = 4_096;
 const STATE: u8 = 1;
 const PUSH: u8 = 2;
 const RELEASE: u8 = 3;
+
+/// The subject `node` reads room states, pushes and releases on.
+fn players_subject(cluster: &str, node: &str) -> String {
+    format!("{cluster}.node.{node}.players")
+}
 
 /// The local player side: the gateway, when this node serves players.
 struct Local {
@@ -68,7 +73,7 @@ pub(crate) struct Rooms {
     /// Rooms owned elsewhere → the players connected here who joined them.
     visits: Mutex<HashMap<Address, HashSet<u64>>>,
     /// One ordered publisher per destination node.
-    queues: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
+    outbox: Outbox,
     /// How long a remote member stays without being attached (ms).
     member_expiry_ms: AtomicU64,
 }
@@ -80,6 +85,13 @@ impl Rooms {
         client: async_nats::Client,
         metrics: ClusterMetrics,
     ) -> Arc<Rooms> {
+        let prefix = cluster.to_owned();
+        let outbox = Outbox::new(
+            client.clone(),
+            move |node| players_subject(&prefix, node),
+            QUEUE,
+            "a room state or push",
+        );
         Arc::new(Rooms {
             cluster: cluster.to_owned(),
             me: me.to_owned(),
@@ -88,7 +100,7 @@ impl Rooms {
             local: OnceLock::new(),
             members: Mutex::new(HashMap::new()),
             visits: Mutex::new(HashMap::new()),
-            queues: Mutex::new(HashMap::new()),
+            outbox,
             member_expiry_ms: AtomicU64::new(MEMBER_EXPIRY.as_millis() as u64),
         })
     }
@@ -121,7 +133,7 @@ impl Rooms {
 
     /// The subject `node` reads room state and pushes on.
     pub(crate) fn subject(&self, node: &str) -> String {
-        format!("{}.node.{node}.players", self.cluster)
+        players_subject(&self.cluster, node)
     }
 
     fn set_gauge(&self, members: &HashMap<Address, HashMap<u64, Member>>) {
@@ -241,29 +253,8 @@ impl Rooms {
             .collect()
     }
 
-    /// The ordered queue of frames to `node`.
-    fn queue(&self, node: &str) -> mpsc::Sender<Bytes> {
-        let mut queues = self.queues.lock().expect("player frame queues");
-        queues
-            .entry(node.to_owned())
-            .or_insert_with(|| {
-                let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
-                let client = self.client.clone();
-                let subject = self.subject(node);
-                tokio::spawn(async move {
-                    while let Some(frame) = rx.recv().await {
-                        if let Err(e) = client.publish(subject.clone(), frame).await {
-                            tracing::debug!(error = %e, "room state or a push to another node was not published");
-                        }
-                    }
-                });
-                tx
-            })
-            .clone()
-    }
-
     fn send(&self, node: &str, kind: &'static str, frame: Bytes) -> bool {
-        let sent = self.queue(node).try_send(frame).is_ok();
+        let sent = self.outbox.send(node, frame);
         let outcome = if sent { "sent" } else { "dropped" };
         self.metrics
             .player_frames
