@@ -306,3 +306,60 @@ async fn a_session_resumes_on_another_node_with_its_rooms_even_after_its_node_is
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_taken_back_is_not_ended_by_the_grace_of_its_released_copy() -> anyhow::Result<()>
+{
+    // A short resume grace, so the released copy's grace runs out in the test.
+    let grace = "[gateway]\nresume_grace_ms = 1500\n";
+    let nats = NatsCluster::start(1).await?;
+    let n1 = Node::start_clustered_with_config(&nats, "n1", grace).await?;
+    let n2 = Node::start_clustered_with_config(&nats, "n2", grace).await?;
+    n1.admin()
+        .deploy("arena", "arena", "kind=keyed&players=open")
+        .await?;
+    until_ok(Duration::from_secs(15), "arena served on n2", || async {
+        let (status, _) = n2.admin().get_json("/v1/modules/arena").await?;
+        anyhow::ensure!(status == 200, "not yet: {status}");
+        Ok(())
+    })
+    .await?;
+    let key = room_living_on(&n2, "back").await?;
+    let room_name = format!("arena/{key}");
+    let c = n1.player().await?;
+    c.login_device("boomerang").await?;
+    c.set_auto_resume(false);
+    let room = c.join(&room_name).await?;
+    let to = |n: &Node| -> anyhow::Result<()> {
+        c.move_to(
+            n.quic.expect("a gateway"),
+            anthill_client::Trust::Fingerprint(n.fingerprint.clone()),
+        )?;
+        Ok(())
+    };
+    // n1 → n2 → n1 within the grace: n1 released the session, then took it
+    // back as a new session object.
+    to(&n2)?;
+    assert!(c.resume().await?);
+    to(&n1)?;
+    assert!(c.resume().await?);
+    // Past the grace of the copy n1 released: the session n1 holds now is
+    // still in its room, and its state still comes.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(
+        n2.admin().call_text(&room_name, "players").await?,
+        "1",
+        "the player is still in its room"
+    );
+    let before = c.room_state(room).map(|(tick, _)| tick).unwrap_or(0);
+    until_ok(Duration::from_secs(5), "new room states", || async {
+        let now = c.room_state(room).map(|(tick, _)| tick).unwrap_or(0);
+        anyhow::ensure!(now > before, "tick {now}, was {before}");
+        Ok(())
+    })
+    .await?;
+    // And its record still says where it is: it resumes on n2 again.
+    to(&n2)?;
+    assert!(c.resume().await?, "the session still exists cluster-wide");
+    Ok(())
+}

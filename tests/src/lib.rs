@@ -196,6 +196,28 @@ impl Node {
         Self::start_with(&["--cluster", &nats.urls(), "--node", name]).await
     }
 
+    /// A node of the cluster on `nats`, named `name`, with this TOML config
+    /// (for settings that have no flag).
+    pub async fn start_clustered_with_config(
+        nats: &nats::NatsCluster,
+        name: &str,
+        toml: &str,
+    ) -> anyhow::Result<Node> {
+        let tmp = tempfile::tempdir()?;
+        let config = tmp.path().join("anthill.toml");
+        std::fs::write(&config, toml)?;
+        let config = config.to_str().expect("utf-8 path").to_owned();
+        let data = tmp.path().join("data");
+        let urls = nats.urls();
+        let mut node = Self::start_in(
+            &data,
+            &["--config", &config, "--cluster", &urls, "--node", name],
+        )
+        .await?;
+        node._tmp = Some(tmp);
+        Ok(node)
+    }
+
     /// Nodes `n1`…`nN` joined to `nats`, started one after the other.
     pub async fn start_cluster_of(nats: &nats::NatsCluster, n: usize) -> anyhow::Result<Vec<Node>> {
         let mut nodes = Vec::with_capacity(n);

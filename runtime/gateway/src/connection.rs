@@ -104,8 +104,7 @@ fn start_grace(gw: Arc<Gateway>, session: Arc<Session>, epoch: u64) {
     let grace = Duration::from_millis(gw.settings.resume_grace_ms);
     tokio::spawn(async move {
         tokio::time::sleep(grace).await;
-        if session.still_detached(epoch) && gw.remove_session(session.player, session.id).is_some()
-        {
+        if session.still_detached(epoch) && gw.remove_exact(&session) {
             end_session(&gw, &session).await;
             if let Some(d) = gw.directory() {
                 d.end(session.player, session.id);

@@ -499,6 +499,22 @@ impl Gateway {
         None
     }
 
+    /// Removes `session` itself, not another session under the same id: a
+    /// session released to another node and then taken back is a new
+    /// object here, which the old one's resume grace must not end.
+    fn remove_exact(&self, session: &Arc<Session>) -> bool {
+        let mut sessions = self.sessions.lock().expect("sessions poisoned");
+        if sessions
+            .get(&session.player)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            sessions.remove(&session.player);
+            self.metrics.sessions.set(sessions.len() as i64);
+            return true;
+        }
+        false
+    }
+
     fn insert_session(&self, s: Arc<Session>) -> Option<Arc<Session>> {
         let mut sessions = self.sessions.lock().expect("sessions poisoned");
         let old = sessions.insert(s.player, s);
