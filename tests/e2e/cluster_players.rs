@@ -363,3 +363,40 @@ async fn a_session_taken_back_is_not_ended_by_the_grace_of_its_released_copy() -
     assert!(c.resume().await?, "the session still exists cluster-wide");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_pushes_to_a_player_connected_to_another_node_in_order() -> anyhow::Result<()> {
+    let nats = NatsCluster::start(1).await?;
+    let n1 = Node::start_clustered(&nats, "n1").await?;
+    let n2 = Node::start_clustered(&nats, "n2").await?;
+    n1.admin().deploy("probe", "probe", "kind=keyed").await?;
+    until_ok(Duration::from_secs(15), "probe served on n2", || async {
+        let (status, _) = n2.admin().get_json("/v1/modules/probe").await?;
+        anyhow::ensure!(status == 200, "not yet: {status}");
+        Ok(())
+    })
+    .await?;
+    // An actor on n1, in no room with the player, which is on n2.
+    let sender = n1
+        .admin()
+        .keys_living_here("probe", "pusher", "state", 1)
+        .await?;
+    let sender = format!("probe/{}", sender[0]);
+    let c = n2.player().await?;
+    let player = c.login_device("far-listener").await?;
+    for word in ["one", "two", "three"] {
+        n1.admin()
+            .call_text(&sender, &format!("push {player} reliable {word}"))
+            .await?;
+    }
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let push = c
+            .next_push(Duration::from_secs(10))
+            .await
+            .ok_or_else(|| anyhow::anyhow!("pushes so far: {got:?}"))?;
+        got.push(String::from_utf8(push.payload)?);
+    }
+    assert_eq!(got, ["one", "two", "three"], "each push, in order");
+    Ok(())
+}

@@ -237,6 +237,7 @@ impl Joined {
             &self.settings.name,
             self.settings.node_name(),
             self.nats.client.clone(),
+            self.nats.sessions.clone(),
             metrics.clone(),
         );
         let standing = placement::Standing {

@@ -25,7 +25,7 @@ use anthill_core::{Address, CallError, Channel, Entity, Players, RoomSink, Sessi
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// How often a node attaches its players to the rooms other nodes own.
@@ -76,6 +76,14 @@ pub(crate) struct Rooms {
     outbox: Outbox,
     /// How long a remote member stays without being attached (ms).
     member_expiry_ms: AtomicU64,
+    /// Where players' sessions are recorded (`NAME-sessions`), for pushes
+    /// to players who are in no room here.
+    sessions: async_nats::jetstream::kv::Store,
+    /// Pushes waiting for their player's node to be looked up, in order.
+    lookups: Mutex<HashMap<u64, Vec<Bytes>>>,
+    /// Players' nodes looked up lately.
+    player_nodes: Mutex<HashMap<u64, (String, Instant)>>,
+    this: Weak<Rooms>,
 }
 
 impl Rooms {
@@ -83,6 +91,7 @@ impl Rooms {
         cluster: &str,
         me: &str,
         client: async_nats::Client,
+        sessions: async_nats::jetstream::kv::Store,
         metrics: ClusterMetrics,
     ) -> Arc<Rooms> {
         let prefix = cluster.to_owned();
@@ -92,7 +101,7 @@ impl Rooms {
             QUEUE,
             "a room state or push",
         );
-        Arc::new(Rooms {
+        Arc::new_cyclic(|this| Rooms {
             cluster: cluster.to_owned(),
             me: me.to_owned(),
             client,
@@ -102,6 +111,10 @@ impl Rooms {
             visits: Mutex::new(HashMap::new()),
             outbox,
             member_expiry_ms: AtomicU64::new(MEMBER_EXPIRY.as_millis() as u64),
+            sessions,
+            lookups: Mutex::new(HashMap::new()),
+            player_nodes: Mutex::new(HashMap::new()),
+            this: this.clone(),
         })
     }
 
@@ -377,6 +390,79 @@ impl RoomSink for Rooms {
     }
 }
 
+/// How long a player's node, once looked up, is trusted for pushes.
+const PLAYER_NODE_KEPT: Duration = Duration::from_secs(1);
+
+impl Rooms {
+    fn push_to(&self, node: &str, player: u64, channel: Channel, frame: Bytes) {
+        if !self.send(node, "push", frame) && channel == Channel::Reliable {
+            tracing::warn!(
+                player,
+                node,
+                "a reliable push to a player on another node was dropped: that node's queue is full"
+            );
+        }
+    }
+
+    /// A push to a player who is neither here nor in a room here: sent to
+    /// the node `NAME-sessions` names, looked up once for the pushes that
+    /// queue behind the lookup, so they keep their order.
+    fn push_elsewhere(&self, player: u64, channel: Channel, frame: Bytes) {
+        let cached = self
+            .player_nodes
+            .lock()
+            .expect("player nodes")
+            .get(&player)
+            .filter(|(_, at)| at.elapsed() < PLAYER_NODE_KEPT)
+            .map(|(node, _)| node.clone());
+        let mut lookups = self.lookups.lock().expect("push lookups");
+        if let Some(pending) = lookups.get_mut(&player) {
+            pending.push(frame);
+            return;
+        }
+        if let Some(node) = cached {
+            drop(lookups);
+            return self.push_to(&node, player, channel, frame);
+        }
+        lookups.insert(player, vec![frame]);
+        drop(lookups);
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let found = crate::sessions::node_of(&this.sessions, player).await;
+            let pending = this
+                .lookups
+                .lock()
+                .expect("push lookups")
+                .remove(&player)
+                .unwrap_or_default();
+            match found {
+                Ok(Some(node)) if node != this.me => {
+                    this.player_nodes
+                        .lock()
+                        .expect("player nodes")
+                        .insert(player, (node.clone(), Instant::now()));
+                    for frame in pending {
+                        this.push_to(&node, player, channel, frame);
+                    }
+                }
+                outcome => {
+                    this.metrics
+                        .player_frames
+                        .with_label_values(&["push", "dropped"])
+                        .inc_by(pending.len() as u64);
+                    tracing::debug!(
+                        player,
+                        ?outcome,
+                        "a push to a player with no session on another node was dropped"
+                    );
+                }
+            }
+        });
+    }
+}
+
 impl Players for Rooms {
     fn push(&self, player: u64, channel: Channel, message: Vec<u8>) -> Result<(), CallError> {
         let local = match self.local.get() {
@@ -386,21 +472,14 @@ impl Players for Rooms {
             ))),
         };
         match local {
-            Err(CallError::NotFound(why)) => match self.node_of(player) {
-                Some(node) => {
-                    if !self.send(&node, "push", encode_push(player, channel, &message))
-                        && channel == Channel::Reliable
-                    {
-                        tracing::warn!(
-                            player,
-                            node,
-                            "a reliable push to a player on another node was dropped: that node's queue is full"
-                        );
-                    }
-                    Ok(())
+            Err(CallError::NotFound(_)) => {
+                let frame = encode_push(player, channel, &message);
+                match self.node_of(player) {
+                    Some(node) => self.push_to(&node, player, channel, frame),
+                    None => self.push_elsewhere(player, channel, frame),
                 }
-                None => Err(CallError::NotFound(why)),
-            },
+                Ok(())
+            }
             other => other,
         }
     }

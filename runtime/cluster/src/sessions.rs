@@ -71,6 +71,18 @@ pub(crate) async fn signing_key(kv: &kv::Store) -> Result<Vec<u8>, crate::Cluste
     Err(unavailable("neither read nor created".into()))
 }
 
+/// The node that holds `player`'s session, as the bucket says now.
+pub(crate) async fn node_of(kv: &kv::Store, player: u64) -> Result<Option<String>, String> {
+    let entry = kv
+        .entry(player.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(entry
+        .filter(|e| e.operation == kv::Operation::Put)
+        .and_then(|e| serde_json::from_slice::<Record>(&e.value).ok())
+        .map(|r| r.node))
+}
+
 impl SessionBook {
     pub(crate) fn new(
         kv: kv::Store,
