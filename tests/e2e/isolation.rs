@@ -265,8 +265,11 @@ async fn looping_actors_and_failing_fresh_keys_do_not_starve_an_unrelated_module
         assert_ne!(status, 200, "a looping init answered");
     }
     let (p99, max) = p99_max(&mut latencies);
+    // Starved, echo would wait for the loopers' 100 ms deadlines one after
+    // another (seconds); a shared box under the full suite (clusters,
+    // Chromium) adds a few hundred ms to a single call now and then.
     assert!(
-        max < Duration::from_millis(250),
+        p99 < Duration::from_millis(100) && max < Duration::from_secs(1),
         "echo took up to {max:?} (p99 {p99:?}, {} calls) while looper and trapper attacked",
         latencies.len()
     );
