@@ -60,7 +60,7 @@ async fn the_cluster_demo_brings_the_killed_nodes_rooms_and_players_back() -> an
     let out = tokio::task::spawn_blocking(|| {
         Command::new(env!("CARGO_BIN_EXE_anthill-cluster-demo"))
             .env("CLUSTER_DEMO_PLAYERS", "8")
-            .env("CLUSTER_DEMO_SECONDS", "30")
+            .env("CLUSTER_DEMO_SECONDS", "24")
             .output()
     })
     .await??;

@@ -235,17 +235,25 @@ async fn a_paused_owner_loses_its_actors_and_writes_nothing_stale_when_it_resume
         })
         .collect();
     // n2 takes the actor over once n1 has been silent for dead_after_ms.
+    // An attempt that fails meanwhile may or may not have been applied (a
+    // NATS write whose acknowledgement timed out under load), as documented.
+    let unknown = std::sync::atomic::AtomicU64::new(0);
     let first = eventually(Duration::from_secs(20), "counter/p through n2", || async {
         let (status, body) = n2.admin().call("counter/p", b"incr").await?;
+        if status != 200 {
+            unknown.fetch_add(1, Ordering::Relaxed);
+        }
         Ok((status == 200).then(|| String::from_utf8_lossy(&body).into_owned()))
     })
     .await?;
     println!("n2 answered {:?} after the pause", paused.elapsed());
-    assert_eq!(
-        first, "4",
-        "the value continues from the last acknowledged write"
+    let first: u64 = first.parse()?;
+    let unknown = unknown.load(Ordering::Relaxed);
+    assert!(
+        first > acked && first <= acked + 1 + unknown,
+        "the value continues from the last acknowledged write: {first} after {acked} acknowledged and {unknown} failed attempts"
     );
-    acked += 1;
+    acked = first;
     for _ in 0..5 {
         let reply: u64 = n2.admin().call_text("counter/p", "incr").await?.parse()?;
         acked += 1;

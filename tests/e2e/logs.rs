@@ -13,7 +13,9 @@ const ROOMY: &str = "kind=keyed&deadline_ms=2000";
 async fn rust_js_and_python_output_appears_in_anthill_logs() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let admin = node.admin();
-    admin.deploy("probe", "probe", "kind=keyed").await?;
+    // Roomy deadlines: the first call activates each actor, and under the
+    // full suite's load a 100 ms first print once ran out.
+    admin.deploy("probe", "probe", ROOMY).await?;
     admin.deploy("counter-js", "counter-js", ROOMY).await?;
     admin.deploy("counter-py", "counter-py", ROOMY).await?;
 
