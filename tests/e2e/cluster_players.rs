@@ -17,6 +17,23 @@ async fn room_living_on(node: &Node, prefix: &str) -> anyhow::Result<String> {
     Ok(keys.into_iter().next().expect("one key"))
 }
 
+/// Waits until `node` serves `module` (a deploy made elsewhere reached it).
+async fn served(node: &Node, module: &str) -> anyhow::Result<()> {
+    until_ok(
+        Duration::from_secs(15),
+        "the module served there",
+        || async {
+            let (status, _) = node
+                .admin()
+                .get_json(&format!("/v1/modules/{module}"))
+                .await?;
+            anyhow::ensure!(status == 200, "{module}: not yet: {status}");
+            Ok(())
+        },
+    )
+    .await
+}
+
 /// One nats-server and three nodes serving `lobby` and `arena` (open to
 /// players, every join snapshotted before it is acknowledged, so a room
 /// that comes back knows its players).
@@ -34,16 +51,7 @@ async fn arena_cluster() -> anyhow::Result<(NatsCluster, [Node; 3])> {
         .await?;
     nodes[0].admin().deploy("lobby", "lobby", "").await?;
     for n in &nodes[1..] {
-        until_ok(
-            Duration::from_secs(15),
-            "arena served everywhere",
-            || async {
-                let (status, _) = n.admin().get_json("/v1/modules/arena").await?;
-                anyhow::ensure!(status == 200, "not yet: {status}");
-                Ok(())
-            },
-        )
-        .await?;
+        served(n, "arena").await?;
     }
     Ok((nats, nodes))
 }
@@ -318,12 +326,7 @@ async fn a_session_taken_back_is_not_ended_by_the_grace_of_its_released_copy() -
     n1.admin()
         .deploy("arena", "arena", "kind=keyed&players=open")
         .await?;
-    until_ok(Duration::from_secs(15), "arena served on n2", || async {
-        let (status, _) = n2.admin().get_json("/v1/modules/arena").await?;
-        anyhow::ensure!(status == 200, "not yet: {status}");
-        Ok(())
-    })
-    .await?;
+    served(&n2, "arena").await?;
     let key = room_living_on(&n2, "back").await?;
     let room_name = format!("arena/{key}");
     let c = n1.player().await?;
@@ -370,12 +373,7 @@ async fn an_actor_pushes_to_a_player_connected_to_another_node_in_order() -> any
     let n1 = Node::start_clustered(&nats, "n1").await?;
     let n2 = Node::start_clustered(&nats, "n2").await?;
     n1.admin().deploy("probe", "probe", "kind=keyed").await?;
-    until_ok(Duration::from_secs(15), "probe served on n2", || async {
-        let (status, _) = n2.admin().get_json("/v1/modules/probe").await?;
-        anyhow::ensure!(status == 200, "not yet: {status}");
-        Ok(())
-    })
-    .await?;
+    served(&n2, "probe").await?;
     // An actor on n1, in no room with the player, which is on n2.
     let sender = n1
         .admin()

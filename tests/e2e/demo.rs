@@ -3,7 +3,16 @@
 //! stopped the demo's hot swap unnoticed.
 
 use anthill_tests::{anthill_bin, workspace_root};
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// What a demo printed, stdout then stderr.
+fn printed(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
 
 #[tokio::test]
 async fn the_demo_swaps_arena_under_bots_and_stops_gracefully() -> anyhow::Result<()> {
@@ -16,11 +25,7 @@ async fn the_demo_swaps_arena_under_bots_and_stops_gracefully() -> anyhow::Resul
             .output()
     })
     .await??;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = printed(&out);
     // The demo keeps its data dir for the user; the test does not.
     if let Some(dir) = text
         .lines()
@@ -64,11 +69,7 @@ async fn the_cluster_demo_brings_the_killed_nodes_rooms_and_players_back() -> an
             .output()
     })
     .await??;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = printed(&out);
     assert!(out.status.success(), "the cluster demo failed:\n{text}");
     assert!(
         text.contains("rooms came back on the survivors: unavailable"),
