@@ -649,3 +649,51 @@ async fn events_published_on_one_node_reach_subscribers_on_another() -> anyhow::
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_kept_by_the_cluster_and_listed_from_any_node() -> anyhow::Result<()> {
+    const FAST_RETRIES: &str = "[events]\nmax_attempts = 3\nretry_base_ms = 50\n";
+    let nats = NatsCluster::start(1).await?;
+    let n1 = Node::start_clustered_with_config(&nats, "n1", FAST_RETRIES).await?;
+    let n2 = Node::start_clustered_with_config(&nats, "n2", FAST_RETRIES).await?;
+    n1.admin().deploy("probe", "probe", "kind=keyed").await?;
+    eventually(Duration::from_secs(10), "n2 serving probe", || async {
+        Ok(served(&n2, "probe").await?.map(|_| ()))
+    })
+    .await?;
+    // A subscriber on n2 that refuses every event, a publisher on n1.
+    let sub = format!("probe/{}", key_living_on(&n2, "probe", "sub").await?);
+    let publisher = format!("probe/{}", key_living_on(&n1, "probe", "pub").await?);
+    let (a1, a2) = (n1.admin(), n2.admin());
+    a2.call_text(&sub, "subscribe scores alo").await?;
+    a2.call_text(&sub, "fail 1000").await?;
+    a1.call_text(&publisher, "publish scores lost-goal").await?;
+
+    // n1 holds neither the subscriber nor its log, and lists the letter.
+    let letters = eventually(Duration::from_secs(10), "a dead letter on n1", || async {
+        let (_, l) = a1.get_json("/v1/dead-letters").await?;
+        Ok((l.as_array().map(Vec::len) == Some(1)).then_some(l))
+    })
+    .await?;
+    let letter = &letters[0];
+    assert_eq!(letter["topic"], "scores");
+    assert_eq!(letter["subscriber"], sub.as_str());
+    assert_eq!(letter["attempts"], 3);
+    assert_eq!(letter["text"], "lost-goal");
+    let id = letter["id"].as_u64().expect("a numeric id");
+    let (_, on_n2) = a2.get_json("/v1/dead-letters").await?;
+    assert_eq!(on_n2, letters, "every node lists the same letters");
+
+    // Only the subscriber's owner replays; another node says which it is.
+    let (status, body) = a1.post(&format!("/v1/dead-letters/{id}/replay")).await?;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.to_string().contains("node n2"), "{body}");
+    a2.call_text(&sub, "fail 0").await?;
+    let (status, body) = a2.post(&format!("/v1/dead-letters/{id}/replay")).await?;
+    assert_eq!(status, 200, "{body}");
+    let state = a2.probe_state(&sub).await?;
+    assert_eq!(state["events"], json!(["scores:lost-goal"]));
+    let (_, l) = a1.get_json("/v1/dead-letters").await?;
+    assert_eq!(l, json!([]), "replayed, so gone for every node");
+    Ok(())
+}

@@ -1,12 +1,16 @@
 //! Pub/sub across nodes: an event published on one node is appended to the
-//! cluster's JetStream stream (`NAME-events`, replicated) before `publish`
-//! returns, and every other node reads the stream through a durable consumer
-//! of its own and hands each event to its own subscribers (appending it to
-//! its at-least-once log first), acknowledging only then. A node that is down
-//! finds what it missed when it comes back (the stream keeps events a day).
+//! cluster's JetStream stream (`NAME-events`, replicated), on its topic's
+//! subject, before any subscriber sees it. The stream is the at-least-once
+//! log (see [`crate::event_log`]): each node's at-least-once subscribers
+//! read it from their cursors. Every other node also reads the stream
+//! through a durable consumer of its own, handing each event to its
+//! at-most-once subscribers and waking its at-least-once ones, and
+//! acknowledges only then. A node that is down finds what it missed when it
+//! comes back (the stream keeps events a day).
 //!
-//! Subscriptions themselves stay on the node where the actor subscribed.
+//! Subscriptions are served by the owner of their actor's partition.
 
+use crate::event_log::{decode, encode, topic_subject};
 use crate::join::Nats;
 use anthill_actors::Runtime;
 use anthill_core::{CallError, EventBus};
@@ -17,20 +21,8 @@ use futures::future::BoxFuture;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// `[topic length, u16 LE][topic][event]`
-fn encode(topic: &str, event: &[u8]) -> bytes::Bytes {
-    let mut out = Vec::with_capacity(2 + topic.len() + event.len());
-    out.extend_from_slice(&(topic.len() as u16).to_le_bytes());
-    out.extend_from_slice(topic.as_bytes());
-    out.extend_from_slice(event);
-    out.into()
-}
-
-fn decode(bytes: &[u8]) -> Option<(&str, &[u8])> {
-    let len = u16::from_le_bytes([*bytes.first()?, *bytes.get(1)?]) as usize;
-    let topic = std::str::from_utf8(bytes.get(2..2 + len)?).ok()?;
-    Some((topic, &bytes[2 + len..]))
-}
+/// The header naming the node an event was published on.
+const NODE_HEADER: &str = "Anthill-Node";
 
 /// This node's side of cluster pub/sub.
 pub(crate) struct EventFanout {
@@ -74,7 +66,6 @@ impl EventFanout {
 
     /// Reads what the other nodes publish, for as long as the node runs.
     pub(crate) async fn follow(self: Arc<Self>, runtime: Weak<Runtime>) {
-        let mine = format!("{}.events.{}", self.prefix, self.node);
         loop {
             let messages = match self.open().await {
                 Ok(c) => c.messages().await,
@@ -97,7 +88,12 @@ impl EventFanout {
                 let Some(runtime) = runtime.upgrade() else {
                     return;
                 };
-                if msg.subject.as_str() == mine {
+                let from_here = msg
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(NODE_HEADER))
+                    .is_some_and(|n| n.as_str() == self.node);
+                if from_here {
                     let _ = msg.ack().await;
                     continue;
                 }
@@ -130,7 +126,9 @@ impl EventFanout {
 impl EventBus for EventFanout {
     fn broadcast(&self, topic: &str, event: &[u8]) -> BoxFuture<'static, Result<(), CallError>> {
         let js = self.nats.js.clone();
-        let subject = format!("{}.events.{}", self.prefix, self.node);
+        let subject = topic_subject(&self.prefix, topic);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(NODE_HEADER, self.node.as_str());
         let body = encode(topic, event);
         let topic = topic.to_owned();
         Box::pin(async move {
@@ -139,24 +137,12 @@ impl EventBus for EventFanout {
                     "the event on `{topic}` reached this node's subscribers but not the cluster's: {e}"
                 ))
             };
-            js.publish(subject, body)
+            js.publish_with_headers(subject, headers, body)
                 .await
                 .map_err(|e| unavailable(e.to_string()))?
                 .await
                 .map_err(|e| unavailable(e.to_string()))?;
             Ok(())
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_carry_their_topic() {
-        let b = encode("acme/news", b"hello");
-        assert_eq!(decode(&b), Some(("acme/news", &b"hello"[..])));
-        assert_eq!(decode(&b[..3]), None);
     }
 }

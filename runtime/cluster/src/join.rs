@@ -46,6 +46,11 @@ pub struct Nats {
     pub timers: kv::Store,
     /// Subscriptions, by partition, actor and topic (see [`crate::partitioned`]).
     pub subscriptions: kv::Store,
+    /// At-least-once cursors, by partition, actor and topic (see
+    /// [`crate::event_log`]).
+    pub cursors: kv::Store,
+    /// Dead letters, by id (see [`crate::event_log`]).
+    pub dead_letters: kv::Store,
     /// Players' sessions, by player (see [`crate::sessions`]), and the
     /// key that signs session tokens on every node.
     pub sessions: kv::Store,
@@ -169,6 +174,16 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         "actors' subscriptions, adopted by whoever owns the partition",
     )
     .await?;
+    let cursors = open(
+        "cursors",
+        "where each at-least-once subscriber is in its topic, adopted with its partition",
+    )
+    .await?;
+    let dead_letters = open(
+        "dead-letters",
+        "events that exhausted their delivery attempts, by id",
+    )
+    .await?;
     let sessions = bucket(
         &js,
         kv::Config {
@@ -217,6 +232,8 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         &snapshots,
         &timers,
         &subscriptions,
+        &cursors,
+        &dead_letters,
         &sessions,
     ] {
         ready(kv).await?;
@@ -231,6 +248,8 @@ pub async fn join(settings: &ClusterSettings) -> Result<Nats, ClusterError> {
         snapshots,
         timers,
         subscriptions,
+        cursors,
+        dead_letters,
         sessions,
         events,
         components,

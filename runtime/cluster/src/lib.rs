@@ -14,6 +14,9 @@
 //!   claimed by compare-and-set, taken over from dead nodes;
 //! - replicated snapshots ([`snapshots`]): actor state in JetStream, fenced
 //!   by compare-and-set, so another node can take an actor over;
+//! - pub/sub across nodes (`events`, `event_log`): every event in one
+//!   replicated stream, which is also the at-least-once log; cursors and
+//!   dead letters replicated beside it;
 //! - rooms across nodes (`rooms`): a player joins a room through any node;
 //!   the owner sends each node with members the room's state once a tick
 //!   and its pushes, and the members follow the room when it moves;
@@ -28,6 +31,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod control;
+mod event_log;
 mod events;
 pub mod join;
 pub mod membership;
@@ -124,6 +128,8 @@ pub enum ClusterError {
 pub(crate) struct Records {
     pub(crate) timers: Arc<partitioned::PartitionedRecords>,
     pub(crate) subscriptions: Arc<partitioned::PartitionedRecords>,
+    /// At-least-once cursors, with the log they point into.
+    pub(crate) log: Arc<event_log::StreamLog>,
 }
 
 /// Where a node can be reached, for the others' node lists.
@@ -181,6 +187,12 @@ pub async fn join(settings: ClusterSettings) -> Result<Joined, ClusterError> {
         timers: Arc::new(partitioned::PartitionedRecords::new(nats.timers.clone())),
         subscriptions: Arc::new(partitioned::PartitionedRecords::new(
             nats.subscriptions.clone(),
+        )),
+        log: Arc::new(event_log::StreamLog::new(
+            &settings.name,
+            nats.events.clone(),
+            Arc::new(partitioned::PartitionedRecords::new(nats.cursors.clone())),
+            nats.dead_letters.clone(),
         )),
     };
     Ok(Joined {

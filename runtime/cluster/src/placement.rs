@@ -16,6 +16,7 @@
 //! new claim it evicts its copies, and any write they still attempt is
 //! refused by the snapshot's compare-and-set.
 
+use crate::event_log::ReplicatedCursor;
 use crate::join::Nats;
 use crate::membership::{Lease, Peers};
 use crate::metrics::ClusterMetrics;
@@ -439,10 +440,26 @@ impl Inner {
                 let read = async {
                     let timers = records.timers.of_partition(p).await?;
                     let subscriptions = records.subscriptions.of_partition(p).await?;
-                    Ok::<_, String>((timers, subscriptions))
+                    let cursors = records
+                        .log
+                        .cursors
+                        .of_partition::<ReplicatedCursor>(p)
+                        .await?;
+                    Ok::<_, String>((timers, subscriptions, cursors))
                 };
                 match read.await {
-                    Ok((timers, subscriptions)) => {
+                    Ok((timers, subscriptions, cursors)) => {
+                        // Where the last owner's deliveries got to: the
+                        // subscriptions resume there, not at the next event.
+                        for c in cursors {
+                            if let Err(e) =
+                                runtime
+                                    .store
+                                    .put_cursor(&c.topic, &c.module, &c.key, c.record())
+                            {
+                                tracing::warn!(partition = p, topic = %c.topic, subscriber = %format!("{}/{}", c.module, c.key), error = %e, "cannot take over a delivery cursor; the subscription starts at the next event");
+                            }
+                        }
                         let t = runtime.timers.adopt(timers);
                         let s = runtime.events.adopt(&runtime, subscriptions);
                         if t + s > 0 {

@@ -1,8 +1,10 @@
 //! Actor snapshots in the cluster: replicated in a JetStream KV bucket
 //! (`NAME-snapshots`, with the cluster's replicas), so that when a node dies
 //! another one reactivates its actors from their last durable snapshot. The
-//! node's sled store stays underneath as a cache and keeps everything that is
-//! not a snapshot (events, timers, the local registry copy).
+//! node's sled store stays underneath as a cache and keeps the local registry
+//! copy; the store's other seams are implemented here over the cluster's
+//! buckets (timers, subscriptions, the at-least-once log: see
+//! [`crate::partitioned`] and [`crate::event_log`]).
 //!
 //! Fencing: every write is a compare-and-set at the revision this node last
 //! read or wrote for that actor. A node that activates an actor it has no
@@ -555,6 +557,7 @@ impl anthill_store::Registry for ReplicatedStore {
         let doing = format!("removing the timers of {module}");
         let purge = async {
             self.records.timers.remove_module(module).await?;
+            self.records.log.cursors.remove_module(module).await?;
             self.records.subscriptions.remove_module(module).await
         };
         block_on(&doing, purge)?.map_err(|e| replicated(doing, e))
@@ -573,9 +576,11 @@ impl anthill_store::Registry for ReplicatedStore {
     }
 }
 
-/// Subscriptions live in the cluster's bucket and follow their actor's
-/// partition (see [`crate::partitioned`]); the at-least-once log, cursors and
-/// dead letters stay on the node (see docs/operations.md, "Cluster").
+/// Subscriptions and at-least-once cursors live in the cluster's buckets
+/// and follow their actor's partition (see [`crate::partitioned`]); the log
+/// is the cluster's event stream and dead letters have a bucket of their own
+/// (see [`crate::event_log`]). The node's sled keeps a copy of the cursors
+/// of the subscriptions it serves, which its delivery workers read.
 impl anthill_store::EventLog for ReplicatedStore {
     fn put_subscription(&self, s: &SubscriptionRecord) -> Result<(), StoreError> {
         if !self.shared.owns(&s.module, &s.key) {
@@ -594,6 +599,7 @@ impl anthill_store::EventLog for ReplicatedStore {
 
     fn remove_subscription(&self, topic: &str, module: &str, key: &str) -> Result<(), StoreError> {
         self.local.remove_subscription(topic, module, key)?;
+        self.records.log.cursors.remove(module, key, topic)?;
         self.records.subscriptions.remove(module, key, topic)
     }
 
@@ -603,12 +609,14 @@ impl anthill_store::EventLog for ReplicatedStore {
         Ok(Vec::new())
     }
 
-    fn next_sequence(&self) -> Result<u64, StoreError> {
-        self.local.next_sequence()
+    fn log_end(&self, topic: &str) -> Result<u64, StoreError> {
+        let doing = format!("finding the end of the cluster's log of {topic}");
+        block_on(&doing, self.records.log.end())?.map_err(|e| replicated(doing, e))
     }
 
-    fn append_event(&self, topic: &str, seq: u64, event: &[u8]) -> Result<(), StoreError> {
-        self.local.append_event(topic, seq, event)
+    /// The event bus wrote it to the cluster's stream before delivering.
+    fn append_event(&self, _topic: &str, _event: &[u8]) -> Result<(), StoreError> {
+        Ok(())
     }
 
     fn events_from(
@@ -617,11 +625,23 @@ impl anthill_store::EventLog for ReplicatedStore {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.local.events_from(topic, from, limit)
+        let doing = format!("reading the cluster's log of {topic}");
+        block_on(&doing, self.records.log.read(topic, from, limit))?
+            .map_err(|e| replicated(doing, e))
     }
 
-    fn trim_events(&self, topic: &str, below: u64) -> Result<usize, StoreError> {
-        self.local.trim_events(topic, below)
+    /// The stream drops events by age (a day), not by delivery.
+    fn trim_events(&self, _topic: &str, _below: u64) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    /// 1 when anything waits: counting a stream subject's events past a
+    /// sequence would cost a read each.
+    fn backlog(&self, topic: &str, from: u64, _cap: usize) -> Result<usize, StoreError> {
+        let doing = format!("checking the cluster's log of {topic}");
+        block_on(&doing, self.records.log.waiting(topic, from))?
+            .map(usize::from)
+            .map_err(|e| replicated(doing, e))
     }
 
     fn put_cursor(
@@ -631,7 +651,24 @@ impl anthill_store::EventLog for ReplicatedStore {
         key: &str,
         c: CursorRecord,
     ) -> Result<(), StoreError> {
-        self.local.put_cursor(topic, module, key, c)
+        if !self.shared.owns(module, key) {
+            return Err(replicated(
+                format!("saving the cursor of {module}/{key} in {topic}"),
+                "this node does not own the actor's partition now",
+            ));
+        }
+        self.local.put_cursor(topic, module, key, c)?;
+        let replicated = crate::event_log::ReplicatedCursor {
+            topic: topic.to_owned(),
+            module: module.to_owned(),
+            key: key.to_owned(),
+            next: c.next,
+            attempts: c.attempts,
+        };
+        self.records
+            .log
+            .cursors
+            .put(module, key, topic, &replicated)
     }
 
     fn cursor(
@@ -643,20 +680,34 @@ impl anthill_store::EventLog for ReplicatedStore {
         self.local.cursor(topic, module, key)
     }
 
+    fn dead_letter_id(
+        &self,
+        topic: &str,
+        module: &str,
+        key: &str,
+        seq: u64,
+    ) -> Result<u64, StoreError> {
+        Ok(crate::event_log::dead_letter_id(topic, module, key, seq))
+    }
+
     fn put_dead_letter(&self, d: &DeadLetter) -> Result<(), StoreError> {
-        self.local.put_dead_letter(d)
+        let doing = format!("saving dead letter {} in the cluster", d.id);
+        block_on(&doing, self.records.log.put_dead_letter(d))?.map_err(|e| replicated(doing, e))
     }
 
     fn dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
-        self.local.dead_letter(id)
+        let doing = format!("reading dead letter {id} from the cluster");
+        block_on(&doing, self.records.log.dead_letter(id))?.map_err(|e| replicated(doing, e))
     }
 
     fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        self.local.dead_letters()
+        let doing = "listing the cluster's dead letters".to_owned();
+        block_on(&doing, self.records.log.dead_letters())?.map_err(|e| replicated(doing, e))
     }
 
     fn remove_dead_letter(&self, id: u64) -> Result<bool, StoreError> {
-        self.local.remove_dead_letter(id)
+        let doing = format!("removing dead letter {id} from the cluster");
+        block_on(&doing, self.records.log.remove_dead_letter(id))?.map_err(|e| replicated(doing, e))
     }
 }
 

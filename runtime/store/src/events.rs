@@ -41,6 +41,15 @@ pub struct DeadLetter {
     pub at_ms: u64,
 }
 
+impl Store {
+    /// A fresh, never reused sequence number (persisted across restarts).
+    fn next_sequence(&self) -> Result<u64, StoreError> {
+        self.db
+            .generate_id()
+            .map_err(db_err("allocating an event sequence number"))
+    }
+}
+
 fn event_key(topic: &str, seq: u64) -> Vec<u8> {
     let mut k = topic.as_bytes().to_vec();
     k.push(0);
@@ -83,13 +92,14 @@ impl crate::EventLog for Store {
         Ok(out)
     }
 
-    fn next_sequence(&self) -> Result<u64, StoreError> {
-        self.db
-            .generate_id()
-            .map_err(db_err("allocating an event sequence number"))
+    /// Sequences are node-wide and never reused, so the next fresh one is
+    /// past every event already appended to any topic.
+    fn log_end(&self, _topic: &str) -> Result<u64, StoreError> {
+        self.next_sequence()
     }
 
-    fn append_event(&self, topic: &str, seq: u64, event: &[u8]) -> Result<(), StoreError> {
+    fn append_event(&self, topic: &str, event: &[u8]) -> Result<(), StoreError> {
+        let seq = self.next_sequence()?;
         self.events
             .insert(event_key(topic, seq), event)
             .map(|_| ())
@@ -168,6 +178,10 @@ impl crate::EventLog for Store {
             })
         })
         .transpose()
+    }
+
+    fn dead_letter_id(&self, _: &str, _: &str, _: &str, _: u64) -> Result<u64, StoreError> {
+        self.next_sequence()
     }
 
     fn put_dead_letter(&self, d: &DeadLetter) -> Result<(), StoreError> {

@@ -111,10 +111,15 @@ pub trait EventLog: Send + Sync {
 
     fn subscriptions(&self) -> Result<Vec<SubscriptionRecord>, StoreError>;
 
-    /// A fresh, never reused sequence number (persisted across restarts).
-    fn next_sequence(&self) -> Result<u64, StoreError>;
+    /// Where a subscription to `topic` made now starts: at or below the
+    /// position of the next event appended to it.
+    fn log_end(&self, topic: &str) -> Result<u64, StoreError>;
 
-    fn append_event(&self, topic: &str, seq: u64, event: &[u8]) -> Result<(), StoreError>;
+    /// Appends `event` to `topic`'s log at the next position. The caller
+    /// serializes appends (a reader never passes an event still being
+    /// written). A store whose log is written elsewhere (a cluster's stream,
+    /// written by the event bus before local delivery) has nothing to do.
+    fn append_event(&self, topic: &str, event: &[u8]) -> Result<(), StoreError>;
 
     /// Up to `limit` events of `topic` from sequence `from` on, in order.
     fn events_from(
@@ -126,6 +131,12 @@ pub trait EventLog: Send + Sync {
 
     /// Deletes a topic's events below `seq` (every subscriber is past them).
     fn trim_events(&self, topic: &str, below: u64) -> Result<usize, StoreError>;
+
+    /// Events of `topic` waiting from `from` on, counted up to `cap`: cheap
+    /// enough for every scrape of `/metrics`.
+    fn backlog(&self, topic: &str, from: u64, cap: usize) -> Result<usize, StoreError> {
+        self.events_from(topic, from, cap).map(|e| e.len())
+    }
 
     fn put_cursor(
         &self,
@@ -141,6 +152,16 @@ pub trait EventLog: Send + Sync {
         module: &str,
         key: &str,
     ) -> Result<Option<CursorRecord>, StoreError>;
+
+    /// The id of a new dead letter: `topic`'s event at `seq` that `module`/`key`
+    /// did not take.
+    fn dead_letter_id(
+        &self,
+        topic: &str,
+        module: &str,
+        key: &str,
+        seq: u64,
+    ) -> Result<u64, StoreError>;
 
     fn put_dead_letter(&self, d: &DeadLetter) -> Result<(), StoreError>;
 

@@ -3,8 +3,9 @@
 //! - **at-most-once**: `publish` hands the event to each subscriber's mailbox and
 //!   returns; a failed delivery (full mailbox, `on-event` error, trap) is logged
 //!   and counted, never retried.
-//! - **at-least-once**: `publish` appends the event to the topic's durable log in
-//!   sled and flushes it before returning. A worker per subscription delivers the
+//! - **at-least-once**: `publish` appends the event to the topic's durable log
+//!   (the store's: sled alone, the cluster's replicated stream in a cluster)
+//!   before returning. A worker per subscription delivers the
 //!   log in order, waits for `on-event` to succeed, retries with exponential
 //!   backoff, and after `max_attempts` moves the event to the dead letters. Its
 //!   cursor is stored, so delivery resumes where it stopped after a restart.
@@ -139,7 +140,7 @@ impl Events {
                 let _append = self.append.lock().expect("events poisoned");
                 let fresh = match node.store.cursor(&s.topic, &s.module, &s.key) {
                     Ok(Some(_)) => Ok(()),
-                    Ok(None) => node.store.next_sequence().and_then(|next| {
+                    Ok(None) => node.store.log_end(&s.topic).and_then(|next| {
                         node.store.put_cursor(
                             &s.topic,
                             &s.module,
@@ -295,7 +296,7 @@ impl Events {
         }
         if at_least_once {
             let _append = self.append.lock().expect("events poisoned");
-            let next = node.store.next_sequence().map_err(crate::runtime::stored)?;
+            let next = node.store.log_end(topic).map_err(crate::runtime::stored)?;
             node.store
                 .put_cursor(
                     topic,
@@ -355,12 +356,12 @@ impl Events {
     ) -> Result<(), CallError> {
         Self::check_topic(topic)?;
         self.published.inc();
-        let broadcast = node.event_bus().map(|bus| bus.broadcast(topic, &event));
-        self.publish_here(node, topic, event).await?;
-        match broadcast {
-            Some(sent) => sent.await,
-            None => Ok(()),
+        // In a cluster the bus's stream is the at-least-once log: the event
+        // is in it before this node's workers are woken to read it.
+        if let Some(bus) = node.event_bus() {
+            bus.broadcast(topic, &event).await?;
         }
+        self.publish_here(node, topic, event).await
     }
 
     /// Delivers an event to this node's subscribers only: what an event
@@ -379,8 +380,7 @@ impl Events {
             {
                 let _append = self.append.lock().expect("events poisoned");
                 node.store
-                    .next_sequence()
-                    .and_then(|seq| node.store.append_event(topic, seq, &event))
+                    .append_event(topic, &event)
                     .map_err(crate::runtime::stored)?;
             }
             node.store.flush().await.map_err(crate::runtime::stored)?;
@@ -424,6 +424,18 @@ impl Events {
             .map_err(crate::runtime::stored)?
             .ok_or_else(|| CallError::NotFound(format!("dead letter {id}")))?;
         let address = Address::new(d.module.clone(), d.key.clone());
+        // In a cluster the subscriber's owner replays (events do not cross
+        // nodes): this node, if nobody else holds the actor.
+        if let Some(placement) = node.placement()
+            && !placement.locate(&address).await?
+        {
+            let owner = placement
+                .owner(&address)
+                .map_or_else(|| "another node".to_owned(), |(n, _)| format!("node {n}"));
+            return Err(CallError::Unavailable(format!(
+                "dead letter {id} is for {address}, which lives on {owner}: replay it through that node's admin API"
+            )));
+        }
         match worker::deliver_once(
             node,
             &d.topic,

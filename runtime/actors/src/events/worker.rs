@@ -107,7 +107,17 @@ pub(super) async fn run(node: Arc<Runtime>, topic: String, to: Address, wake: Ar
                             .with_label_values(&["at-least-once", "failed"])
                             .inc();
                         if attempts >= settings.max_attempts {
-                            let id = node.store.next_sequence().unwrap_or(seq);
+                            let id = match node
+                                .store
+                                .dead_letter_id(&topic, &to.module, &to.key, seq)
+                            {
+                                Ok(id) => id,
+                                Err(se) => {
+                                    tracing::error!(%topic, subscriber = %to, error = %se, "cannot dead-letter an event; retrying it");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                    continue;
+                                }
+                            };
                             let letter = DeadLetter {
                                 id,
                                 topic: topic.clone(),

@@ -34,11 +34,7 @@ pub(crate) fn publish(node: &Runtime) {
             continue;
         }
         let waiting = match node.store.cursor(&topic, &address.module, &address.key) {
-            Ok(Some(c)) => node
-                .store
-                .events_from(&topic, c.next, BACKLOG_CAP)
-                .map(|e| e.len())
-                .unwrap_or(0),
+            Ok(Some(c)) => node.store.backlog(&topic, c.next, BACKLOG_CAP).unwrap_or(0),
             _ => 0,
         };
         *backlog.entry(address.module).or_default() += waiting;
