@@ -21,7 +21,8 @@ use crate::placement::partition;
 use anthill_actors::Runtime;
 use anthill_core::{Address, Placement};
 use anthill_store::{
-    CursorRecord, DeadLetter, Snapshot, Store, StoreError, SubscriptionRecord, TimerRecord,
+    CursorRecord, DeadLetter, Snapshot, SnapshotPut, Store, StoreError, SubscriptionRecord,
+    TimerRecord,
 };
 use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
@@ -52,6 +53,11 @@ struct Known {
     present: bool,
     /// The sequence of this node's last queued write for it.
     last_put: u64,
+    /// Which read made this entry. A copy of the actor that is being
+    /// evicted can still queue a write after a newer copy read (and fenced)
+    /// the actor again; such a write carries the older generation and is
+    /// refused here rather than land on the newer copy's revision.
+    generation: u64,
 }
 
 enum Op {
@@ -62,15 +68,29 @@ enum Op {
 struct Write {
     actor: ActorKey,
     seq: u64,
+    generation: u64,
     op: Op,
+}
+
+/// Why a write did not land.
+enum Refusal {
+    /// JetStream (or this node) refused it: the copy stops.
+    Fenced(String),
+    /// A newer copy of the actor on this node read it again since: the
+    /// write was from a copy on its way out; only its waiter hears of it.
+    Stale,
 }
 
 /// State shared by the store, its writer task and placement.
 pub(crate) struct Replication {
     known: Mutex<HashMap<ActorKey, Known>>,
-    /// Writes NATS refused, by actor, with the sequence refused.
+    /// Writes NATS refused, by actor: the latest sequence refused, and why.
     refused: Mutex<HashMap<ActorKey, (u64, String)>>,
+    /// Writes of copies on their way out, refused here (see
+    /// [`Known::generation`]), until their waiter hears of it.
+    stale: Mutex<std::collections::HashSet<u64>>,
     queued: AtomicU64,
+    generations: AtomicU64,
     committed: watch::Sender<u64>,
     placement: OnceLock<Arc<dyn Placement>>,
     runtime: OnceLock<Weak<Runtime>>,
@@ -82,7 +102,9 @@ impl Replication {
         Arc::new(Replication {
             known: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
+            stale: Mutex::new(std::collections::HashSet::new()),
             queued: AtomicU64::new(0),
+            generations: AtomicU64::new(0),
             committed: watch::Sender::new(0),
             placement: OnceLock::new(),
             runtime: OnceLock::new(),
@@ -116,18 +138,40 @@ impl Replication {
             .is_some_and(|p| p.is_here(&Address::new(module, key)))
     }
 
+    /// Remembers that write `seq` of `actor` did not land, for its waiter
+    /// (and any earlier one).
+    fn note_refused(&self, actor: &ActorKey, seq: u64, why: &str) {
+        let mut refused = self.refused.lock().expect("refused writes");
+        if refused.len() > REMEMBERED {
+            refused.clear();
+        }
+        let entry = refused
+            .entry(actor.clone())
+            .or_insert_with(|| (seq, why.to_owned()));
+        if seq >= entry.0 {
+            *entry = (seq, why.to_owned());
+        }
+    }
+
+    /// Write `seq` came from a copy on its way out and was not sent.
+    fn note_stale(&self, seq: u64) {
+        if let Some(m) = self.metrics.get() {
+            m.snapshot_refusals.inc();
+        }
+        let mut stale = self.stale.lock().expect("stale writes");
+        if stale.len() > REMEMBERED {
+            stale.clear();
+        }
+        stale.insert(seq);
+    }
+
     fn refuse(&self, actor: &ActorKey, seq: u64, why: String) {
         tracing::warn!(actor = %format!("{}/{}", actor.0, actor.1), error = %why, "snapshot write refused; this copy of the actor stops");
         if let Some(m) = self.metrics.get() {
             m.snapshot_refusals.inc();
         }
         self.known.lock().expect("snapshot revisions").remove(actor);
-        let mut refused = self.refused.lock().expect("refused writes");
-        if refused.len() > REMEMBERED {
-            refused.clear();
-        }
-        refused.insert(actor.clone(), (seq, why.clone()));
-        drop(refused);
+        self.note_refused(actor, seq, &why);
         // The copy here ran ahead of what NATS holds (or belongs elsewhere):
         // drop it, so its next message reactivates it from NATS.
         if let Some(runtime) = self.runtime.get().and_then(Weak::upgrade) {
@@ -271,9 +315,15 @@ impl ReplicatedStore {
         if let Op::Put(_) = op {
             entry.present = true;
         }
+        let generation = entry.generation;
         drop(known);
         self.writes
-            .send(Write { actor, seq, op })
+            .send(Write {
+                actor,
+                seq,
+                generation,
+                op,
+            })
             .map_err(|_| replicated("saving a snapshot".into(), "the node is stopping"))?;
         Ok(seq)
     }
@@ -294,14 +344,22 @@ async fn write_all(
         while batch.len() < 4096 {
             let Ok(w) = queue.try_recv() else { break };
             top = top.max(w.seq);
-            batch.insert(w.actor.clone(), w);
+            // A later write of the same copy carries the earlier one's
+            // state forward; one of another copy does not.
+            if let Some(replaced) = batch.insert(w.actor.clone(), w)
+                && batch[&replaced.actor].generation != replaced.generation
+            {
+                shared.note_stale(replaced.seq);
+            }
         }
         futures::stream::iter(batch.into_values())
             .for_each_concurrent(IN_FLIGHT, |w| {
                 let (kv, shared) = (kv.clone(), shared.clone());
                 async move {
-                    if let Err(why) = apply(&kv, &shared, &w).await {
-                        shared.refuse(&w.actor, w.seq, why);
+                    match apply(&kv, &shared, &w).await {
+                        Ok(()) => {}
+                        Err(Refusal::Fenced(why)) => shared.refuse(&w.actor, w.seq, why),
+                        Err(Refusal::Stale) => shared.note_stale(w.seq),
                     }
                 }
             })
@@ -310,15 +368,27 @@ async fn write_all(
     }
 }
 
-async fn apply(kv: &kv::Store, shared: &Replication, w: &Write) -> Result<(), String> {
+/// What the waiter of a write from a copy on its way out hears.
+const STALE: &str = "a newer copy of the actor read its snapshot again before this write left (this copy was being evicted)";
+
+async fn apply(kv: &kv::Store, shared: &Replication, w: &Write) -> Result<(), Refusal> {
     let (module, key) = (&w.actor.0, &w.actor.1);
-    let revision = shared
+    let revision = match shared
         .known
         .lock()
         .expect("snapshot revisions")
         .get(&w.actor)
-        .and_then(|k| k.revision)
-        .ok_or("its partition moved away from this node before the write left")?;
+    {
+        Some(k) if k.generation != w.generation => return Err(Refusal::Stale),
+        Some(Known {
+            revision: Some(r), ..
+        }) => *r,
+        _ => {
+            return Err(Refusal::Fenced(
+                "its partition moved away from this node before the write left".into(),
+            ));
+        }
+    };
     let bucket_key = kv_key(module, key);
     match &w.op {
         Op::Put(bytes) => {
@@ -326,13 +396,14 @@ async fn apply(kv: &kv::Store, shared: &Replication, w: &Write) -> Result<(), St
                 .update(&bucket_key, bytes.clone(), revision)
                 .await
                 .map_err(|e| {
-                    format!("JetStream refused it at revision {revision} ({e}): another node owns the actor now, or NATS is unavailable")
+                    Refusal::Fenced(format!("JetStream refused it at revision {revision} ({e}): another node owns the actor now, or NATS is unavailable"))
                 })?;
             if let Some(k) = shared
                 .known
                 .lock()
                 .expect("snapshot revisions")
                 .get_mut(&w.actor)
+                .filter(|k| k.generation == w.generation)
             {
                 k.revision = Some(written);
             }
@@ -340,13 +411,15 @@ async fn apply(kv: &kv::Store, shared: &Replication, w: &Write) -> Result<(), St
         Op::Delete => {
             kv.delete_expect_revision(&bucket_key, Some(revision))
                 .await
-                .map_err(|e| format!("JetStream refused the removal ({e})"))?;
+                .map_err(|e| Refusal::Fenced(format!("JetStream refused the removal ({e})")))?;
             // The marker's revision is not returned: read again next time.
-            shared
-                .known
-                .lock()
-                .expect("snapshot revisions")
-                .remove(&w.actor);
+            let mut known = shared.known.lock().expect("snapshot revisions");
+            if known
+                .get(&w.actor)
+                .is_some_and(|k| k.generation == w.generation)
+            {
+                known.remove(&w.actor);
+            }
         }
     }
     Ok(())
@@ -379,7 +452,12 @@ impl anthill_store::Durability for ReplicatedStore {
 }
 
 impl anthill_store::SnapshotStore for ReplicatedStore {
-    fn put_snapshot(&self, module: &str, key: &str, snap: &Snapshot) -> Result<i64, StoreError> {
+    fn put_snapshot(
+        &self,
+        module: &str,
+        key: &str,
+        snap: &Snapshot,
+    ) -> Result<SnapshotPut, StoreError> {
         if !self.shared.owns(module, key) {
             return Err(replicated(
                 format!("saving the snapshot of {module}/{key}"),
@@ -387,41 +465,47 @@ impl anthill_store::SnapshotStore for ReplicatedStore {
             ));
         }
         let bytes = bytes::Bytes::from(snap.encode());
-        self.queue((module.to_owned(), key.to_owned()), Op::Put(bytes))?;
+        let ticket = self.queue((module.to_owned(), key.to_owned()), Op::Put(bytes))?;
         // The cache keeps the tenant's storage count; NATS is the truth.
-        self.local.put_snapshot(module, key, snap)
+        let grew = self.local.put_snapshot(module, key, snap)?.grew;
+        Ok(SnapshotPut { grew, ticket })
     }
 
     fn commit_snapshot<'a>(
         &'a self,
         module: &'a str,
         key: &'a str,
+        ticket: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let actor = (module.to_owned(), key.to_owned());
-            let seq = self
-                .shared
-                .known
-                .lock()
-                .expect("snapshot revisions")
-                .get(&actor)
-                .map_or(self.shared.queued.load(Ordering::Relaxed), |k| k.last_put);
             let mut committed = self.shared.committed.subscribe();
             committed
-                .wait_for(|c| *c >= seq)
+                .wait_for(|c| *c >= ticket)
                 .await
                 .map_err(|_| replicated("committing a snapshot".into(), "the writer stopped"))?;
+            let doing = || format!("saving the snapshot of {module}/{key}");
+            if self
+                .shared
+                .stale
+                .lock()
+                .expect("stale writes")
+                .remove(&ticket)
+            {
+                return Err(replicated(doing(), STALE));
+            }
+            // Kept, not taken: another copy's waiter may need it too. A
+            // refusal of a later write fails an earlier one that may have
+            // landed: "may or may not have been applied", never the reverse.
             let refused = self
                 .shared
                 .refused
                 .lock()
                 .expect("refused writes")
-                .remove(&actor);
+                .get(&actor)
+                .cloned();
             match refused {
-                Some((at, why)) if at >= seq => Err(replicated(
-                    format!("saving the snapshot of {module}/{key}"),
-                    why,
-                )),
+                Some((at, why)) if at >= ticket => Err(replicated(doing(), why)),
                 _ => Ok(()),
             }
         })
@@ -465,6 +549,7 @@ impl anthill_store::SnapshotStore for ReplicatedStore {
                 revision: Some(revision),
                 present: snap.is_some(),
                 last_put: 0,
+                generation: self.shared.generations.fetch_add(1, Ordering::Relaxed) + 1,
             },
         );
         Ok(snap)

@@ -28,7 +28,9 @@ pub mod traits;
 pub use events::{CursorRecord, DeadLetter, SubscriptionRecord};
 pub use snapshot::Snapshot;
 pub use timers::TimerRecord;
-pub use traits::{Durability, EventLog, Persistence, Registry, SnapshotStore, TimerStore};
+pub use traits::{
+    Durability, EventLog, Persistence, Registry, SnapshotPut, SnapshotStore, TimerStore,
+};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -411,18 +413,28 @@ impl crate::SnapshotStore for Store {
         &'a self,
         _module: &'a str,
         _key: &'a str,
+        _ticket: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         crate::Durability::flush(self)
     }
 
-    fn put_snapshot(&self, module: &str, key: &str, snap: &Snapshot) -> Result<i64, StoreError> {
+    fn put_snapshot(
+        &self,
+        module: &str,
+        key: &str,
+        snap: &Snapshot,
+    ) -> Result<crate::SnapshotPut, StoreError> {
         let k = Self::snapshot_key(module, key);
         let klen = k.len() as i64;
         let bytes = snap.encode();
         let new = klen + bytes.len() as i64;
         self.snapshots
             .insert(k, bytes)
-            .map(|old| new - old.map_or(0, |o| klen + o.len() as i64))
+            .map(|old| crate::SnapshotPut {
+                grew: new - old.map_or(0, |o| klen + o.len() as i64),
+                // A flush commits every write before it.
+                ticket: 0,
+            })
             .map_err(|source| {
                 self.noted(StoreError::Db {
                     doing: format!("saving the snapshot of {module}/{key}"),

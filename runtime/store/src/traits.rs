@@ -66,21 +66,39 @@ pub trait Registry: Send + Sync {
     fn tenants_json(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
 
+/// What [`SnapshotStore::put_snapshot`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPut {
+    /// Bytes the module's stored state grew by (negative if it shrank).
+    pub grew: i64,
+    /// This write, for [`SnapshotStore::commit_snapshot`]: the commit of one
+    /// write, not of whatever the actor's key last received (two copies of
+    /// an actor can overlap on a node while one is being evicted).
+    pub ticket: u64,
+}
+
 /// Actor snapshots, by module and key.
 pub trait SnapshotStore: Send + Sync {
     /// Stores an actor's snapshot (replacing the previous one); returns how
-    /// many bytes the module's stored state grew by (negative if it shrank).
-    fn put_snapshot(&self, module: &str, key: &str, snap: &Snapshot) -> Result<i64, StoreError>;
+    /// many bytes the module's stored state grew by (negative if it shrank)
+    /// and the ticket [`SnapshotStore::commit_snapshot`] waits on.
+    fn put_snapshot(
+        &self,
+        module: &str,
+        key: &str,
+        snap: &Snapshot,
+    ) -> Result<SnapshotPut, StoreError>;
 
-    /// Waits until the actor's last [`SnapshotStore::put_snapshot`] is
-    /// durable: on disk for the embedded store (a group-committed flush), on
-    /// its replicas for a replicated one, which also refuses here a write that
-    /// another node fenced off. An acknowledgement that promises the state is
-    /// stored waits for this.
+    /// Waits until the write `ticket` names is durable: on disk for the
+    /// embedded store (a group-committed flush), on its replicas for a
+    /// replicated one, which also refuses here a write that another node,
+    /// or a newer copy of the actor, fenced off. An acknowledgement that
+    /// promises the state is stored waits for this.
     fn commit_snapshot<'a>(
         &'a self,
         module: &'a str,
         key: &'a str,
+        ticket: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// The last snapshot of an actor. A snapshot whose checksum does not match is

@@ -522,14 +522,14 @@ impl ActorTask {
             return Err(e);
         }
         let store = &self.node.store;
-        let grew = store
+        let put = store
             .put_snapshot(&self.address.module, &self.address.key, &snap)
             .map_err(stored)?;
-        self.module.charge_storage(grew);
+        self.module.charge_storage(put.grew);
         self.stored_len = snap.state.len();
         if self.module.settings().durability == Durability::EveryMessage {
             store
-                .commit_snapshot(&self.address.module, &self.address.key)
+                .commit_snapshot(&self.address.module, &self.address.key, put.ticket)
                 .await
                 .map_err(stored)?;
         }
