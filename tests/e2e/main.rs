@@ -5,15 +5,12 @@
 mod auth;
 mod backpressure;
 mod cli;
-mod cluster;
-mod cluster_players;
 mod compat;
 mod console;
 mod dashboard;
 mod demo;
 mod deploy;
 mod events;
-mod failover;
 mod full_disk;
 mod hostile;
 mod isolation;

@@ -65,6 +65,15 @@ pub fn browser_runner() -> anyhow::Result<PathBuf> {
     Ok(root.join("target/toolchains/browser/run"))
 }
 
+/// What a process printed, stdout then stderr.
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
