@@ -398,3 +398,50 @@ async fn an_actor_pushes_to_a_player_connected_to_another_node_in_order() -> any
     assert_eq!(got, ["one", "two", "three"], "each push, in order");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_login_on_another_node_ends_the_session_held_elsewhere() -> anyhow::Result<()> {
+    let (_nats, [n1, n2, n3]) = arena_cluster().await?;
+    let key = room_living_on(&n2, "relog").await?;
+    let room_name = format!("arena/{key}");
+    let old = n1.player().await?;
+    old.login_device("relogger").await?;
+    old.set_auto_resume(false);
+    old.join(&room_name).await?;
+    assert_eq!(n2.admin().call_text(&room_name, "players").await?, "1");
+
+    // The same player logs in anew on n3 (another device, the same
+    // account) and goes straight back into the room.
+    let new = n3.player().await?;
+    new.login_device("relogger").await?;
+    assert_eq!(new.player(), old.player(), "one player, two logins");
+    let room = new.join(&room_name).await?;
+    until_ok(
+        Duration::from_secs(10),
+        "n1 ends the old session",
+        || async {
+            anyhow::ensure!(!old.is_connected(), "the old connection is open");
+            let players = players_by_node(&n2).await?;
+            anyhow::ensure!(
+                players.get("n1") == Some(&0) && players.get("n3") == Some(&1),
+                "players by node: {players:?}"
+            );
+            Ok(())
+        },
+    )
+    .await?;
+    // The old session's leave, however late, does not take the player
+    // out: it is in the room through n3, and its state keeps coming.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        n2.admin().call_text(&room_name, "players").await?,
+        "1",
+        "in the room once, through its new session"
+    );
+    until_ok(Duration::from_secs(10), "state on n3", || async {
+        anyhow::ensure!(new.room_state(room).is_some(), "no state yet");
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}

@@ -636,6 +636,12 @@ impl Inner {
                 return joined.map(|()| Vec::new());
             }
             Op::Leave { player } => {
+                // A session replaced by a new login elsewhere leaves late:
+                // the player is in the room through its new session.
+                if self.rooms.stale_leave(&to, &origin, player) {
+                    tracing::debug!(room = %to, player, from = %origin, "a leave from a replaced session; ignored");
+                    return Ok(Vec::new());
+                }
                 self.rooms.left(&to, player);
                 return runtime
                     .router

@@ -42,6 +42,7 @@ const QUEUE: usize = 4_096;
 const STATE: u8 = 1;
 const PUSH: u8 = 2;
 const RELEASE: u8 = 3;
+const END: u8 = 4;
 
 /// The subject `node` reads room states, pushes and releases on.
 fn players_subject(cluster: &str, node: &str) -> String {
@@ -141,7 +142,53 @@ impl Rooms {
     /// (without leaving its rooms). Sent on the same ordered queue as state
     /// and pushes, so it lands after what was already on its way there.
     pub(crate) fn release_elsewhere(&self, node: &str, player: u64, session: u64) {
-        self.send(node, "release", encode_release(player, session));
+        self.send(node, "release", encode_session(RELEASE, player, session));
+    }
+
+    /// Tells `node` that `player` logged in again here: its `session` ends
+    /// there (connection closed, rooms left). Resolves once NATS has the
+    /// frame, so it is on its way before the new session's first request.
+    pub(crate) async fn end_elsewhere(&self, node: &str, player: u64, session: u64) {
+        let frame = encode_session(END, player, session);
+        let sent = async {
+            self.client
+                .publish(self.subject(node), frame)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.client.flush().await.map_err(|e| e.to_string())
+        };
+        let outcome = match sent.await {
+            Ok(()) => "sent",
+            Err(e) => {
+                tracing::warn!(player, node, error = %e, "the end of a session replaced by a new login did not reach its node; it ends after its resume grace");
+                "dropped"
+            }
+        };
+        self.metrics
+            .player_frames
+            .with_label_values(&["end", outcome])
+            .inc();
+    }
+
+    /// Whether a leave of `player` from `room` sent by `origin` comes from a
+    /// session that was replaced: the player is in the room through another
+    /// node, or through a session on this one.
+    pub(crate) fn stale_leave(&self, room: &Address, origin: &str, player: u64) -> bool {
+        if origin == self.me {
+            return false;
+        }
+        let elsewhere = self
+            .members
+            .lock()
+            .expect("room members")
+            .get(room)
+            .and_then(|m| m.get(&player))
+            .is_some_and(|m| m.node != origin);
+        elsewhere
+            || self
+                .local
+                .get()
+                .is_some_and(|l| l.sessions.in_room(player, room))
     }
 
     /// The subject `node` reads room state and pushes on.
@@ -156,7 +203,14 @@ impl Rooms {
 
     /// A player connected to `node` joins (or is about to join) `room`.
     pub(crate) fn joined(&self, room: &Address, node: &str, player: u64) {
-        if node.is_empty() || node == self.me {
+        if node.is_empty() {
+            return;
+        }
+        if node == self.me {
+            // The player is in the room through a session here now: what
+            // another node said of it is stale (its expiry must not make
+            // the player leave).
+            self.left(room, player);
             return;
         }
         let mut members = self.members.lock().expect("room members");
@@ -326,6 +380,13 @@ impl Rooms {
                 for room in local.sessions.release(player, session) {
                     self.unvisit(&room, player);
                 }
+            }
+            Some(Incoming::End { player, session }) => {
+                self.metrics
+                    .player_frames
+                    .with_label_values(&["end", "received"])
+                    .inc();
+                local.sessions.end(player, session);
             }
             None => tracing::warn!("a room frame from another node that does not decode; dropped"),
         }
@@ -499,6 +560,10 @@ enum Incoming {
         player: u64,
         session: u64,
     },
+    End {
+        player: u64,
+        session: u64,
+    },
 }
 
 /// `[1][u16 address length][address][u32 count]([u64 id][u32 length][state])*`
@@ -528,10 +593,10 @@ fn encode_push(player: u64, channel: Channel, payload: &[u8]) -> Bytes {
     b.freeze()
 }
 
-/// `[3][u64 player][u64 session]`
-fn encode_release(player: u64, session: u64) -> Bytes {
+/// `[3 (release) or 4 (end)][u64 player][u64 session]`
+fn encode_session(kind: u8, player: u64, session: u64) -> Bytes {
     let mut b = BytesMut::with_capacity(17);
-    b.put_u8(RELEASE);
+    b.put_u8(kind);
     b.put_u64(player);
     b.put_u64(session);
     b.freeze()
@@ -602,11 +667,14 @@ fn decode(frame: &[u8]) -> Option<Incoming> {
                 payload: r.0.to_vec(),
             })
         }
-        RELEASE => {
+        kind @ (RELEASE | END) => {
             let player = r.u64()?;
             let session = r.u64()?;
-            r.0.is_empty()
-                .then_some(Incoming::Release { player, session })
+            r.0.is_empty().then_some(if kind == RELEASE {
+                Incoming::Release { player, session }
+            } else {
+                Incoming::End { player, session }
+            })
         }
         _ => None,
     }
@@ -662,11 +730,15 @@ mod tests {
             }
             _ => panic!("a push frame decodes as one"),
         }
-        match decode(&encode_release(9, 77)) {
+        match decode(&encode_session(END, 9, 77)) {
+            Some(Incoming::End { player, session }) => assert_eq!((player, session), (9, 77)),
+            _ => panic!("an end frame decodes as one"),
+        }
+        match decode(&encode_session(RELEASE, 9, 77)) {
             Some(Incoming::Release { player, session }) => assert_eq!((player, session), (9, 77)),
             _ => panic!("a release frame decodes as one"),
         }
-        assert!(decode(&encode_release(9, 77)[..16]).is_none());
+        assert!(decode(&encode_session(RELEASE, 9, 77)[..16]).is_none());
         assert!(decode(&[9]).is_none());
     }
 }

@@ -217,6 +217,28 @@ impl SessionDirectory for SessionBook {
         self.queue(Write::End(player, session));
     }
 
+    /// One read of the player's record (before this login's own replaces
+    /// it: the gateway records the new session after this resolves).
+    fn login(&self, player: u64, session: u64) -> BoxFuture<'static, ()> {
+        let (kv, me, rooms) = (self.kv.clone(), self.me.clone(), self.rooms.clone());
+        Box::pin(async move {
+            let held = match kv.entry(player.to_string()).await {
+                Ok(Some(e)) if e.operation == kv::Operation::Put => {
+                    serde_json::from_slice::<Record>(&e.value).ok()
+                }
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(player, error = %e, "cannot read the player's session record; a session another node holds ends after its resume grace");
+                    None
+                }
+            };
+            if let Some(old) = held.filter(|old| old.node != me && old.session != session) {
+                tracing::debug!(player, node = %old.node, "logged in here; ending the session another node holds");
+                rooms.end_elsewhere(&old.node, player, old.session).await;
+            }
+        })
+    }
+
     fn take_over(
         &self,
         player: u64,

@@ -124,6 +124,11 @@ pub trait SessionDirectory: Send + Sync {
         player: u64,
         session: u64,
     ) -> BoxFuture<'static, Result<Option<SessionRooms>, CallError>>;
+    /// `player` logged in here with the new session `session`: a session of
+    /// the player that another node holds ends there, as an older session
+    /// on this node would (its connection closed, its rooms left). Resolves
+    /// once that node has been told.
+    fn login(&self, player: u64, session: u64) -> BoxFuture<'static, ()>;
 }
 
 /// What holds sessions on a node (the gateway), as the cluster reaches it.
@@ -132,4 +137,9 @@ pub trait SessionHost: Send + Sync {
     /// leaving its rooms, closing its connection if one is still open;
     /// returns the rooms it was in.
     fn release(&self, player: u64, session: u64) -> Vec<Address>;
+    /// The player logged in again on another node: end `session` here (its
+    /// connection closed, its rooms left), as a new login here would.
+    fn end(&self, player: u64, session: u64);
+    /// Whether `player`'s session here is in `room`.
+    fn in_room(&self, player: u64, room: &Address) -> bool;
 }

@@ -105,7 +105,7 @@ fn start_grace(gw: Arc<Gateway>, session: Arc<Session>, epoch: u64) {
     tokio::spawn(async move {
         tokio::time::sleep(grace).await;
         if session.still_detached(epoch) && gw.remove_exact(&session) {
-            end_session(&gw, &session).await;
+            end_session(&gw, &session);
             if let Some(d) = gw.directory() {
                 d.end(session.player, session.id);
             }
@@ -118,7 +118,7 @@ fn start_grace(gw: Arc<Gateway>, session: Arc<Session>, epoch: u64) {
 }
 
 /// The player leaves every room of a session that is over.
-async fn end_session(gw: &Gateway, session: &Session) {
+pub(crate) fn end_session(gw: &Gateway, session: &Session) {
     for room in session.take_rooms() {
         leave_room(gw, &room, session.player);
     }
@@ -386,7 +386,10 @@ impl Conn {
         ));
         if let Some(old) = gw.insert_session(session.clone()) {
             old.attach_closed();
-            end_session(&self.gw, &old).await;
+            end_session(&self.gw, &old);
+        }
+        if let Some(d) = gw.directory() {
+            d.login(player, session.id).await;
         }
         gw.record_session(&session);
         session
@@ -422,7 +425,7 @@ impl Conn {
         }
         if let Some(old) = gw.insert_session(session.clone()) {
             old.attach_closed();
-            end_session(gw, &old).await;
+            end_session(gw, &old);
         }
         tracing::debug!(
             player = claims.player,

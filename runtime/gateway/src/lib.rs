@@ -678,6 +678,23 @@ impl SessionHost for Gateway {
         tracing::debug!(player, "session resumed on another node; released here");
         rooms
     }
+
+    fn end(&self, player: u64, session: u64) {
+        let Some(s) = self.remove_session(player, session) else {
+            return;
+        };
+        s.attach_closed();
+        connection::end_session(self, &s);
+        tracing::debug!(
+            player,
+            "logged in again on another node; session ended here"
+        );
+    }
+
+    fn in_room(&self, player: u64, room: &Address) -> bool {
+        self.session(player)
+            .is_some_and(|s| s.rooms().iter().any(|(_, r)| r == room))
+    }
 }
 
 impl Players for Gateway {
