@@ -133,19 +133,14 @@ async fn a_killed_nodes_actors_come_back_elsewhere_with_every_acknowledged_incre
     n1.admin()
         .deploy("counter", "counter", EVERY_MESSAGE)
         .await?;
-    // n1 claims every key with its first message.
-    let keys: Vec<String> = (0..6).map(|k| format!("k{k}")).collect();
-    for k in &keys {
-        assert_eq!(
-            n1.admin()
-                .call_text(&format!("counter/{k}"), "incr")
-                .await?,
-            "1"
-        );
-    }
-    let mut on_n1 = n1.admin().live_keys("counter").await?;
-    on_n1.sort();
-    assert_eq!(on_n1, keys, "n1 holds every key");
+    // Six keys living on n1, each incremented once through it (a partition
+    // nobody holds goes to the node a hash prefers: not all keys touched
+    // through n1 stay there).
+    let mut keys = n1
+        .admin()
+        .keys_living_here("counter", "k", "incr", 6)
+        .await?;
+    keys.sort();
 
     let stop = Arc::new(AtomicBool::new(false));
     let killed_at = Arc::new(std::sync::Mutex::new(None));
@@ -160,9 +155,9 @@ async fn a_killed_nodes_actors_come_back_elsewhere_with_every_acknowledged_incre
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let back = n2.admin().live_keys("counter").await?.len()
-            + n3.admin().live_keys("counter").await?.len();
-        if back == keys.len() {
+        let mut live = n2.admin().live_keys("counter").await?;
+        live.extend(n3.admin().live_keys("counter").await?);
+        if keys.iter().all(|k| live.contains(k)) {
             tokio::time::sleep(Duration::from_millis(500)).await;
             break;
         }
@@ -195,15 +190,18 @@ async fn a_killed_nodes_actors_come_back_elsewhere_with_every_acknowledged_incre
     );
     let mut live: Vec<String> = n2.admin().live_keys("counter").await?;
     live.extend(n3.admin().live_keys("counter").await?);
+    // (The keys found living elsewhere while looking for n1's are live too.)
+    live.retain(|k| keys.contains(k));
     live.sort();
     assert_eq!(live, keys, "each key live once, on the survivors");
 
     // n1, restarted on its data, finds its partitions owned elsewhere and
     // reaches the actors there: the values continue.
     let n1 = Node::start_in(&data, &args).await?;
-    let before: u64 = n2.admin().call_text("counter/k0", "get").await?.parse()?;
-    let reply = eventually(Duration::from_secs(10), "counter/k0 through n1", || async {
-        let (status, body) = n1.admin().call("counter/k0", b"incr").await?;
+    let k0 = format!("counter/{}", keys[0]);
+    let before: u64 = n2.admin().call_text(&k0, "get").await?.parse()?;
+    let reply = eventually(Duration::from_secs(10), "a key through n1", || async {
+        let (status, body) = n1.admin().call(&k0, b"incr").await?;
         Ok((status == 200).then(|| String::from_utf8_lossy(&body).into_owned()))
     })
     .await?;
@@ -221,11 +219,14 @@ async fn a_paused_owner_loses_its_actors_and_writes_nothing_stale_when_it_resume
     n1.admin()
         .deploy("counter", "counter", EVERY_MESSAGE)
         .await?;
+    // A key living on n1 (read once to place it).
+    let p = n1
+        .admin()
+        .keys_living_here("counter", "p", "get", 1)
+        .await?;
+    let p = format!("counter/{}", p[0]);
     for i in 1..=3 {
-        assert_eq!(
-            n1.admin().call_text("counter/p", "incr").await?,
-            i.to_string()
-        );
+        assert_eq!(n1.admin().call_text(&p, "incr").await?, i.to_string());
     }
     let mut acked = 3;
 
@@ -235,8 +236,8 @@ async fn a_paused_owner_loses_its_actors_and_writes_nothing_stale_when_it_resume
     // handled when it resumes: by then its lease has run out.
     let stuck: Vec<_> = (0..5)
         .map(|_| {
-            let admin = n1.admin();
-            tokio::spawn(async move { admin.call("counter/p", b"incr").await })
+            let (admin, p) = (n1.admin(), p.clone());
+            tokio::spawn(async move { admin.call(&p, b"incr").await })
         })
         .collect();
     // n2 takes the actor over once n1 has been silent for dead_after_ms.
@@ -244,7 +245,7 @@ async fn a_paused_owner_loses_its_actors_and_writes_nothing_stale_when_it_resume
     // NATS write whose acknowledgement timed out under load), as documented.
     let unknown = std::sync::atomic::AtomicU64::new(0);
     let first = eventually(Duration::from_secs(20), "counter/p through n2", || async {
-        let (status, body) = n2.admin().call("counter/p", b"incr").await?;
+        let (status, body) = n2.admin().call(&p, b"incr").await?;
         if status != 200 {
             unknown.fetch_add(1, Ordering::Relaxed);
         }
@@ -260,11 +261,14 @@ async fn a_paused_owner_loses_its_actors_and_writes_nothing_stale_when_it_resume
     );
     acked = first;
     for _ in 0..5 {
-        let reply: u64 = n2.admin().call_text("counter/p", "incr").await?.parse()?;
+        let reply: u64 = n2.admin().call_text(&p, "incr").await?.parse()?;
         acked += 1;
         assert_eq!(reply, acked);
     }
-    assert_eq!(n2.admin().live_keys("counter").await?, ["p"]);
+    assert_eq!(
+        n2.admin().live_keys("counter").await?,
+        [&p["counter/".len()..]]
+    );
 
     n1.resume()?;
     for s in stuck {
@@ -307,14 +311,14 @@ async fn a_paused_owner_loses_its_actors_and_writes_nothing_stale_when_it_resume
     );
     for n in [&n1, &n2] {
         assert_eq!(
-            n.admin().call_text("counter/p", "get").await?,
+            n.admin().call_text(&p, "get").await?,
             acked.to_string(),
             "every acknowledged increment, and nothing else"
         );
     }
     // And n1 serves again, through the new owner.
     assert_eq!(
-        n1.admin().call_text("counter/p", "incr").await?,
+        n1.admin().call_text(&p, "incr").await?,
         (acked + 1).to_string()
     );
     Ok(())
@@ -386,33 +390,35 @@ async fn a_durable_timer_fires_once_on_another_node_after_its_owner_dies() -> an
     let n1 = Node::start_clustered(&nats, "n1").await?;
     let n2 = Node::start_clustered(&nats, "n2").await?;
     n1.admin().deploy("probe", "probe", EVERY_MESSAGE).await?;
-    // n1 owns probe/t and schedules its timer; nobody calls the actor again
-    // until long after the timer was due.
+    // n1 owns two actors and schedules their timers; nobody calls them
+    // again until long after the timers were due.
+    let keys = n1
+        .admin()
+        .keys_living_here("probe", "t", "state", 2)
+        .await?;
+    let (t, other) = (&keys[0], &keys[1]);
     n1.admin()
-        .call_text("probe/t", "timer wake 3500 once")
+        .call_text(&format!("probe/{t}"), "timer wake 3500 once")
         .await?;
     n1.admin()
-        .call_text("probe/other", "timer soon 200 once")
+        .call_text(&format!("probe/{other}"), "timer soon 200 once")
         .await?;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let _ = n1.kill9();
     // Detection (2.5 s), the takeover nobody asked for, then the timer.
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert!(
-        n2.admin()
-            .live_keys("probe")
-            .await?
-            .contains(&"t".to_owned()),
+        n2.admin().live_keys("probe").await?.contains(t),
         "n2 took the partition over and the timer activated the actor there"
     );
-    let state = n2.admin().probe_state("probe/t").await?;
+    let state = n2.admin().probe_state(&format!("probe/{t}")).await?;
     assert_eq!(
         fired_tags(&state),
         ["wake"],
         "fired once, after the owner died: {state}"
     );
     // A timer that fired before the death does not fire again.
-    let other = n2.admin().probe_state("probe/other").await?;
+    let other = n2.admin().probe_state(&format!("probe/{other}")).await?;
     assert_eq!(fired_tags(&other), ["soon"], "{other}");
     Ok(())
 }
@@ -429,10 +435,14 @@ async fn a_subscription_follows_its_actor_when_the_owner_dies_and_misses_nothing
         Ok((status == 200).then_some(()))
     })
     .await?;
-    n1.admin()
-        .call_text("probe/listener", "subscribe news alo")
+    let listener = n1
+        .admin()
+        .keys_living_here("probe", "listener", "state", 1)
         .await?;
-    assert_eq!(n1.admin().live_keys("probe").await?, ["listener"]);
+    let listener = format!("probe/{}", listener[0]);
+    n1.admin()
+        .call_text(&listener, "subscribe news alo")
+        .await?;
     // A publisher that lives on n2.
     let publisher = n2
         .admin()
@@ -453,7 +463,7 @@ async fn a_subscription_follows_its_actor_when_the_owner_dies_and_misses_nothing
             .unwrap_or_default()
     };
     eventually(Duration::from_secs(10), "the first event on n1", || async {
-        let got = events(n1.admin().probe_state("probe/listener").await?);
+        let got = events(n1.admin().probe_state(&listener).await?);
         Ok((got == ["news:before"]).then_some(()))
     })
     .await?;
@@ -489,7 +499,7 @@ async fn a_subscription_follows_its_actor_when_the_owner_dies_and_misses_nothing
         Duration::from_secs(10),
         "the event after the death",
         || async {
-            let got = events(n2.admin().probe_state("probe/listener").await?);
+            let got = events(n2.admin().probe_state(&listener).await?);
             Ok((got.len() >= 3).then_some(got))
         },
     )

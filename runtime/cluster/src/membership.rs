@@ -368,6 +368,15 @@ impl Peers {
     /// Why the node start `incarnation` of `node` is gone, if it is: it left
     /// (its record is deleted), restarted (another incarnation beats), or has
     /// been silent for `dead_after_ms`.
+    /// Which start of `node` beats now.
+    pub(crate) fn incarnation(&self, node: &str) -> Option<u64> {
+        self.beats
+            .read()
+            .expect("peer beats")
+            .get(node)
+            .map(|(inc, _, _)| *inc)
+    }
+
     pub(crate) fn gone(&self, node: &str, incarnation: u64) -> Option<String> {
         if !self.loaded.load(Ordering::Acquire) {
             return None;

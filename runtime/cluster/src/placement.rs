@@ -510,7 +510,32 @@ impl Inner {
 
     /// The owner of partition `p`: known, read from the stream leader (a KV
     /// `get` may be answered stale by a follower), or claimed by this node.
+    /// Where partition `p`, which nobody holds, should live: the live node
+    /// a hash of the partition and node names prefers (the same choice on
+    /// every node, as for takeovers), so that first claims spread over the
+    /// cluster instead of piling on whichever node touched them first.
+    /// `None` when that is this node.
+    fn preferred(&self, p: u32) -> Option<Claim> {
+        let alive = self.peers.alive();
+        let node = alive.iter().max_by_key(|n| rendezvous(p, n))?;
+        if *node == self.me.node {
+            return None;
+        }
+        Some(Claim {
+            node: node.clone(),
+            incarnation: self.peers.incarnation(node)?,
+        })
+    }
+
+    /// The owner of `p`, claiming it for this node if nobody holds it.
     async fn resolve(&self, p: u32) -> Result<Claim, CallError> {
+        self.resolve_or_prefer(p, false).await
+    }
+
+    /// The owner of `p`; when nobody holds it and `prefer`, the node it
+    /// should live on ([`Inner::preferred`]), unclaimed: a message sent
+    /// there makes that node claim it.
+    async fn resolve_or_prefer(&self, p: u32, prefer: bool) -> Result<Claim, CallError> {
         // A claim of this node's earlier start is reclaimed below, not used.
         if let Some(c) = self.known(p)
             && (c == self.me || (c.node != self.me.node && self.gone(&c).is_none()))
@@ -546,6 +571,12 @@ impl Inner {
                 Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => None,
                 Err(e) => return Err(unavailable(e.to_string())),
             };
+            if current.is_none()
+                && prefer
+                && let Some(there) = self.preferred(p)
+            {
+                return Ok(there);
+            }
             // A partition nobody ever held has no timers or subscriptions to
             // adopt (only an owner makes them).
             let first_ever = current.is_none() && released == 0;
@@ -765,8 +796,12 @@ impl Inner {
         let p = partition(&f.header.to);
         let deadline = Instant::now() + timeout;
         let mut last_error = String::new();
+        // The first attempt sends a partition nobody holds to the node it
+        // should live on; if that fails, this node claims it.
+        let mut prefer = true;
         loop {
-            let owner = self.resolve(p).await?;
+            let owner = self.resolve_or_prefer(p, prefer).await?;
+            prefer = false;
             if owner == self.me {
                 let left = deadline.saturating_duration_since(Instant::now());
                 return self.deliver_here(f, left).await;
