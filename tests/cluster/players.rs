@@ -445,3 +445,70 @@ async fn a_new_login_on_another_node_ends_the_session_held_elsewhere() -> anyhow
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliable_pushes_kept_for_a_player_follow_its_session_to_another_node() -> anyhow::Result<()>
+{
+    let nats = NatsCluster::start(1).await?;
+    let nodes = Node::start_cluster_of(&nats, 3).await?;
+    let (n1, n2, n3) = (&nodes[0], &nodes[1], &nodes[2]);
+    n1.admin().deploy("probe", "probe", "kind=keyed").await?;
+    served(n2, "probe").await?;
+    served(n3, "probe").await?;
+    // The pushing actor lives on n3; the player connects to n1.
+    let sender = n3
+        .admin()
+        .keys_living_here("probe", "pusher", "state", 1)
+        .await?;
+    let sender = format!("probe/{}", sender[0]);
+    let c = n1.player().await?;
+    let player = c.login_device("wanderer").await?;
+    c.set_auto_resume(false);
+    let push = |word: &'static str| {
+        let (admin, sender) = (n3.admin(), sender.clone());
+        async move {
+            admin
+                .call_text(&sender, &format!("push {player} reliable {word}"))
+                .await
+        }
+    };
+    let next = || async {
+        let p = c
+            .next_push(Duration::from_secs(10))
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no push within 10 s"))?;
+        anyhow::Ok(String::from_utf8(p.payload)?)
+    };
+    push("before").await?;
+    assert_eq!(next().await?, "before");
+
+    // The connection drops; n1 keeps the session and what is pushed to it.
+    c.simulate_network_loss();
+    until_ok(Duration::from_secs(10), "the connection gone", || async {
+        anyhow::ensure!(!c.is_connected(), "still connected");
+        Ok(())
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    push("kept-1").await?;
+    push("kept-2").await?;
+
+    // It resumes on n2: n1 hands over what it kept, then pushes go to n2.
+    let n2_addr = n2.quic.expect("n2 has a gateway");
+    c.move_to(
+        n2_addr,
+        anthill_client::Trust::Fingerprint(n2.fingerprint.clone()),
+    )?;
+    assert!(c.resume().await?, "n2 resumed the session n1 held");
+    push("after").await?;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(next().await?);
+    }
+    assert_eq!(
+        got,
+        ["kept-1", "kept-2", "after"],
+        "the pushes kept on n1, then the next, in order and once"
+    );
+    Ok(())
+}

@@ -21,7 +21,9 @@
 
 use crate::metrics::ClusterMetrics;
 use crate::outbox::Outbox;
-use anthill_core::{Address, CallError, Channel, Entity, Players, RoomSink, SessionHost};
+use anthill_core::{
+    Address, CallError, Channel, Entity, KeptPushes, Players, RoomSink, SessionHost,
+};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +45,9 @@ const STATE: u8 = 1;
 const PUSH: u8 = 2;
 const RELEASE: u8 = 3;
 const END: u8 = 4;
+
+/// How long a node taking a session over waits for its old node's answer.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The subject `node` reads room states, pushes and releases on.
 fn players_subject(cluster: &str, node: &str) -> String {
@@ -84,6 +89,10 @@ pub(crate) struct Rooms {
     lookups: Mutex<HashMap<u64, Vec<Bytes>>>,
     /// Players' nodes looked up lately.
     player_nodes: Mutex<HashMap<u64, (String, Instant)>>,
+    /// Players whose session moved from here to another node, and when:
+    /// pushes still sent here (by nodes whose lookup is not fresh yet)
+    /// follow them there.
+    moved: Mutex<HashMap<u64, (String, Instant)>>,
     this: Weak<Rooms>,
 }
 
@@ -115,6 +124,7 @@ impl Rooms {
             sessions,
             lookups: Mutex::new(HashMap::new()),
             player_nodes: Mutex::new(HashMap::new()),
+            moved: Mutex::new(HashMap::new()),
             this: this.clone(),
         })
     }
@@ -141,15 +151,53 @@ impl Rooms {
     /// `player` resumed `session` here: `node`, which held it, lets go of it
     /// (without leaving its rooms). Sent on the same ordered queue as state
     /// and pushes, so it lands after what was already on its way there.
-    pub(crate) fn release_elsewhere(&self, node: &str, player: u64, session: u64) {
-        self.send(node, "release", encode_session(RELEASE, player, session));
+    /// Tells `node` that `player`'s `session` resumed here, its client
+    /// having seen reliable pushes up to `last_push`: that node lets go of
+    /// it and answers with the pushes it kept after that one (none when it
+    /// does not answer within a second: it is dead, or the session ended).
+    pub(crate) async fn release_elsewhere(
+        &self,
+        node: &str,
+        player: u64,
+        session: u64,
+        last_push: u64,
+    ) -> KeptPushes {
+        let frame = encode_release(player, session, last_push, &self.me);
+        let asked = self.client.send_request(
+            self.subject(node),
+            async_nats::Request::new()
+                .payload(frame)
+                .timeout(Some(RELEASE_TIMEOUT)),
+        );
+        let (outcome, kept) = match asked.await {
+            Ok(reply) => match decode_kept(&reply.payload) {
+                Some(kept) => ("sent", kept),
+                None => {
+                    tracing::warn!(
+                        player,
+                        node,
+                        "a released session's pushes that do not decode; dropped"
+                    );
+                    ("sent", Vec::new())
+                }
+            },
+            Err(e) => {
+                tracing::debug!(player, node, error = %e, "the session's old node did not answer; its kept pushes stay there");
+                ("unanswered", Vec::new())
+            }
+        };
+        self.metrics
+            .player_frames
+            .with_label_values(&["release", outcome])
+            .inc();
+        kept
     }
 
     /// Tells `node` that `player` logged in again here: its `session` ends
     /// there (connection closed, rooms left). Resolves once NATS has the
     /// frame, so it is on its way before the new session's first request.
     pub(crate) async fn end_elsewhere(&self, node: &str, player: u64, session: u64) {
-        let frame = encode_session(END, player, session);
+        let frame = encode_end(player, session);
         let sent = async {
             self.client
                 .publish(self.subject(node), frame)
@@ -341,16 +389,20 @@ impl Rooms {
         })?;
         Ok(tokio::spawn(async move {
             while let Some(msg) = incoming.next().await {
-                self.receive(&msg.payload);
+                if let Some(answer) = self.receive(&msg.payload)
+                    && let Some(reply) = msg.reply
+                    && let Err(e) = self.client.publish(reply, answer).await
+                {
+                    tracing::debug!(error = %e, "an answer to another node was not published");
+                }
             }
         }))
     }
 
-    /// A frame from another node for players connected here.
-    fn receive(&self, frame: &[u8]) {
-        let Some(local) = self.local.get() else {
-            return;
-        };
+    /// A frame from another node for players connected here, and what to
+    /// answer (a release's kept pushes).
+    fn receive(&self, frame: &[u8]) -> Option<Bytes> {
+        let local = self.local.get()?;
         match decode(frame) {
             Some(Incoming::State { room, entities }) => {
                 self.metrics
@@ -368,18 +420,39 @@ impl Rooms {
                     .player_frames
                     .with_label_values(&["push", "received"])
                     .inc();
-                if let Err(e) = local.players.push(player, channel, payload) {
-                    tracing::debug!(player, error = %e, "a push from another node found no session here");
+                let moved = self.moved_to(player);
+                match local.players.push(player, channel, payload.clone()) {
+                    Err(CallError::NotFound(_)) if moved.is_some() => {
+                        let node = moved.expect("checked");
+                        self.send(&node, "push", encode_push(player, channel, &payload));
+                    }
+                    Err(e) => {
+                        tracing::debug!(player, error = %e, "a push from another node found no session here")
+                    }
+                    Ok(()) => {}
                 }
             }
-            Some(Incoming::Release { player, session }) => {
+            Some(Incoming::Release {
+                player,
+                session,
+                last_push,
+                taker,
+            }) => {
                 self.metrics
                     .player_frames
                     .with_label_values(&["release", "received"])
                     .inc();
-                for room in local.sessions.release(player, session) {
-                    self.unvisit(&room, player);
+                let (rooms, kept) = local.sessions.release(player, session, last_push);
+                for room in &rooms {
+                    self.unvisit(room, player);
                 }
+                if !taker.is_empty() {
+                    let mut moved = self.moved.lock().expect("moved players");
+                    let expiry = self.member_expiry();
+                    moved.retain(|_, (_, at)| at.elapsed() < expiry);
+                    moved.insert(player, (taker, Instant::now()));
+                }
+                return Some(encode_kept(&kept));
             }
             Some(Incoming::End { player, session }) => {
                 self.metrics
@@ -390,6 +463,16 @@ impl Rooms {
             }
             None => tracing::warn!("a room frame from another node that does not decode; dropped"),
         }
+        None
+    }
+
+    /// The node `player`'s session moved to from here lately, if it did.
+    fn moved_to(&self, player: u64) -> Option<String> {
+        let moved = self.moved.lock().expect("moved players");
+        moved
+            .get(&player)
+            .filter(|(_, at)| at.elapsed() < self.member_expiry())
+            .map(|(node, _)| node.clone())
     }
 }
 
@@ -559,6 +642,9 @@ enum Incoming {
     Release {
         player: u64,
         session: u64,
+        last_push: u64,
+        /// The node the session resumed on.
+        taker: String,
     },
     End {
         player: u64,
@@ -593,10 +679,49 @@ fn encode_push(player: u64, channel: Channel, payload: &[u8]) -> Bytes {
     b.freeze()
 }
 
-/// `[3 (release) or 4 (end)][u64 player][u64 session]`
-fn encode_session(kind: u8, player: u64, session: u64) -> Bytes {
+/// `[3][u64 player][u64 session][u64 last push seen][taker node]`
+fn encode_release(player: u64, session: u64, last_push: u64, taker: &str) -> Bytes {
+    let mut b = BytesMut::with_capacity(25 + taker.len());
+    b.put_u8(RELEASE);
+    b.put_u64(player);
+    b.put_u64(session);
+    b.put_u64(last_push);
+    b.put_slice(taker.as_bytes());
+    b.freeze()
+}
+
+/// A release's answer: `[u32 count]([u64 seq][u32 length][frame])*`
+fn encode_kept(kept: &KeptPushes) -> Bytes {
+    let size: usize = kept.iter().map(|(_, f)| 12 + f.len()).sum();
+    let mut b = BytesMut::with_capacity(4 + size);
+    b.put_u32(kept.len() as u32);
+    for (seq, frame) in kept {
+        b.put_u64(*seq);
+        b.put_u32(frame.len() as u32);
+        b.put_slice(frame);
+    }
+    b.freeze()
+}
+
+fn decode_kept(bytes: &[u8]) -> Option<KeptPushes> {
+    let mut r = Reader(bytes);
+    let count = r.u32()? as usize;
+    if count > r.0.len() / 12 {
+        return None;
+    }
+    let mut kept = Vec::with_capacity(count);
+    for _ in 0..count {
+        let seq = r.u64()?;
+        let len = r.u32()? as usize;
+        kept.push((seq, r.take(len)?.to_vec()));
+    }
+    r.0.is_empty().then_some(kept)
+}
+
+/// `[4][u64 player][u64 session]`
+fn encode_end(player: u64, session: u64) -> Bytes {
     let mut b = BytesMut::with_capacity(17);
-    b.put_u8(kind);
+    b.put_u8(END);
     b.put_u64(player);
     b.put_u64(session);
     b.freeze()
@@ -667,14 +792,22 @@ fn decode(frame: &[u8]) -> Option<Incoming> {
                 payload: r.0.to_vec(),
             })
         }
-        kind @ (RELEASE | END) => {
+        RELEASE => {
             let player = r.u64()?;
             let session = r.u64()?;
-            r.0.is_empty().then_some(if kind == RELEASE {
-                Incoming::Release { player, session }
-            } else {
-                Incoming::End { player, session }
+            let last_push = r.u64()?;
+            let taker = std::str::from_utf8(r.0).ok()?.to_owned();
+            Some(Incoming::Release {
+                player,
+                session,
+                last_push,
+                taker,
             })
+        }
+        END => {
+            let player = r.u64()?;
+            let session = r.u64()?;
+            r.0.is_empty().then_some(Incoming::End { player, session })
         }
         _ => None,
     }
@@ -730,15 +863,27 @@ mod tests {
             }
             _ => panic!("a push frame decodes as one"),
         }
-        match decode(&encode_session(END, 9, 77)) {
+        match decode(&encode_end(9, 77)) {
             Some(Incoming::End { player, session }) => assert_eq!((player, session), (9, 77)),
             _ => panic!("an end frame decodes as one"),
         }
-        match decode(&encode_session(RELEASE, 9, 77)) {
-            Some(Incoming::Release { player, session }) => assert_eq!((player, session), (9, 77)),
+        let kept = vec![(4, b"four".to_vec()), (5, Vec::new())];
+        assert_eq!(decode_kept(&encode_kept(&kept)), Some(kept));
+        assert_eq!(decode_kept(&encode_kept(&Vec::new())), Some(Vec::new()));
+        assert_eq!(decode_kept(&[0, 0, 0, 9]), None);
+        match decode(&encode_release(9, 77, 3, "n2")) {
+            Some(Incoming::Release {
+                player,
+                session,
+                last_push,
+                taker,
+            }) => assert_eq!(
+                (player, session, last_push, taker.as_str()),
+                (9, 77, 3, "n2")
+            ),
             _ => panic!("a release frame decodes as one"),
         }
-        assert!(decode(&encode_session(RELEASE, 9, 77)[..16]).is_none());
+        assert!(decode(&encode_release(9, 77, 3, "n2")[..16]).is_none());
         assert!(decode(&[9]).is_none());
     }
 }

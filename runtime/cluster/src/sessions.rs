@@ -7,13 +7,15 @@
 //! A resume on a node that does not hold the session takes it over: the
 //! record is rewritten to name this node by compare-and-set at the revision
 //! read (two nodes resuming the same session at once: one wins), the old
-//! node, if alive, is told to let go of it (without leaving its rooms), and
-//! the session's rooms are attached from here at once. What the old node had
-//! queued for the player (reliable pushes sent while it was away) stays there.
+//! node, if alive, is told to let go of it (without leaving its rooms) and
+//! answers with the reliable pushes it kept that the client had not seen
+//! (replayed from here), and the session's rooms are attached from here at
+//! once. Pushes that still reach the old node for a while follow the player
+//! here.
 
 use crate::placement::ClusterPlacement;
 use crate::rooms::Rooms;
-use anthill_core::{CallError, SessionDirectory, SessionRooms};
+use anthill_core::{CallError, HandedOver, SessionDirectory, SessionRooms};
 use async_nats::jetstream::kv;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -154,7 +156,12 @@ struct Taker {
 }
 
 impl Taker {
-    async fn run(self, player: u64, session: u64) -> Result<Option<SessionRooms>, CallError> {
+    async fn run(
+        self,
+        player: u64,
+        session: u64,
+        last_push: u64,
+    ) -> Result<Option<HandedOver>, CallError> {
         let key = player.to_string();
         let unavailable = |e: String| {
             CallError::Unavailable(format!("the cluster's session records cannot be read: {e}"))
@@ -186,14 +193,21 @@ impl Taker {
                 tracing::debug!(player, error = %e, "session record moved while taking it over; reading again");
                 continue;
             }
-            if record.node != self.me {
-                self.rooms.release_elsewhere(&record.node, player, session);
-            }
+            let pushes = if record.node != self.me {
+                self.rooms
+                    .release_elsewhere(&record.node, player, session, last_push)
+                    .await
+            } else {
+                Vec::new()
+            };
             for (_, room) in &record.rooms {
                 self.placement.attach_now(room, player);
             }
-            tracing::info!(player, from = %record.node, rooms = record.rooms.len(), "took over a session resumed here");
-            return Ok(Some(record.rooms));
+            tracing::info!(player, from = %record.node, rooms = record.rooms.len(), pushes = pushes.len(), "took over a session resumed here");
+            return Ok(Some(HandedOver {
+                rooms: record.rooms,
+                pushes,
+            }));
         }
         Err(CallError::Overloaded(format!(
             "the session of player {player} kept moving between nodes; retry"
@@ -243,7 +257,8 @@ impl SessionDirectory for SessionBook {
         &self,
         player: u64,
         session: u64,
-    ) -> BoxFuture<'static, Result<Option<SessionRooms>, CallError>> {
-        Box::pin(self.taker().run(player, session))
+        last_push: u64,
+    ) -> BoxFuture<'static, Result<Option<HandedOver>, CallError>> {
+        Box::pin(self.taker().run(player, session, last_push))
     }
 }

@@ -26,7 +26,8 @@ pub use address::{Address, CallChain};
 pub use error::CallError;
 pub use limits::Limits;
 pub use seams::{
-    Dispatch, EventBus, Placement, Players, RoomSink, SessionDirectory, SessionHost, SessionRooms,
+    Dispatch, EventBus, HandedOver, KeptPushes, Placement, Players, RoomSink, SessionDirectory,
+    SessionHost, SessionRooms,
 };
 pub use sender::{Channel, Entity, Sender};
 pub use time::now_ms;

@@ -106,6 +106,20 @@ pub trait Placement: Send + Sync {
 /// A session's rooms: the handle the player knows each by, and its address.
 pub type SessionRooms = Vec<(u32, Address)>;
 
+/// Reliable pushes a session kept for its client: (sequence, the encoded
+/// frame as sent), in order.
+pub type KeptPushes = Vec<(u64, Vec<u8>)>;
+
+/// What a node hands over when a session it held resumes on another.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandedOver {
+    /// The session's rooms.
+    pub rooms: SessionRooms,
+    /// The reliable pushes it kept that the client has not acknowledged
+    /// seeing, numbered as they were sent.
+    pub pushes: KeptPushes,
+}
+
 /// Where players' sessions are known when there is more than one node, so a
 /// player can resume on any node. A lone node has none: a session lives and
 /// ends on the node that made it.
@@ -116,14 +130,16 @@ pub trait SessionDirectory: Send + Sync {
     /// The session ended here (its resume grace passed, or a new login
     /// replaced it).
     fn end(&self, player: u64, session: u64);
-    /// A resume of a session this node does not hold: its rooms, if the
-    /// session still exists on some node (which then lets go of it without
-    /// leaving its rooms); `None` if it ended.
+    /// A resume of a session this node does not hold, whose client has seen
+    /// reliable pushes up to `last_push`: its rooms and the pushes kept
+    /// after that one, if the session still exists on some node (which then
+    /// lets go of it without leaving its rooms); `None` if it ended.
     fn take_over(
         &self,
         player: u64,
         session: u64,
-    ) -> BoxFuture<'static, Result<Option<SessionRooms>, CallError>>;
+        last_push: u64,
+    ) -> BoxFuture<'static, Result<Option<HandedOver>, CallError>>;
     /// `player` logged in here with the new session `session`: a session of
     /// the player that another node holds ends there, as an older session
     /// on this node would (its connection closed, its rooms left). Resolves
@@ -133,10 +149,11 @@ pub trait SessionDirectory: Send + Sync {
 
 /// What holds sessions on a node (the gateway), as the cluster reaches it.
 pub trait SessionHost: Send + Sync {
-    /// The player resumed `session` on another node: drop it here without
-    /// leaving its rooms, closing its connection if one is still open;
-    /// returns the rooms it was in.
-    fn release(&self, player: u64, session: u64) -> Vec<Address>;
+    /// The player resumed `session` on another node, having seen reliable
+    /// pushes up to `last_push`: drop it here without leaving its rooms,
+    /// closing its connection if one is still open; returns the rooms it was
+    /// in and the reliable pushes kept after `last_push`.
+    fn release(&self, player: u64, session: u64, last_push: u64) -> (Vec<Address>, KeptPushes);
     /// The player logged in again on another node: end `session` here (its
     /// connection closed, its rooms left), as a new login here would.
     fn end(&self, player: u64, session: u64);

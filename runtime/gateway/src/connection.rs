@@ -406,7 +406,10 @@ impl Conn {
         let Some(directory) = gw.directory().cloned() else {
             return Ok(None);
         };
-        let Some(rooms) = directory.take_over(claims.player, claims.session).await? else {
+        let Some(handed) = directory
+            .take_over(claims.player, claims.session, last_push)
+            .await?
+        else {
             return Ok(None);
         };
         let session = Arc::new(Session::new(
@@ -414,8 +417,10 @@ impl Conn {
             claims.session,
             gw.settings.request_burst,
         ));
-        session.continue_pushes_after(last_push);
-        for (handle, room) in rooms {
+        // What the old node kept is replayed after the welcome, as on a
+        // resume where the session stayed.
+        session.continue_pushes_after(last_push, handed.pushes);
+        for (handle, room) in handed.rooms {
             let here = gw.sync.add_member(&room, claims.player);
             if here != handle {
                 tracing::warn!(%room, "a room's handle differs between nodes; the player rejoins it");

@@ -28,7 +28,8 @@ pub use session::Session;
 
 use anthill_core::metrics::{counter, counter_vec, gauge};
 use anthill_core::{
-    Address, CallError, Channel, Dispatch, Entity, Players, RoomSink, SessionDirectory, SessionHost,
+    Address, CallError, Channel, Dispatch, Entity, KeptPushes, Players, RoomSink, SessionDirectory,
+    SessionHost,
 };
 use anthill_protocol::Frame;
 use anthill_protocol::wire;
@@ -666,17 +667,22 @@ impl RoomSink for Gateway {
 }
 
 impl SessionHost for Gateway {
-    fn release(&self, player: u64, session: u64) -> Vec<Address> {
+    fn release(&self, player: u64, session: u64, last_push: u64) -> (Vec<Address>, KeptPushes) {
         let Some(s) = self.remove_session(player, session) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         s.close_link(5, "the session resumed on another node");
         let rooms = s.take_rooms();
         for room in &rooms {
             self.sync.remove_member(room, player);
         }
-        tracing::debug!(player, "session resumed on another node; released here");
-        rooms
+        let kept = s.kept_after(last_push);
+        tracing::debug!(
+            player,
+            kept = kept.len(),
+            "session resumed on another node; released here"
+        );
+        (rooms, kept)
     }
 
     fn end(&self, player: u64, session: u64) {

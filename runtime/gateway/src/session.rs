@@ -3,7 +3,7 @@
 //! its connection by the resume grace period.
 
 use super::link::Link;
-use anthill_core::Address;
+use anthill_core::{Address, KeptPushes};
 use anthill_protocol::{Frame, wire};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -115,10 +115,29 @@ impl Session {
     }
 
     /// A session taken over from another node: the client has seen pushes up
-    /// to `last_seen` there, so numbering continues after it.
-    pub(crate) fn continue_pushes_after(&self, last_seen: u64) {
+    /// to `last_seen` there, and `kept` are the ones the old node still held
+    /// after that (numbered there, sent again on resume); numbering
+    /// continues after both.
+    pub(crate) fn continue_pushes_after(&self, last_seen: u64, kept: KeptPushes) {
         let mut inner = self.lock();
         inner.next_seq = inner.next_seq.max(last_seen);
+        for (seq, frame) in kept {
+            if seq > inner.next_seq {
+                inner.next_seq = seq;
+                inner.outbox.push_back((seq, Bytes::from(frame)));
+            }
+        }
+    }
+
+    /// The reliable pushes kept after `last_seen`, for the node the session
+    /// moves to.
+    pub(crate) fn kept_after(&self, last_seen: u64) -> KeptPushes {
+        self.lock()
+            .outbox
+            .iter()
+            .filter(|(seq, _)| *seq > last_seen)
+            .map(|(seq, frame)| (*seq, frame.to_vec()))
+            .collect()
     }
 
     pub(crate) fn push_reliable(&self, payload: Vec<u8>, backlog: usize) -> &'static str {
