@@ -300,7 +300,11 @@ impl ReplicatedStore {
     }
 
     fn queue(&self, actor: ActorKey, op: Op) -> Result<u64, StoreError> {
-        let seq = self.shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        // Numbered and sent under one lock, so writes reach the writer in
+        // the order of their numbers: `committed` passing a number then
+        // means every write up to it was applied (or refused). Numbered
+        // apart, a later write could be committed first and let an earlier
+        // one's waiter acknowledge a write not yet sent (seen under load).
         let mut known = self.shared.known.lock().expect("snapshot revisions");
         let entry = known
             .get_mut(&actor)
@@ -311,12 +315,12 @@ impl ReplicatedStore {
                     "this node no longer holds the actor's revision (its partition moved, or an earlier write was refused): the copy here stops and the actor reactivates from the replicated snapshot",
                 )
             })?;
+        let seq = self.shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
         entry.last_put = seq;
         if let Op::Put(_) = op {
             entry.present = true;
         }
         let generation = entry.generation;
-        drop(known);
         self.writes
             .send(Write {
                 actor,
@@ -325,6 +329,7 @@ impl ReplicatedStore {
                 op,
             })
             .map_err(|_| replicated("saving a snapshot".into(), "the node is stopping"))?;
+        drop(known);
         Ok(seq)
     }
 }
