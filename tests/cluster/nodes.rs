@@ -136,7 +136,12 @@ async fn a_node_refuses_a_nats_server_older_than_2_12() -> anyhow::Result<()> {
 async fn every_node_lists_every_node_and_a_killed_one_goes_suspect_then_dead() -> anyhow::Result<()>
 {
     let nats = NatsCluster::start(3).await?;
-    let [n1, n2, n3] = three(&nats).await?;
+    // A wide suspect window (1.5 s to 6 s of silence), so that a poll slowed
+    // by a loaded machine still sees it.
+    const SLOW_DEATH: &str = "[cluster]\ndead_after_ms = 6000\n";
+    let n1 = Node::start_clustered_with_config(&nats, "n1", SLOW_DEATH).await?;
+    let n2 = Node::start_clustered_with_config(&nats, "n2", SLOW_DEATH).await?;
+    let n3 = Node::start_clustered_with_config(&nats, "n3", SLOW_DEATH).await?;
     for seen_by in [&n1, &n2, &n3] {
         let nodes = eventually(Duration::from_secs(10), "three alive nodes", || async {
             let nodes = nodes_seen_by(seen_by).await?;
@@ -175,7 +180,7 @@ async fn every_node_lists_every_node_and_a_killed_one_goes_suspect_then_dead() -
         )
     })
     .await?;
-    eventually(Duration::from_secs(10), "n3 dead", || async {
+    eventually(Duration::from_secs(15), "n3 dead", || async {
         Ok((state_of(&nodes_seen_by(&n2).await?, "n3").as_deref() == Some("dead")).then_some(()))
     })
     .await?;
