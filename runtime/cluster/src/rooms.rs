@@ -420,16 +420,19 @@ impl Rooms {
                     .player_frames
                     .with_label_values(&["push", "received"])
                     .inc();
-                let moved = self.moved_to(player);
-                match local.players.push(player, channel, payload.clone()) {
-                    Err(CallError::NotFound(_)) if moved.is_some() => {
-                        let node = moved.expect("checked");
-                        self.send(&node, "push", encode_push(player, channel, &payload));
-                    }
-                    Err(e) => {
-                        tracing::debug!(player, error = %e, "a push from another node found no session here")
-                    }
-                    Ok(()) => {}
+                // A copy of the payload only for a player who moved away.
+                let outcome = match self.moved_to(player) {
+                    None => local.players.push(player, channel, payload),
+                    Some(node) => match local.players.push(player, channel, payload.clone()) {
+                        Err(CallError::NotFound(_)) => {
+                            self.send(&node, "push", encode_push(player, channel, &payload));
+                            Ok(())
+                        }
+                        other => other,
+                    },
+                };
+                if let Err(e) = outcome {
+                    tracing::debug!(player, error = %e, "a push from another node found no session here");
                 }
             }
             Some(Incoming::Release {
