@@ -24,7 +24,7 @@ mod transport;
 
 pub use anthill_protocol::sync::EntityMap;
 pub use anthill_protocol::{ErrorCode, Frame};
-pub use transport::{Transport, webtransport_endpoint};
+pub use transport::{Transport, quic_client_config, webtransport_endpoint};
 
 use anthill_protocol::Auth;
 use anthill_protocol::session::{ClientEvent, ClientSession};

@@ -44,6 +44,23 @@ impl Transport {
 
 type WtEndpoint = wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>;
 
+/// The QUIC client configuration a player connection uses (ALPN `anthill/1`,
+/// the node's certificate checked as `trust` says, keep-alives every 5 s):
+/// for clients that drive `quinn-proto` themselves, as `anthill bot`'s swarm
+/// does.
+pub fn quic_client_config(trust: &Trust) -> Result<quinn::ClientConfig, ClientError> {
+    let crypto = tls::client_config(trust, wire::ALPN).map_err(ClientError::Connect)?;
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
+        .map_err(|e| ClientError::Connect(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(Duration::from_secs(5)))
+        .datagram_receive_buffer_size(Some(1 << 20));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
 /// How to open a new connection to the node (again, on resume).
 #[derive(Clone)]
 pub(crate) enum Dialer {
@@ -87,18 +104,9 @@ impl Dialer {
         addr: SocketAddr,
         trust: &Trust,
     ) -> Result<Dialer, ClientError> {
-        let crypto = tls::client_config(trust, wire::ALPN).map_err(ClientError::Connect)?;
-        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let mut config = quinn::ClientConfig::new(Arc::new(quic));
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .keep_alive_interval(Some(Duration::from_secs(5)))
-            .datagram_receive_buffer_size(Some(1 << 20));
-        config.transport_config(Arc::new(transport));
         Ok(Dialer::Quic {
             endpoint,
-            config,
+            config: quic_client_config(trust)?,
             addr,
         })
     }

@@ -298,6 +298,72 @@ async fn bot_exits_non_zero_when_players_fail() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn the_swarm_plays_the_arena_as_clients_do_and_names_what_fails() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("lobby", "lobby", "").await?;
+    admin.deploy("arena", "arena", "kind=keyed").await?;
+    // 60 players in 2 shards (256 each is the cap, so 300 would be 2 too):
+    // every one logs in, is placed, joins, moves and mirrors its room.
+    let out = Command::new(anthill_bin())
+        .args(["bot", "--data"])
+        .arg(&node.data)
+        .args(["--scenario", "arena", "--swarm", "--players", "60"])
+        .args(["--duration", "4", "--move-share", "0.5", "--json"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_str(text.trim())?;
+    assert_eq!(s["engine"], "swarm", "{s}");
+    assert_eq!(s["connected"], 60, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    // The lobby's answers plus moves and stops.
+    assert!(s["requests"].as_u64() >= Some(60), "{s}");
+    // Rooms tick at 20 Hz: a player that mirrors its room applies most of
+    // them (the first second is spent connecting).
+    assert!(
+        s["steady_states_per_player_per_sec"].as_f64() > Some(10.0),
+        "{s}"
+    );
+    assert!(s["cpu_seconds"].as_f64().is_some(), "{s}");
+    // The node saw them as players in rooms of 50: the first is full.
+    assert_eq!(admin.call_text("arena/r1", "players").await?, "50");
+    assert_eq!(admin.call_text("arena/r2", "players").await?, "10");
+
+    // A node without the scenario's modules: every player fails to get a
+    // room and the exit status and message say which modules to deploy.
+    let bare = Node::start().await?;
+    let out = Command::new(anthill_bin())
+        .args(["bot", "--data"])
+        .arg(&bare.data)
+        .args(["--scenario", "arena", "--swarm", "--players", "3"])
+        .args(["--duration", "2", "--quiet"])
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "every find failed, yet exit 0: {err}"
+    );
+    assert!(err.contains("needs `lobby` and `arena` deployed"), "{err}");
+
+    // Nobody listening: nobody connects, and the bot says so.
+    let free = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+    let out = Command::new(anthill_bin())
+        .args(["bot", "--swarm", "--addr", &free.to_string()])
+        .args(["--fingerprint", &"0".repeat(64)])
+        .args(["--players", "2", "--duration", "2", "--quiet"])
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("2 of 2 players never connected"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_node_logs_json_lines_when_asked_and_no_colours_into_a_pipe() -> anyhow::Result<()> {
     let node = Node::start_with(&["--log-format", "json"]).await?;
     node.admin().deploy("echo", "echo", "").await?;

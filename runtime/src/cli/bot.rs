@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub(super) enum Scenario {
+pub(crate) enum Scenario {
     /// Requests to `echo` as fast as each player gets replies.
     Echo,
     /// Join a room through `lobby` and play `arena`.
@@ -101,6 +101,11 @@ pub(super) struct BotArgs {
     /// summary still counts them).
     #[arg(long)]
     allow_errors: bool,
+    /// Drive the players sans-IO, 256 to a task and a socket, instead of a
+    /// client with its own tasks per player: a load generator cheaper than
+    /// the node it loads (QUIC only, no --fallback).
+    #[arg(long)]
+    swarm: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -130,20 +135,27 @@ fn parse_fallback(s: &str) -> Result<Fallback, String> {
 
 /// Counters shared by every bot.
 #[derive(Default)]
-struct Totals {
+pub(super) struct Totals {
     requests: AtomicU64,
     errors: AtomicU64,
     /// Players that resumed their session on a fallback node.
     moved: AtomicU64,
     /// The first few distinct errors, for the summary.
     samples: Mutex<Vec<String>>,
-    connected: AtomicU64,
+    pub(super) connected: AtomicU64,
     latencies_us: Mutex<Vec<u32>>,
     window_us: Mutex<Vec<u32>>,
+    /// What swarm players received (task-per-player clients keep their own
+    /// counts): datagrams, payload bytes (datagrams and stream), UDP
+    /// payload bytes with QUIC's headers, room states.
+    pub(super) datagrams_in: AtomicU64,
+    pub(super) bytes_in: AtomicU64,
+    pub(super) wire_in: AtomicU64,
+    pub(super) states: AtomicU64,
 }
 
 impl Totals {
-    fn error(&self, e: impl std::fmt::Display) {
+    pub(super) fn error(&self, e: impl std::fmt::Display) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         let text = e.to_string();
         let mut samples = self.samples.lock().expect("stats poisoned");
@@ -152,7 +164,7 @@ impl Totals {
         }
     }
 
-    fn record(&self, started: Instant) {
+    pub(super) fn record(&self, started: Instant) {
         let us = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.latencies_us.lock().expect("stats poisoned").push(us);
@@ -177,6 +189,10 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         a.fallback.is_empty() || a.transport == Via::Quic,
         "--fallback is for QUIC bots (browsers reconnect by URL)"
+    );
+    anyhow::ensure!(
+        !a.swarm || (a.transport == Via::Quic && a.fallback.is_empty()),
+        "--swarm plays over QUIC without --fallback (it does not resume sessions)"
     );
     let data = super::data_dir(a.data.as_deref());
     let addr = match a.addr {
@@ -208,6 +224,28 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     let gap = Duration::from_micros(1_000_000 / a.connect_rate.max(1));
     // One UDP socket per 256 players: thousands of bots without thousands of fds.
     let sockets = a.players.div_ceil(256).max(1);
+    let (stop_swarm, swarm_stopped) = tokio::sync::watch::channel(false);
+    let mut swarm = None;
+    if a.swarm {
+        let plan = super::swarm::Plan {
+            addr,
+            config: anthill_client::quic_client_config(&Trust::Fingerprint(fingerprint.clone()))?,
+            scenario: a.scenario,
+            payload: a.payload,
+            move_share: a.move_share,
+            rate: a.rate,
+            ack_every: a.ack_every,
+            run_id,
+            stop_at,
+        };
+        swarm = Some(tokio::spawn(super::swarm::run(
+            plan,
+            a.players,
+            gap,
+            totals.clone(),
+            swarm_stopped,
+        )));
+    }
     let dialers: Vec<Dial> = match a.transport {
         Via::Quic => (0..sockets)
             .map(|_| anthill_client::endpoint().map(Dial::Quic))
@@ -221,7 +259,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         Via::Websocket => vec![Dial::WebSocket(web.expect("resolved above"))],
     };
     let mut tasks = Vec::new();
-    for i in 0..a.players {
+    for i in 0..if a.swarm { 0 } else { a.players } {
         let dial = dialers[i % dialers.len()].clone();
         let (totals, clients) = (totals.clone(), clients.clone());
         let trust = Trust::Fingerprint(fingerprint.clone());
@@ -259,6 +297,11 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
 
     // Live progress once a second until the end (or Ctrl-C).
     let mut last = (Instant::now(), 0u64, 0u64, 0u64);
+    // The steady state begins once every player is in (or, if some never
+    // get in, two seconds after the last was due to connect): from there on
+    // the room-state rate is what a connected player sees.
+    let ramp = started + gap * a.players as u32 + Duration::from_secs(2);
+    let mut steady: Option<(Instant, u64)> = None;
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.tick().await;
     loop {
@@ -266,7 +309,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
             _ = every.tick() => {}
             _ = tokio::signal::ctrl_c() => break,
         }
-        let (dgrams, bytes) = client_bytes(&clients);
+        let (dgrams, bytes) = client_bytes(&clients, &totals);
         let reqs = totals.requests.load(Ordering::Relaxed);
         let secs = last.0.elapsed().as_secs_f64();
         let mut window = std::mem::take(&mut *totals.window_us.lock().expect("stats poisoned"));
@@ -287,7 +330,17 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
             );
         }
         last = (Instant::now(), reqs, dgrams, bytes);
-        if stop_at.is_some_and(|s| Instant::now() >= s) || tasks.iter().all(|t| t.is_finished()) {
+        if steady.is_none()
+            && (totals.connected.load(Ordering::Relaxed) >= a.players as u64
+                || Instant::now() >= ramp)
+        {
+            steady = Some((Instant::now(), states_so_far(&clients, &totals)));
+        }
+        let finished = match &swarm {
+            Some(s) => s.is_finished(),
+            None => tasks.iter().all(|t| t.is_finished()),
+        };
+        if stop_at.is_some_and(|s| Instant::now() >= s) || finished {
             break;
         }
     }
@@ -298,14 +351,26 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         .expect("clients poisoned")
         .iter()
         .map(Client::wire_bytes_in)
-        .sum();
+        .sum::<u64>()
+        + totals.wire_in.load(Ordering::Relaxed);
+    let _ = stop_swarm.send(true);
+    if let Some(s) = swarm {
+        match tokio::time::timeout(Duration::from_secs(5), s).await {
+            Ok(Ok(Err(e))) => totals.error(format!("swarm: {e:#}")),
+            Ok(Err(e)) => totals.error(format!("swarm task: {e}")),
+            _ => {}
+        }
+    }
     for c in clients.lock().expect("clients poisoned").iter() {
         c.close();
     }
     for t in tasks {
         t.abort();
     }
-    let (dgrams, bytes) = client_bytes(&clients);
+    let (dgrams, bytes) = client_bytes(&clients, &totals);
+    let states = states_so_far(&clients, &totals);
+    let steady_states =
+        steady.map(|(at, before)| (states - before) as f64 / at.elapsed().as_secs_f64().max(0.001));
     let mut all = std::mem::take(&mut *totals.latencies_us.lock().expect("stats poisoned"));
     all.sort_unstable();
     let reqs = totals.requests.load(Ordering::Relaxed);
@@ -323,6 +388,12 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         "datagrams_per_sec": dgrams as f64 / elapsed,
         "bytes_per_player_per_sec": bytes as f64 / elapsed / players as f64,
         "wire_bytes_per_player_per_sec": wire as f64 / elapsed / players as f64,
+        "states_per_player_per_sec": states as f64 / elapsed / players as f64,
+        // Once every player was in: what a connected player receives.
+        "steady_states_per_player_per_sec": steady_states.map(|s| s / players as f64),
+        "engine": if a.swarm { "swarm" } else { "client-per-task" },
+        // What this load generator cost, to compare with the node it loaded.
+        "cpu_seconds": own_cpu_seconds(),
         "errors": totals.errors.load(Ordering::Relaxed),
         "moved": totals.moved.load(Ordering::Relaxed),
         "error_samples": *totals.samples.lock().expect("stats poisoned"),
@@ -369,6 +440,17 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This process's CPU time so far (user + system), from procfs.
+fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): utime, stime
+    // are the 12th and 13th, in clock ticks of 1/100 s.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 fn transport_of(via: Via) -> Transport {
     match via {
         Via::Quic => Transport::Quic,
@@ -377,10 +459,25 @@ fn transport_of(via: Via) -> Transport {
     }
 }
 
-/// Datagrams and bytes (datagrams + stream) received by every client so far.
-fn client_bytes(clients: &Mutex<Vec<Client>>) -> (u64, u64) {
+/// Room states (snapshots and deltas) every player applied so far.
+fn states_so_far(clients: &Mutex<Vec<Client>>, totals: &Totals) -> u64 {
+    totals.states.load(Ordering::Relaxed)
+        + clients
+            .lock()
+            .expect("clients poisoned")
+            .iter()
+            .map(|c| c.stats().state_frames.load(Ordering::Relaxed))
+            .sum::<u64>()
+}
+
+/// Datagrams and bytes (datagrams + stream) received by every player so far.
+fn client_bytes(clients: &Mutex<Vec<Client>>, totals: &Totals) -> (u64, u64) {
     let clients = clients.lock().expect("clients poisoned");
-    clients.iter().fold((0, 0), |(d, b), c| {
+    let swarm = (
+        totals.datagrams_in.load(Ordering::Relaxed),
+        totals.bytes_in.load(Ordering::Relaxed),
+    );
+    clients.iter().fold(swarm, |(d, b), c| {
         let s = c.stats();
         (
             d + s.datagrams_in.load(Ordering::Relaxed),

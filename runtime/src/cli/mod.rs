@@ -10,6 +10,7 @@ mod logs;
 mod new;
 mod nodes;
 mod serve;
+mod swarm;
 mod tenants;
 
 use clap::{Args, Parser, Subcommand};

@@ -5,13 +5,14 @@
 //!
 //! ```text
 //! anthill-bench [routes] [send] [events] [snapshots] [swap] [echo] [arena] [transports] [acks]
-//!               [browser] [idle] [languages] [hostile] [cluster] [cluster-players] [--quick]
-//!               [--arena-players=N]
+//!               [browser] [idle] [languages] [hostile] [cluster] [cluster-players] [peer]
+//!               [--quick] [--arena-players=N] [--peer-players=N,M]
 //! ```
 
 mod cluster;
 mod cluster_players;
 mod hostile;
+mod peer;
 mod routing;
 mod transports;
 
@@ -100,6 +101,20 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("cluster") {
         cluster::cluster(quick).await?;
+    }
+    if run("peer") {
+        // `--peer-players=N,M` for other sizes than 1,000 and 2,000.
+        let sizes: Vec<usize> = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--peer-players="))
+            .map(|l| l.split(',').filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_else(|| if quick { vec![300] } else { vec![1000, 2000] });
+        peer::peer(
+            &sizes,
+            if quick { 8 } else { 20 },
+            if quick { 1 } else { 3 },
+        )
+        .await?;
     }
     // Part of `cluster`; alone, on a cluster of its own.
     if !all && wanted.contains(&"cluster-players") {

@@ -15,7 +15,7 @@ use std::process::Command;
 
 const TRANSPORTS: [&str; 3] = ["quic", "webtransport", "websocket"];
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -23,7 +23,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Bytes sent over the loopback interface so far (`/proc/net/dev`): every
 /// packet with its IP, UDP or TCP header, and the pure TCP acks a client's
 /// own byte count cannot see. Only the bot and the node talk during a run.
-fn loopback_bytes() -> anyhow::Result<u64> {
+pub(crate) fn loopback_bytes() -> anyhow::Result<u64> {
     let dev = std::fs::read_to_string("/proc/net/dev").context("reading /proc/net/dev")?;
     let line = dev
         .lines()
@@ -74,6 +74,9 @@ async fn arena_over(
         "node_cores": cpu / secs,
         "request_p50_ms": s["p50_ms"], "request_p99_ms": s["p99_ms"],
         "tick_p50_ms_le": tick(0.5), "tick_p99_ms_le": tick(0.99),
+        "states_per_player_per_sec": s["states_per_player_per_sec"],
+        "load_generator": s["engine"],
+        "load_generator_cores": s["cpu_seconds"].as_f64().map(|c| c / secs),
     }))
 }
 
