@@ -64,11 +64,16 @@ typescript-toolchain:
 test: setup build-modules browser-toolchain typescript-toolchain nats-toolchain
     cargo test -j {{jobs}} --release --workspace
 
-# Benchmarks: criterion host benches, then the end-to-end scenarios (one JSON
-# line per result; `just bench swap echo --quick` runs a subset, smaller).
+# `just bench swap echo --quick` runs a subset, smaller; `just bench peer` the
+# arena beside Colyseus; `host` names the criterion benches.
+# Benchmarks: criterion host benches (unless only scenarios are named), then the end-to-end scenarios, one JSON line per result.
 bench *args: setup build build-modules nats-toolchain
-    cargo bench -j {{jobs}} -p anthill-actors --bench host
+    if [ -z "{{args}}" ] || [[ " {{args}} " == *" host "* ]]; then cargo bench -j {{jobs}} -p anthill-actors --bench host; fi
     cargo run -j {{jobs}} --quiet --release -p anthill-tests --bin anthill-bench -- {{args}}
+
+# Colyseus (npm, pinned by scripts/toolchains/colyseus's lockfile), the peer `just bench peer` runs.
+peer-toolchain:
+    scripts/peer-toolchain.sh
 
 # Formatting and lints, as CI wants them.
 lint: setup

@@ -442,15 +442,6 @@ impl Shard {
         let mut frames = Vec::new();
         while let Some(ev) = conn.poll() {
             match ev {
-                Event::Connected => {
-                    if let Some(id) = conn.streams().open(Dir::Bi) {
-                        p.stream = Some(id);
-                        let hello = p.session.hello(Auth::Device {
-                            id: format!("bot-{:08x}-{}", plan.run_id, p.i),
-                        });
-                        p.outbox.extend_from_slice(&wire::encode_prefixed(&hello));
-                    }
-                }
                 Event::ConnectionLost { reason } => {
                     let why = format!("connection lost: {reason}");
                     frames.clear();
@@ -495,6 +486,19 @@ impl Shard {
                 _ => {}
             }
         }
+        // The control stream, once the handshake is done and the node lets
+        // us open one (its stream credit can come after `Connected`).
+        if p.stream.is_none()
+            && p.step == Step::Connecting
+            && !conn.is_handshaking()
+            && let Some(id) = conn.streams().open(Dir::Bi)
+        {
+            p.stream = Some(id);
+            let hello = p.session.hello(Auth::Device {
+                id: format!("bot-{:08x}-{}", plan.run_id, p.i),
+            });
+            p.outbox.extend_from_slice(&wire::encode_prefixed(&hello));
+        }
         for f in frames {
             p.on_frame(f, plan, totals);
         }
@@ -537,9 +541,26 @@ impl Shard {
         }
     }
 
-    /// Closes every connection (the run is over) and sends the close packets.
+    /// Closes every connection (the run is over) and sends the close packets;
+    /// players that never got to play are counted by where they stopped.
     fn close_all(&mut self, out: &mut Vec<u8>) {
         let now = Instant::now();
+        let mut stuck: HashMap<&'static str, usize> = HashMap::new();
+        for p in &self.players {
+            let at = match p.step {
+                Step::Waiting => "not dialed yet",
+                Step::Connecting if p.stream.is_none() => "handshaking",
+                Step::Connecting => "logging in",
+                Step::Finding => "waiting for the lobby",
+                Step::Joining => "joining a room",
+                Step::Playing | Step::Gone => continue,
+            };
+            *stuck.entry(at).or_default() += 1;
+        }
+        for (at, n) in stuck {
+            self.totals
+                .error(format!("{n} players were still {at} when the run ended"));
+        }
         for p in &mut self.players {
             if let Some((_, conn)) = p.conn.as_mut() {
                 conn.close(now, 0u32.into(), Bytes::from_static(b"bot done"));

@@ -121,30 +121,40 @@ pub(crate) async fn arena(players: usize, seconds: u64, rounds: usize) -> anyhow
     Ok(())
 }
 
-/// The arena over QUIC with clients acknowledging every state and one in
-/// two, interleaved on fresh nodes: what an ack costs the node.
+/// The arena over QUIC with players (`anthill bot --swarm`) acknowledging
+/// every room state, one in two (the clients' default) and one in four,
+/// interleaved on fresh nodes: what an ack costs the node.
 pub(crate) async fn acks(players: usize, seconds: u64, rounds: usize) -> anyhow::Result<()> {
-    let mut cpu: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    const EVERY: [&str; 3] = ["1", "2", "4"];
+    let mut runs: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for round in 1..=rounds {
-        for every in ["1", "2"] {
+        for every in EVERY {
             note(&format!(
                 "acks: round {round}/{rounds}, {players} players acking one state in {every}, {seconds}s"
             ));
-            let mut r = arena_over("quic", players, seconds, &["--ack-every", every]).await?;
+            let mut r =
+                arena_over("quic", players, seconds, &["--ack-every", every, "--swarm"]).await?;
             r["bench"] = json!("arena-acks");
             r["ack_every"] = json!(every.parse::<u32>()?);
             emit(r.clone());
-            cpu.entry(every)
-                .or_default()
-                .extend(r["node_cpu_us_per_player_sec"].as_f64());
+            runs.entry(every).or_default().push(r);
         }
     }
-    let (one, two) = (median(cpu["1"].clone()), median(cpu["2"].clone()));
-    emit(
-        json!({"bench": "arena-acks-summary", "players": players, "rounds": rounds,
-        "node_cpu_us_per_player_sec_ack_every_1": one, "node_cpu_us_per_player_sec_ack_every_2": two,
-        "ack_every_2_vs_1": two / one}),
-    );
+    let med =
+        |e: &str, field: &str| median(runs[e].iter().filter_map(|r| r[field].as_f64()).collect());
+    let mut summary = json!({"bench": "arena-acks-summary", "players": players, "rounds": rounds});
+    for e in EVERY {
+        summary[format!("ack_every_{e}")] = json!({
+            "node_cpu_us_per_player_sec": med(e, "node_cpu_us_per_player_sec"),
+            "payload_bytes_per_player_per_sec": med(e, "payload_bytes_per_player_per_sec"),
+            "loopback_bytes_per_player_per_sec": med(e, "loopback_bytes_per_player_per_sec"),
+            "states_per_player_per_sec": med(e, "states_per_player_per_sec"),
+        });
+    }
+    let cpu = |e: &str| med(e, "node_cpu_us_per_player_sec");
+    summary["ack_every_2_vs_1"] = json!(cpu("2") / cpu("1"));
+    summary["ack_every_4_vs_2"] = json!(cpu("4") / cpu("2"));
+    emit(summary);
     Ok(())
 }
 
