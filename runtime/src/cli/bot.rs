@@ -144,6 +144,10 @@ pub(super) struct Totals {
     samples: Mutex<Vec<String>>,
     pub(super) connected: AtomicU64,
     latencies_us: Mutex<Vec<u32>>,
+    /// Arena: the lobby's answers, apart (they all come during the ramp,
+    /// queued behind each other at one singleton; Colyseus's matchmaking is
+    /// not timed either).
+    find_us: Mutex<Vec<u32>>,
     window_us: Mutex<Vec<u32>>,
     /// What swarm players received (task-per-player clients keep their own
     /// counts): datagrams, payload bytes (datagrams and stream), UDP
@@ -162,6 +166,13 @@ impl Totals {
         if samples.len() < 5 && !samples.contains(&text) {
             samples.push(text);
         }
+    }
+
+    /// A lobby `find` answered (counted as a request, timed apart).
+    pub(super) fn record_find(&self, started: Instant) {
+        let us = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.find_us.lock().expect("stats poisoned").push(us);
     }
 
     pub(super) fn record(&self, started: Instant) {
@@ -372,6 +383,8 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     let steady_states =
         steady.map(|(at, before)| (states - before) as f64 / at.elapsed().as_secs_f64().max(0.001));
     let mut all = std::mem::take(&mut *totals.latencies_us.lock().expect("stats poisoned"));
+    let mut finds = std::mem::take(&mut *totals.find_us.lock().expect("stats poisoned"));
+    finds.sort_unstable();
     all.sort_unstable();
     let reqs = totals.requests.load(Ordering::Relaxed);
     let players = totals.connected.load(Ordering::Relaxed).max(1);
@@ -385,6 +398,9 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         "requests_per_sec": reqs as f64 / elapsed,
         "p50_ms": percentile(&all, 0.5),
         "p99_ms": percentile(&all, 0.99),
+        // Arena: the lobby's answers (p50/p99 above are in-room requests).
+        "find_p50_ms": percentile(&finds, 0.5),
+        "find_p99_ms": percentile(&finds, 0.99),
         "datagrams_per_sec": dgrams as f64 / elapsed,
         "bytes_per_player_per_sec": bytes as f64 / elapsed / players as f64,
         "wire_bytes_per_player_per_sec": wire as f64 / elapsed / players as f64,
@@ -584,7 +600,7 @@ impl Bot {
             Scenario::Arena => {
                 let t = Instant::now();
                 let room = String::from_utf8(client.request("lobby", b"find".to_vec()).await?)?;
-                totals.record(t);
+                totals.record_find(t);
                 client.join(&room).await?;
                 let mut rng = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 let mut next = || {

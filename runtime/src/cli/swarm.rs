@@ -68,8 +68,7 @@ pub(super) async fn run(
             (false, false) => "0.0.0.0:0",
             (true, false) => "[::]:0",
         };
-        let bind: SocketAddr = bind.parse().expect("valid");
-        let socket = UdpSocket::bind(bind).await?;
+        let socket = swarm_socket(bind.parse().expect("valid"))?;
         let mine: Vec<Player> = (s..players)
             .step_by(shards)
             .map(|i| Player::new(i, start + gap * i as u32, &plan))
@@ -88,6 +87,18 @@ pub(super) async fn run(
         t.await??;
     }
     Ok(())
+}
+
+/// A shard's socket, with a receive buffer for 256 players' states arriving
+/// at once (Linux's default of 208 KiB dropped packets whenever the shard
+/// waited for a core; the kernel caps the size at `net.core.rmem_max`).
+fn swarm_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_recv_buffer_size(1 << 20)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&bind.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// Where a player is in its scenario.
@@ -231,7 +242,10 @@ impl Player {
                 let Some(sent) = answered(self, id) else {
                     return;
                 };
-                totals.record(sent);
+                match self.step {
+                    Step::Finding => totals.record_find(sent),
+                    _ => totals.record(sent),
+                }
                 match self.step {
                     Step::Finding => match String::from_utf8(payload) {
                         Ok(room) => {
