@@ -486,3 +486,32 @@ async fn a_login_module_decides_who_the_player_is() -> anyhow::Result<()> {
     assert_eq!(err.code(), Some(ErrorCode::Unauthorized), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_socket_buffer_the_kernel_caps_is_named_at_start_and_players_still_play()
+-> anyhow::Result<()> {
+    let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")?
+        .trim()
+        .parse()?;
+    // Past what the kernel grants (root could raise rmem_max this far; then
+    // there is nothing to warn about and nothing to test here).
+    let asked = rmem_max.saturating_mul(4).max(1 << 20);
+    let node = node_with(&format!("[gateway]\nsocket_buffer_bytes = {asked}\n")).await?;
+    let client = node.player().await?;
+    client.login_device("buffered").await?;
+    assert_eq!(client.request("echo", b"hi".to_vec()).await?, b"hi");
+    let output = node.stop()?;
+    assert!(
+        output.contains("gateway.socket_buffer_bytes") && output.contains("net.core.rmem_max"),
+        "no warning naming the setting and the sysctl: {output}"
+    );
+    // The default asks for 4 MiB: a node warns only when the kernel caps it.
+    let plain = node_with("").await?;
+    let output = plain.stop()?;
+    assert_eq!(
+        output.contains("gateway.socket_buffer_bytes"),
+        rmem_max < 4 << 20,
+        "rmem_max {rmem_max}: {output}"
+    );
+    Ok(())
+}
