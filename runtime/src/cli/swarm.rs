@@ -68,7 +68,11 @@ pub(super) async fn run(
             (false, false) => "0.0.0.0:0",
             (true, false) => "[::]:0",
         };
-        let socket = swarm_socket(bind.parse().expect("valid"))?;
+        // The kernel's default buffers, as each real player has: when a
+        // shard falls behind, its oldest states are dropped rather than
+        // queued (bigger buffers made every player apply stale states and
+        // ack late, so deltas grew by half).
+        let socket = UdpSocket::bind(bind).await?;
         let mine: Vec<Player> = (s..players)
             .step_by(shards)
             .map(|i| Player::new(i, start + gap * i as u32, &plan))
@@ -87,18 +91,6 @@ pub(super) async fn run(
         t.await??;
     }
     Ok(())
-}
-
-/// A shard's socket, with a receive buffer for 256 players' states arriving
-/// at once (Linux's default of 208 KiB dropped packets whenever the shard
-/// waited for a core; the kernel caps the size at `net.core.rmem_max`).
-fn swarm_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_recv_buffer_size(1 << 20)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&bind.into())?;
-    UdpSocket::from_std(socket.into())
 }
 
 /// Where a player is in its scenario.
