@@ -515,3 +515,33 @@ async fn a_socket_buffer_the_kernel_caps_is_named_at_start_and_players_still_pla
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn packets_the_kernel_drops_on_the_player_port_are_counted() -> anyhow::Result<()> {
+    // The smallest buffer the kernel allows, and a node that reads nothing.
+    let node = Node::start_with_config("[gateway]\nsocket_buffer_bytes = 4096\n").await?;
+    let admin = node.admin();
+    let idle = admin.metrics().await?;
+    assert!(
+        idle.contains("anthill_player_port_drops_total 0"),
+        "an idle port drops nothing, and says so: {idle}"
+    );
+    let port = node.quic.expect("the node serves players");
+    node.pause()?;
+    let flood = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    for _ in 0..2_000 {
+        flood.send_to(&[0u8; 1200], port)?;
+    }
+    node.resume()?;
+    let dropped = eventually(Duration::from_secs(10), "drops counted", || async {
+        let n = admin.metric("anthill_player_port_drops_total", "").await?;
+        Ok((n > 0.0).then_some(n))
+    })
+    .await?;
+    // Some fit in the buffer; the rest were dropped, and no more than sent.
+    assert!(dropped <= 2_000.0, "{dropped} drops of 2,000 packets");
+    // The node still serves players.
+    let client = node.player().await?;
+    client.login_device("after-the-flood").await?;
+    Ok(())
+}

@@ -189,6 +189,19 @@ struct GatewayMetrics {
     pushes: IntCounterVec,
 }
 
+/// Registers a collector the gateway also keeps.
+struct ArcCollector(Arc<socket::PortDrops>);
+
+impl prometheus::core::Collector for ArcCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
+    }
+}
+
 /// The player side of a node.
 pub struct Gateway {
     /// Its config section.
@@ -208,6 +221,7 @@ pub struct Gateway {
     origins: Mutex<Origins>,
     deflate_pool: yawc::DeflatePool,
     metrics: GatewayMetrics,
+    port_drops: Arc<socket::PortDrops>,
 }
 
 impl Gateway {
@@ -259,6 +273,10 @@ impl Gateway {
             ),
         };
         let origins = Origins::new(&settings.allowed_origins);
+        let port_drops = Arc::new(socket::PortDrops::new());
+        // A registry that already has it (a second gateway on one registry,
+        // in tests) keeps counting the first one's port.
+        let _ = r.register(Box::new(ArcCollector(port_drops.clone())));
         Arc::new(Gateway {
             certificate: Mutex::new(None),
             origins: Mutex::new(origins),
@@ -275,6 +293,7 @@ impl Gateway {
             next_session: AtomicU64::new(1),
             endpoint: OnceLock::new(),
             metrics,
+            port_drops,
         })
     }
 
@@ -348,6 +367,7 @@ impl Gateway {
         let local = endpoint
             .local_addr()
             .map_err(|source| GatewayError::Bind { addr, source })?;
+        gw.port_drops.watch(local.port());
         gw.set_certificate(&identity, data);
         if !identity.self_signed {
             let _ = gw.web_tls.set(web_server_config(&identity)?);
