@@ -87,6 +87,14 @@ async fn steady_window(
     })
 }
 
+/// Kills a load generator whose run failed (nothing outlives the bench),
+/// passing the failure on.
+fn stopped(mut child: std::process::Child, e: anyhow::Error) -> anyhow::Error {
+    let _ = child.kill();
+    let _ = child.wait();
+    e
+}
+
 /// The last line a load generator printed, as JSON.
 fn summary(out: &std::process::Output, what: &str) -> anyhow::Result<Value> {
     let text = String::from_utf8_lossy(&out.stdout);
@@ -136,7 +144,10 @@ async fn anthill_over(players: usize, seconds: u64) -> anyhow::Result<Value> {
         .stderr(Stdio::piped())
         .spawn()
         .context("starting anthill bot")?;
-    let w = steady_window(node.pid(), bot.id(), players, seconds).await?;
+    let w = match steady_window(node.pid(), bot.id(), players, seconds).await {
+        Ok(w) => w,
+        Err(e) => return Err(stopped(bot, e)),
+    };
     let out = bot.wait_with_output()?;
     let s = summary(&out, "anthill bot")?;
     let metrics = admin.metrics().await?;
@@ -200,7 +211,14 @@ async fn colyseus_over(
     let bots = bots
         .spawn()
         .context("starting tests/peer/colyseus-bots.cjs")?;
-    let w = steady_window(server.id(), bots.id(), players, seconds).await?;
+    let w = match steady_window(server.id(), bots.id(), players, seconds).await {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = server.kill();
+            let _ = server.wait();
+            return Err(stopped(bots, e));
+        }
+    };
     let s = summary(&bots.wait_with_output()?, "the Colyseus load generator")?;
     // SIGTERM: the server prints its tick statistics and exits.
     Command::new("kill")
