@@ -15,13 +15,15 @@
 //! (QUIC with quinn, and the browsers' two, WebTransport and WebSocket, for
 //! engines and load tests of those paths), certificate pinning, request/reply
 //! matching, a mirror of each joined room's state (acknowledged as applied,
-//! one state in [`DEFAULT_ACK_EVERY`]), and automatic resume: when the
+//! one state in [`DEFAULT_ACK_EVERY`], each ack held [`ACK_DELAY`] so it
+//! shares a packet with QUIC's own), and automatic resume: when the
 //! connection drops, the client reconnects with its session token, keeps its
 //! rooms, and receives the reliable pushes it missed.
 
 mod tls;
 mod transport;
 
+pub use anthill_protocol::session::ACK_DELAY;
 pub use anthill_protocol::sync::EntityMap;
 pub use anthill_protocol::{ErrorCode, Frame};
 pub use transport::{Transport, quic_client_config, webtransport_endpoint};
@@ -201,6 +203,7 @@ impl Client {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut state = State::default();
         state.session.set_ack_every(DEFAULT_ACK_EVERY);
+        state.session.set_ack_delay(ACK_DELAY);
         let inner = Arc::new(Inner {
             dialer: Mutex::new(dialer),
             state: Mutex::new(state),
@@ -367,6 +370,17 @@ impl Client {
             .expect("client poisoned")
             .session
             .set_ack_every(n);
+    }
+
+    /// Hold each room state's ack this long (default [`ACK_DELAY`]; zero
+    /// sends it with the state). See [`ACK_DELAY`] for why waiting is cheaper.
+    pub fn set_ack_delay(&self, delay: Duration) {
+        self.inner
+            .state
+            .lock()
+            .expect("client poisoned")
+            .session
+            .set_ack_delay(delay);
     }
 
     /// Drops this share (0.0..1.0) of incoming datagrams, as a lossy link would.
@@ -555,7 +569,23 @@ impl Inner {
                 link.conn.closed().await;
                 break;
             }
-            let Some(input) = source.next().await else {
+            let ack_due = this
+                .state
+                .lock()
+                .expect("client poisoned")
+                .session
+                .ack_deadline();
+            let input = match ack_due {
+                None => source.next().await,
+                Some(due) => tokio::select! {
+                    input = source.next() => input,
+                    () = tokio::time::sleep_until(due.into()) => {
+                        this.send_due_acks(&link);
+                        continue;
+                    }
+                },
+            };
+            let Some(input) = input else {
                 break;
             };
             match input {
@@ -602,6 +632,15 @@ impl Inner {
         this.wire_bytes_before
             .fetch_add(link.conn.wire_bytes_in(), Ordering::Relaxed);
         Inner::on_disconnect(&this, link.generation).await;
+    }
+
+    /// Sends the held acks whose time has come.
+    fn send_due_acks(&self, link: &Link) {
+        let now = std::time::Instant::now();
+        let mut st = self.state.lock().expect("client poisoned");
+        while let Some(ack) = st.session.poll_ack(now) {
+            link.conn.send_unreliable(&ack);
+        }
     }
 
     fn on_frame(&self, frame: Frame, link: &Link) {

@@ -5,6 +5,18 @@
 use crate::sync::{Applied, EntityMap, Mirror};
 use crate::wire::{Auth, ErrorCode, Frame, VERSION};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long a client holds a room-state ack before sending it, when it
+/// defers acks ([`ClientSession::set_ack_delay`]): QUIC's default
+/// `max_ack_delay`. The state's datagram is ack-eliciting, so the client's
+/// QUIC stack acknowledges it about this long after it arrived; a state ack
+/// sent then shares that packet. And the node, which must itself acknowledge
+/// the state ack within its own 25 ms, receives it in the second half of a
+/// 20 Hz tick, so its QUIC ACK rides on the next state instead of a packet
+/// of its own. The ack still reaches the node before the next tick, so
+/// deltas are built on the same baseline as with an immediate ack.
+pub const ACK_DELAY: Duration = Duration::from_millis(25);
 
 /// What a client asked for, once the server checked it may ask.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +192,8 @@ struct RoomMirror {
     mirror: Mirror,
     /// States applied since the last ack.
     unacked: u32,
+    /// A deferred ack: the newest tick to acknowledge, and when to send it.
+    held: Option<(u64, Instant)>,
 }
 
 /// A client's session: ids for requests, the session token for resume, the
@@ -195,6 +209,8 @@ pub struct ClientSession {
     rooms: HashMap<u32, RoomMirror>,
     /// Ack one applied state in this many (0 and 1: every one).
     ack_every: u32,
+    /// How long a delta's ack is held back (zero: sent with the state).
+    ack_delay: Duration,
 }
 
 impl ClientSession {
@@ -209,6 +225,36 @@ impl ClientSession {
     /// it either way, so it hardly grows).
     pub fn set_ack_every(&mut self, n: u32) {
         self.ack_every = n;
+    }
+
+    /// Hold each delta's ack back for `delay` (typically [`ACK_DELAY`])
+    /// instead of returning it from [`ClientSession::on_frame_at`]; the
+    /// driver sends what [`ClientSession::poll_ack`] gives once
+    /// [`ClientSession::ack_deadline`] has come. A newer state replaces the
+    /// held tick without moving the deadline, so acks still leave at least
+    /// once per `delay`. Snapshot acks are never held: until the node hears
+    /// one, every frame it sends is a snapshot.
+    pub fn set_ack_delay(&mut self, delay: Duration) {
+        self.ack_delay = delay;
+    }
+
+    /// When the earliest held ack is due.
+    pub fn ack_deadline(&self) -> Option<Instant> {
+        self.rooms
+            .values()
+            .filter_map(|r| r.held.map(|h| h.1))
+            .min()
+    }
+
+    /// A held ack whose time has come, if any (call until `None`).
+    pub fn poll_ack(&mut self, now: Instant) -> Option<Frame> {
+        self.rooms.iter_mut().find_map(|(&room, r)| match r.held {
+            Some((tick, due)) if due <= now => {
+                r.held = None;
+                Some(Frame::Ack { room, tick })
+            }
+            _ => None,
+        })
     }
 
     pub fn player(&self) -> Option<u64> {
@@ -283,8 +329,18 @@ impl ClientSession {
     }
 
     /// Handles a frame from the server: the event it means (if any) and a frame
-    /// to send back (an `Ack` after applied state).
+    /// to send back now (an `Ack` after applied state, unless it is held).
     pub fn on_frame(&mut self, frame: Frame) -> (Option<ClientEvent>, Option<Frame>) {
+        self.on_frame_at(frame, Instant::now())
+    }
+
+    /// [`ClientSession::on_frame`] at `now` (what a held ack's deadline
+    /// counts from).
+    pub fn on_frame_at(
+        &mut self,
+        frame: Frame,
+        now: Instant,
+    ) -> (Option<ClientEvent>, Option<Frame>) {
         match frame {
             Frame::Welcome {
                 player,
@@ -338,6 +394,7 @@ impl ClientSession {
                         name: name.clone(),
                         mirror: Mirror::new(),
                         unacked: 0,
+                        held: None,
                     },
                 );
                 (Some(ClientEvent::Joined { id, room, name }), None)
@@ -356,7 +413,7 @@ impl ClientSession {
                 };
                 let applied = r.mirror.on_snapshot(tick, &entities);
                 // A snapshot is acked at once: until then every frame is one.
-                Self::applied(room, r, applied, 1)
+                Self::applied(room, r, applied, 1, None)
             }
             Frame::Delta {
                 room,
@@ -369,7 +426,8 @@ impl ClientSession {
                     return (None, None);
                 };
                 let applied = r.mirror.on_delta(tick, base, &changed, &removed);
-                Self::applied(room, r, applied, self.ack_every.max(1))
+                let hold = (!self.ack_delay.is_zero()).then(|| now + self.ack_delay);
+                Self::applied(room, r, applied, self.ack_every.max(1), hold)
             }
             Frame::Pong { nonce } => (Some(ClientEvent::Pong { nonce }), None),
             // Client frames from the server: ignore rather than trust.
@@ -382,14 +440,25 @@ impl ClientSession {
         r: &mut RoomMirror,
         a: Applied,
         ack_every: u32,
+        hold_until: Option<Instant>,
     ) -> (Option<ClientEvent>, Option<Frame>) {
         match a {
             Applied::Now(tick) => {
                 r.unacked += 1;
-                let ack = (r.unacked >= ack_every).then(|| {
+                let mut ack = None;
+                if r.unacked >= ack_every {
                     r.unacked = 0;
-                    Frame::Ack { room, tick }
-                });
+                    match hold_until {
+                        Some(due) => {
+                            r.held = Some((tick, r.held.map_or(due, |(_, first)| first)));
+                        }
+                        None => {
+                            // This ack covers any held one.
+                            r.held = None;
+                            ack = Some(Frame::Ack { room, tick });
+                        }
+                    }
+                }
                 (Some(ClientEvent::State { room, tick }), ack)
             }
             Applied::Stale | Applied::MissingBase => (None, None),
@@ -440,20 +509,29 @@ mod tests {
         );
     }
 
-    #[test]
-    fn with_ack_every_two_a_snapshot_is_acked_at_once_and_then_every_second_delta() {
-        let mut c = ClientSession::new();
-        c.set_ack_every(2);
+    /// `c` joined `arena/a`, handle 5.
+    fn in_room_5(c: &mut ClientSession) {
         let (id, _) = c.join("arena/a");
         c.on_frame(Frame::Joined {
             id,
             room: 5,
             name: "arena/a".into(),
         });
-        let entity = |x: u8| crate::Entity {
+    }
+
+    /// Entity 1 with state `[x]`.
+    fn entity(x: u8) -> crate::Entity {
+        crate::Entity {
             id: 1,
             state: vec![x],
-        };
+        }
+    }
+
+    #[test]
+    fn with_ack_every_two_a_snapshot_is_acked_at_once_and_then_every_second_delta() {
+        let mut c = ClientSession::new();
+        c.set_ack_every(2);
+        in_room_5(&mut c);
         let snapshot = c.on_frame(Frame::Snapshot {
             room: 5,
             tick: 10,
@@ -482,6 +560,68 @@ mod tests {
                 Some(Frame::Ack { room: 5, tick: 14 })
             ]
         );
+    }
+
+    #[test]
+    fn held_acks_leave_after_the_delay_with_the_newest_tick_and_snapshots_never_wait() {
+        let mut c = ClientSession::new();
+        c.set_ack_delay(Duration::from_millis(25));
+        in_room_5(&mut c);
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let (_, ack) = c.on_frame_at(
+            Frame::Snapshot {
+                room: 5,
+                tick: 10,
+                entities: vec![entity(0)],
+            },
+            t0,
+        );
+        assert_eq!(ack, Some(Frame::Ack { room: 5, tick: 10 }));
+        assert_eq!(c.ack_deadline(), None);
+        let delta = |tick| Frame::Delta {
+            room: 5,
+            tick,
+            base: 10,
+            changed: vec![entity(tick as u8)],
+            removed: vec![],
+        };
+        assert_eq!(c.on_frame_at(delta(11), ms(50)).1, None);
+        assert_eq!(c.ack_deadline(), Some(ms(75)));
+        assert_eq!(c.poll_ack(ms(74)), None);
+        // A newer state before the deadline: its tick, the first deadline.
+        assert_eq!(c.on_frame_at(delta(12), ms(60)).1, None);
+        assert_eq!(c.ack_deadline(), Some(ms(75)));
+        assert_eq!(c.poll_ack(ms(75)), Some(Frame::Ack { room: 5, tick: 12 }));
+        assert_eq!(c.poll_ack(ms(75)), None);
+        assert_eq!(c.ack_deadline(), None);
+        // A snapshot while an ack is held: acked at once, nothing left held.
+        c.on_frame_at(delta(13), ms(100));
+        let (_, ack) = c.on_frame_at(
+            Frame::Snapshot {
+                room: 5,
+                tick: 14,
+                entities: vec![entity(1)],
+            },
+            ms(101),
+        );
+        assert_eq!(ack, Some(Frame::Ack { room: 5, tick: 14 }));
+        assert_eq!(c.ack_deadline(), None);
+        // Leaving the room drops its held ack.
+        c.on_frame_at(
+            Frame::Delta {
+                room: 5,
+                tick: 15,
+                base: 14,
+                changed: vec![entity(2)],
+                removed: vec![],
+            },
+            ms(150),
+        );
+        assert_eq!(c.ack_deadline(), Some(ms(175)));
+        c.on_frame(Frame::Left { room: 5 });
+        assert_eq!(c.ack_deadline(), None);
+        assert_eq!(c.poll_ack(ms(1_000)), None);
     }
 
     #[test]

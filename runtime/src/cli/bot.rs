@@ -87,6 +87,11 @@ pub(super) struct BotArgs {
     /// Arena: acknowledge one room state in this many (see docs/protocol.md).
     #[arg(long, default_value_t = anthill_client::DEFAULT_ACK_EVERY)]
     ack_every: u32,
+    /// Arena: hold each state's ack this many milliseconds, so it shares a
+    /// packet with QUIC's own ACK (0: send it with the state; see
+    /// docs/protocol.md).
+    #[arg(long, default_value_t = anthill_protocol::session::ACK_DELAY.as_millis() as u64)]
+    ack_delay_ms: u64,
     /// Echo: payload bytes per request.
     #[arg(long, default_value_t = 64)]
     payload: usize,
@@ -246,6 +251,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
             move_share: a.move_share,
             rate: a.rate,
             ack_every: a.ack_every,
+            ack_delay: Duration::from_millis(a.ack_delay_ms),
             run_id,
             stop_at,
         };
@@ -275,7 +281,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         let (totals, clients) = (totals.clone(), clients.clone());
         let trust = Trust::Fingerprint(fingerprint.clone());
         let (scenario, payload, move_share, rate) = (a.scenario, a.payload, a.move_share, a.rate);
-        let ack_every = a.ack_every;
+        let (ack_every, ack_delay) = (a.ack_every, Duration::from_millis(a.ack_delay_ms));
         // Each bot tries the fallbacks from its own place in the list, so a
         // dead node's players spread over the others.
         let mut fallbacks = a.fallback.clone();
@@ -287,6 +293,7 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
             let outcome = async {
                 let client = dial.connect(addr, trust).await?;
                 client.set_ack_every(ack_every);
+                client.set_ack_delay(ack_delay);
                 let bot = Bot {
                     i,
                     run_id,

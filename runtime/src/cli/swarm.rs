@@ -43,6 +43,8 @@ pub(super) struct Plan {
     /// Echo: requests per second per player (0: back to back).
     pub(super) rate: f64,
     pub(super) ack_every: u32,
+    /// How long a state's ack is held (see `anthill_protocol::session::ACK_DELAY`).
+    pub(super) ack_delay: Duration,
     pub(super) run_id: u32,
     pub(super) stop_at: Option<Instant>,
 }
@@ -131,6 +133,7 @@ impl Player {
     fn new(i: usize, start_at: Instant, plan: &Plan) -> Player {
         let mut session = ClientSession::new();
         session.set_ack_every(plan.ack_every);
+        session.set_ack_delay(plan.ack_delay);
         Player {
             i,
             start_at,
@@ -166,7 +169,8 @@ impl Player {
         if let Some((_, sent)) = self.pending {
             at = Some(at.map_or(sent + REQUEST_TIMEOUT, |a| a.min(sent + REQUEST_TIMEOUT)));
         }
-        if let Some(t) = self.conn.as_mut().and_then(|(_, c)| c.poll_timeout()) {
+        let quic = self.conn.as_mut().and_then(|(_, c)| c.poll_timeout());
+        for t in [quic, self.session.ack_deadline()].into_iter().flatten() {
             at = Some(at.map_or(t, |a| a.min(t)));
         }
         at
@@ -194,13 +198,18 @@ impl Player {
     }
 
     /// A frame from the node, through the session.
-    fn on_frame(&mut self, frame: anthill_protocol::Frame, plan: &Plan, totals: &Totals) {
-        let now = Instant::now();
+    fn on_frame(
+        &mut self,
+        frame: anthill_protocol::Frame,
+        plan: &Plan,
+        totals: &Totals,
+        now: Instant,
+    ) {
         let is_state = matches!(
             frame,
             anthill_protocol::Frame::Snapshot { .. } | anthill_protocol::Frame::Delta { .. }
         );
-        let (event, reply) = self.session.on_frame(frame);
+        let (event, reply) = self.session.on_frame_at(frame, now);
         if let (Some(ack), Some((_, conn))) = (reply, self.conn.as_mut()) {
             // Acks ride datagrams, as the client's do.
             let _ = conn.datagrams().send(Bytes::from(wire::encode(&ack)), true);
@@ -506,7 +515,7 @@ impl Shard {
             p.outbox.extend_from_slice(&wire::encode_prefixed(&hello));
         }
         for f in frames {
-            p.on_frame(f, plan, totals);
+            p.on_frame(f, plan, totals, now);
         }
         if let Some((_, sent)) = p.pending
             && now.duration_since(sent) >= REQUEST_TIMEOUT
@@ -523,6 +532,11 @@ impl Shard {
         let Some((ch, conn)) = p.conn.as_mut() else {
             return;
         };
+        // Held acks whose time has come: in the same packet as the QUIC ACK
+        // that the same deadline (25 ms after the state) brings out.
+        while let Some(ack) = p.session.poll_ack(now) {
+            let _ = conn.datagrams().send(Bytes::from(wire::encode(&ack)), true);
+        }
         if let (Some(id), false) = (p.stream, p.outbox.is_empty())
             && let Ok(n) = conn.send_stream(id).write(&p.outbox)
         {

@@ -8,7 +8,7 @@
 //! second, tick p99, request p99; then medians and the ratios. CPU and bytes
 //! are taken over each run's steady part (see [`Window`]).
 
-use super::transports::{loopback_bytes, median};
+use super::transports::{loopback_bytes, loopback_packets, median};
 use super::{emit, histogram_quantile, note};
 use anthill_tests::{Node, anthill_bin, process_cpu_seconds, workspace_root};
 use anyhow::Context;
@@ -53,6 +53,7 @@ struct Window {
     server_cpu: f64,
     load_cpu: f64,
     loopback: u64,
+    packets: u64,
 }
 
 async fn steady_window(
@@ -67,12 +68,13 @@ async fn steady_window(
         to - from >= 2.0,
         "{seconds} s is too short a run for {players} players"
     );
-    let sample = || -> anyhow::Result<(Instant, f64, f64, u64)> {
+    let sample = || -> anyhow::Result<(Instant, f64, f64, u64, u64)> {
         Ok((
             Instant::now(),
             process_cpu_seconds(server).context("the server is gone")?,
             process_cpu_seconds(load).context("the load generator is gone")?,
             loopback_bytes()?,
+            loopback_packets()?,
         ))
     };
     tokio::time::sleep(Duration::from_secs_f64(from)).await;
@@ -84,6 +86,7 @@ async fn steady_window(
         server_cpu: b.1 - a.1,
         load_cpu: b.2 - a.2,
         loopback: b.3 - a.3,
+        packets: b.4 - a.4,
     })
 }
 
@@ -117,6 +120,8 @@ fn figures(system: &str, players: usize, w: &Window, s: &Value) -> Value {
         "node_cores": w.server_cpu / w.secs,
         "load_generator_cores": w.load_cpu / w.secs,
         "loopback_bytes_per_player_per_sec": w.loopback as f64 / w.secs / connected,
+        // Both directions: each datagram or segment once, whoever sent it.
+        "loopback_packets_per_player_per_sec": w.packets as f64 / w.secs / connected,
         "payload_bytes_per_player_per_sec": s["bytes_per_player_per_sec"],
         "states_per_player_per_sec": s["steady_states_per_player_per_sec"],
         // A server that sends fewer states does less: the cost of one.
@@ -127,8 +132,13 @@ fn figures(system: &str, players: usize, w: &Window, s: &Value) -> Value {
     })
 }
 
-/// One arena run on a fresh node, played by `anthill bot --swarm`.
-async fn anthill_over(players: usize, seconds: u64) -> anyhow::Result<Value> {
+/// One arena run on a fresh node, played by `anthill bot --swarm` (with
+/// `extra` bot flags).
+pub(crate) async fn anthill_over(
+    players: usize,
+    seconds: u64,
+    extra: &[&str],
+) -> anyhow::Result<Value> {
     let node = Node::start().await?;
     let admin = node.admin();
     admin.deploy("lobby", "lobby", "").await?;
@@ -140,6 +150,7 @@ async fn anthill_over(players: usize, seconds: u64) -> anyhow::Result<Value> {
         .args(["--players", &players.to_string()])
         .args(["--duration", &seconds.to_string()])
         .args(["--json", "--allow-errors"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -251,7 +262,7 @@ pub(crate) async fn peer(sizes: &[usize], seconds: u64, rounds: usize) -> anyhow
                     "peer: round {round}/{rounds}, arena on {system}, {players} players, {seconds}s"
                 ));
                 let r = match system {
-                    "anthill-quic" => anthill_over(players, seconds).await?,
+                    "anthill-quic" => anthill_over(players, seconds, &[]).await?,
                     "colyseus-ws" => colyseus_over(&run, None, players, seconds).await?,
                     _ => colyseus_over(&run, Some(&tls), players, seconds).await?,
                 };

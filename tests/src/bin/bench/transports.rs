@@ -24,6 +24,16 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
 /// packet with its IP, UDP or TCP header, and the pure TCP acks a client's
 /// own byte count cannot see. Only the bot and the node talk during a run.
 pub(crate) fn loopback_bytes() -> anyhow::Result<u64> {
+    loopback_counter(1, "rx_bytes")
+}
+
+/// Packets sent over the loopback interface so far (`/proc/net/dev`): each
+/// UDP datagram once, whichever side sent it, and every TCP segment.
+pub(crate) fn loopback_packets() -> anyhow::Result<u64> {
+    loopback_counter(2, "rx_packets")
+}
+
+fn loopback_counter(column: usize, name: &str) -> anyhow::Result<u64> {
     let dev = std::fs::read_to_string("/proc/net/dev").context("reading /proc/net/dev")?;
     let line = dev
         .lines()
@@ -31,10 +41,10 @@ pub(crate) fn loopback_bytes() -> anyhow::Result<u64> {
         .context("no loopback interface in /proc/net/dev")?;
     // "lo: rx_bytes rx_packets … tx_bytes …": on lo what is sent is received.
     line.split_whitespace()
-        .nth(1)
-        .context("no lo rx_bytes")?
+        .nth(column)
+        .with_context(|| format!("no lo {name}"))?
         .parse()
-        .context("lo rx_bytes is not a number")
+        .with_context(|| format!("lo {name} is not a number"))
 }
 
 /// One arena run over `transport` on a fresh node (`extra` bot flags): the
@@ -121,39 +131,54 @@ pub(crate) async fn arena(players: usize, seconds: u64, rounds: usize) -> anyhow
     Ok(())
 }
 
-/// The arena over QUIC with players (`anthill bot --swarm`) acknowledging
-/// every room state, one in two (the clients' default) and one in four,
-/// interleaved on fresh nodes: what an ack costs the node.
+/// How players acknowledge room states, as `anthill bot` flags: one state
+/// in N, sent with the state or held 25 ms (the clients' default, so the ack
+/// shares a packet with QUIC's own ACK and the node's ACK of it rides on the
+/// next state).
+const ACKING: [(&str, &str, &str); 5] = [
+    ("every_1_now", "1", "0"),
+    ("every_2_now", "2", "0"),
+    ("every_1_held", "1", "25"),
+    ("every_2_held", "2", "25"),
+    ("every_4_held", "4", "25"),
+];
+
+/// The arena over QUIC (`anthill bot --swarm`, steady window as `peer`
+/// measures it) under each way of acking in [`ACKING`], interleaved on
+/// fresh nodes: what an ack costs the node, in CPU and in packets.
 pub(crate) async fn acks(players: usize, seconds: u64, rounds: usize) -> anyhow::Result<()> {
-    const EVERY: [&str; 3] = ["1", "2", "4"];
     let mut runs: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for round in 1..=rounds {
-        for every in EVERY {
+        for (name, every, delay) in ACKING {
             note(&format!(
-                "acks: round {round}/{rounds}, {players} players acking one state in {every}, {seconds}s"
+                "acks: round {round}/{rounds}, {players} players acking one state in {every}, \
+                 held {delay} ms, {seconds}s"
             ));
-            let mut r =
-                arena_over("quic", players, seconds, &["--ack-every", every, "--swarm"]).await?;
+            let flags = ["--ack-every", every, "--ack-delay-ms", delay];
+            let mut r = super::peer::anthill_over(players, seconds, &flags).await?;
             r["bench"] = json!("arena-acks");
-            r["ack_every"] = json!(every.parse::<u32>()?);
+            r["acking"] = json!(name);
             emit(r.clone());
-            runs.entry(every).or_default().push(r);
+            runs.entry(name).or_default().push(r);
         }
     }
     let med =
         |e: &str, field: &str| median(runs[e].iter().filter_map(|r| r[field].as_f64()).collect());
     let mut summary = json!({"bench": "arena-acks-summary", "players": players, "rounds": rounds});
-    for e in EVERY {
-        summary[format!("ack_every_{e}")] = json!({
-            "node_cpu_us_per_player_sec": med(e, "node_cpu_us_per_player_sec"),
-            "payload_bytes_per_player_per_sec": med(e, "payload_bytes_per_player_per_sec"),
-            "loopback_bytes_per_player_per_sec": med(e, "loopback_bytes_per_player_per_sec"),
-            "states_per_player_per_sec": med(e, "states_per_player_per_sec"),
+    for (name, _, _) in ACKING {
+        summary[name] = json!({
+            "node_cpu_us_per_player_sec": med(name, "node_cpu_us_per_player_sec"),
+            "loopback_packets_per_player_per_sec": med(name, "loopback_packets_per_player_per_sec"),
+            "payload_bytes_per_player_per_sec": med(name, "payload_bytes_per_player_per_sec"),
+            "loopback_bytes_per_player_per_sec": med(name, "loopback_bytes_per_player_per_sec"),
+            "states_per_player_per_sec": med(name, "states_per_player_per_sec"),
+            "load_generator_cores": med(name, "load_generator_cores"),
         });
     }
     let cpu = |e: &str| med(e, "node_cpu_us_per_player_sec");
-    summary["ack_every_2_vs_1"] = json!(cpu("2") / cpu("1"));
-    summary["ack_every_4_vs_2"] = json!(cpu("4") / cpu("2"));
+    summary["cpu_every_2_vs_1_now"] = json!(cpu("every_2_now") / cpu("every_1_now"));
+    summary["cpu_held_vs_now_every_2"] = json!(cpu("every_2_held") / cpu("every_2_now"));
+    summary["cpu_held_vs_now_every_1"] = json!(cpu("every_1_held") / cpu("every_1_now"));
     emit(summary);
     Ok(())
 }
