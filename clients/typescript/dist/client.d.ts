@@ -37,6 +37,13 @@ export interface ConnectOptions {
      * own; deltas build on the newest acknowledged state either way.
      */
     ackEvery?: number;
+    /**
+     * Hold a delta's ack this long (default 25, QUIC's own ACK delay; 0 sends
+     * it with the state). Held, it reaches the node in the second half of a
+     * 20 Hz tick, so the node's QUIC ACK of it rides on the next state instead
+     * of a packet of its own (docs/protocol.md). Snapshots are acked at once.
+     */
+    ackDelayMs?: number;
 }
 /** Why something failed: `kind` as the Rust client's `ClientError` variants, `code` when the node sent one. */
 export type ErrorKind = "Connect" | "Closed" | "Failed" | "ConnectionLost" | "Timeout" | "NotLoggedIn";
@@ -195,6 +202,8 @@ export declare class Client {
     get isConnected(): boolean;
     /** Why the node ended the session, if it did. */
     get closedReason(): AnthillError | undefined;
+    private sendAck;
+    private dropHeldAck;
     private onFrame;
     private onDisconnect;
     private resumeLoop;

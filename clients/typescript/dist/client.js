@@ -324,6 +324,8 @@ export class Client {
         this.autoResume = false;
         this.autoResumeWanted = false;
         clearInterval(this.pingTimer);
+        for (const r of this.rooms.values())
+            this.dropHeldAck(r);
         const link = this.link;
         this.link = undefined;
         link?.close();
@@ -337,6 +339,15 @@ export class Client {
         return this.closedWith;
     }
     // ---- frames -------------------------------------------------------------
+    sendAck(room, tick) {
+        this.link?.sendUnreliable({ type: "Ack", room, tick });
+        this.stats.acksSent++;
+    }
+    dropHeldAck(r) {
+        if (r.held)
+            clearTimeout(r.held.timer);
+        r.held = undefined;
+    }
     onFrame(f, unreliable, bytes) {
         this.stats.framesIn++;
         this.stats.bytesIn += unreliable ? bytes : 0;
@@ -347,6 +358,8 @@ export class Client {
                 this.playerId = f.player;
                 this.session = { token: f.token, expiresAtMs: f.expiresAtMs };
                 if (!f.resumed) {
+                    for (const r of this.rooms.values())
+                        this.dropHeldAck(r);
                     this.rooms.clear();
                     this.lastPush = 0n;
                 }
@@ -393,7 +406,10 @@ export class Client {
                 this.emit("joined", { room: f.room, name: f.name });
                 return;
             case "Left": {
-                const name = this.rooms.get(f.room)?.name ?? "";
+                const left = this.rooms.get(f.room);
+                const name = left?.name ?? "";
+                if (left)
+                    this.dropHeldAck(left);
                 this.rooms.delete(f.room);
                 this.leaves.get(f.room)?.resolve();
                 this.emit("left", { room: f.room, name });
@@ -415,8 +431,25 @@ export class Client {
                 // A snapshot is acked at once: until then every frame is one.
                 if (++r.unacked >= (f.type === "Snapshot" ? 1 : Math.max(1, this.options.ackEvery ?? 2))) {
                     r.unacked = 0;
-                    this.link?.sendUnreliable({ type: "Ack", room: f.room, tick: applied.tick });
-                    this.stats.acksSent++;
+                    const delay = this.options.ackDelayMs ?? 25;
+                    if (f.type === "Snapshot" || delay <= 0) {
+                        // This ack covers any held one.
+                        this.dropHeldAck(r);
+                        this.sendAck(f.room, applied.tick);
+                    }
+                    else if (r.held) {
+                        r.held.tick = applied.tick;
+                    }
+                    else {
+                        const room = f.room;
+                        const timer = setTimeout(() => {
+                            const h = r.held;
+                            r.held = undefined;
+                            if (h)
+                                this.sendAck(room, h.tick);
+                        }, delay);
+                        r.held = { tick: applied.tick, timer };
+                    }
                 }
                 const state = this.roomState(f.room);
                 if (state)

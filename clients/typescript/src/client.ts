@@ -40,6 +40,13 @@ export interface ConnectOptions {
    * own; deltas build on the newest acknowledged state either way.
    */
   ackEvery?: number;
+  /**
+   * Hold a delta's ack this long (default 25, QUIC's own ACK delay; 0 sends
+   * it with the state). Held, it reaches the node in the second half of a
+   * 20 Hz tick, so the node's QUIC ACK of it rides on the next state instead
+   * of a packet of its own (docs/protocol.md). Snapshots are acked at once.
+   */
+  ackDelayMs?: number;
 }
 
 /** Why something failed: `kind` as the Rust client's `ClientError` variants, `code` when the node sent one. */
@@ -105,6 +112,14 @@ interface Pending<T> {
   timer: ReturnType<typeof setTimeout>;
 }
 
+interface RoomMirror {
+  name: string;
+  mirror: Mirror;
+  unacked: number;
+  /** A held ack: the newest tick to acknowledge, and the timer that sends it. */
+  held?: { tick: bigint; timer: ReturnType<typeof setTimeout> };
+}
+
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 const bytesOf = (p: Uint8Array | string): Uint8Array => (typeof p === "string" ? textEncoder.encode(p) : p);
@@ -116,7 +131,7 @@ export class Client {
   private playerId: bigint | undefined;
   private session: { token: string; expiresAtMs: bigint } | undefined;
   private lastPush = 0n;
-  private rooms = new Map<number, { name: string; mirror: Mirror; unacked: number }>();
+  private rooms = new Map<number, RoomMirror>();
   private replies = new Map<number, Pending<Uint8Array>>();
   private joins = new Map<number, Pending<number>>();
   private leaves = new Map<number, Pending<void>>();
@@ -416,6 +431,7 @@ export class Client {
     this.autoResume = false;
     this.autoResumeWanted = false;
     clearInterval(this.pingTimer);
+    for (const r of this.rooms.values()) this.dropHeldAck(r);
     const link = this.link;
     this.link = undefined;
     link?.close();
@@ -433,6 +449,16 @@ export class Client {
 
   // ---- frames -------------------------------------------------------------
 
+  private sendAck(room: number, tick: bigint): void {
+    this.link?.sendUnreliable({ type: "Ack", room, tick });
+    this.stats.acksSent++;
+  }
+
+  private dropHeldAck(r: RoomMirror): void {
+    if (r.held) clearTimeout(r.held.timer);
+    r.held = undefined;
+  }
+
   private onFrame(f: Frame, unreliable: boolean, bytes: number): void {
     this.stats.framesIn++;
     this.stats.bytesIn += unreliable ? bytes : 0;
@@ -442,6 +468,7 @@ export class Client {
         this.playerId = f.player;
         this.session = { token: f.token, expiresAtMs: f.expiresAtMs };
         if (!f.resumed) {
+          for (const r of this.rooms.values()) this.dropHeldAck(r);
           this.rooms.clear();
           this.lastPush = 0n;
         }
@@ -485,7 +512,9 @@ export class Client {
         this.emit("joined", { room: f.room, name: f.name });
         return;
       case "Left": {
-        const name = this.rooms.get(f.room)?.name ?? "";
+        const left = this.rooms.get(f.room);
+        const name = left?.name ?? "";
+        if (left) this.dropHeldAck(left);
         this.rooms.delete(f.room);
         this.leaves.get(f.room)?.resolve();
         this.emit("left", { room: f.room, name });
@@ -503,8 +532,22 @@ export class Client {
         // A snapshot is acked at once: until then every frame is one.
         if (++r.unacked >= (f.type === "Snapshot" ? 1 : Math.max(1, this.options.ackEvery ?? 2))) {
           r.unacked = 0;
-          this.link?.sendUnreliable({ type: "Ack", room: f.room, tick: applied.tick });
-          this.stats.acksSent++;
+          const delay = this.options.ackDelayMs ?? 25;
+          if (f.type === "Snapshot" || delay <= 0) {
+            // This ack covers any held one.
+            this.dropHeldAck(r);
+            this.sendAck(f.room, applied.tick);
+          } else if (r.held) {
+            r.held.tick = applied.tick;
+          } else {
+            const room = f.room;
+            const timer = setTimeout(() => {
+              const h = r.held;
+              r.held = undefined;
+              if (h) this.sendAck(room, h.tick);
+            }, delay);
+            r.held = { tick: applied.tick, timer };
+          }
         }
         const state = this.roomState(f.room);
         if (state) this.emit("state", state);
