@@ -15,6 +15,7 @@
 mod connection;
 mod link;
 pub mod origin;
+mod outbox;
 mod quic;
 mod session;
 mod socket;

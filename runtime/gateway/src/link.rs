@@ -4,9 +4,10 @@
 //! through one bounded queue (written by the transport's own writer task), and
 //! unreliable frames go as datagrams where the transport has them.
 
+use crate::outbox::{OutboxSender, Refused};
 use anthill_protocol::{Frame, wire};
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// Frames waiting to be written to one connection's control stream. A player
 /// that lets it fill is too slow to serve reliably: its connection is closed
@@ -40,7 +41,7 @@ impl Carrier {
 #[derive(Clone)]
 pub(crate) struct Link {
     pub transport: Carrier,
-    pub out: mpsc::Sender<Bytes>,
+    pub out: OutboxSender,
 }
 
 impl Link {
@@ -65,11 +66,11 @@ impl Link {
     pub(crate) fn send_bytes(&self, prefixed: Bytes) -> bool {
         match self.out.try_send(prefixed) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 self.close(2, "too slow: control stream backlog full");
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Refused::Closed) => false,
         }
     }
 

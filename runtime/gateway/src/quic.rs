@@ -8,23 +8,36 @@
 use crate::Gateway;
 use crate::connection::{self, HELLO_TIMEOUT, Input, Source};
 use crate::link::{Carrier, Link, OUTBOUND_QUEUE};
+use crate::outbox::{OutboxReceiver, outbox};
 use anthill_protocol::wire;
-use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Completes the handshake of an accepted connection attempt and serves it
 /// with the protocol its ALPN names.
-pub(crate) async fn serve_incoming(gw: Arc<Gateway>, incoming: quinn::Incoming) {
-    let mut connecting = match incoming.accept() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(error = %e, "player handshake failed");
-            gw.metrics.refused.with_label_values(&["handshake"]).inc();
-            return;
+///
+/// The returned future is the task that holds each connection for its whole
+/// life, so its size is memory per player: `incoming` (384 bytes) is turned
+/// into a `Connecting` before the future is made rather than kept in it, and
+/// WebTransport's much larger session future is boxed, paid only by
+/// browsers (3,096 → about 1,100 bytes per raw QUIC connection).
+pub(crate) fn serve_incoming(
+    gw: Arc<Gateway>,
+    incoming: quinn::Incoming,
+) -> impl Future<Output = ()> + Send + 'static {
+    let accepted = incoming.accept();
+    async move {
+        match accepted {
+            Ok(connecting) => serve_connecting(gw, connecting).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "player handshake failed");
+                gw.metrics.refused.with_label_values(&["handshake"]).inc();
+            }
         }
-    };
+    }
+}
+
+async fn serve_connecting(gw: Arc<Gateway>, mut connecting: quinn::Connecting) {
     let alpn = connecting.handshake_data().await.ok().and_then(|h| {
         h.downcast::<quinn::crypto::rustls::HandshakeData>()
             .ok()
@@ -32,7 +45,9 @@ pub(crate) async fn serve_incoming(gw: Arc<Gateway>, incoming: quinn::Incoming) 
     });
     match alpn.as_deref() {
         Some(wire::ALPN) => serve_quic(gw, connecting).await,
-        Some(crate::webtransport::ALPN) => crate::webtransport::serve(gw, connecting).await,
+        Some(crate::webtransport::ALPN) => {
+            Box::pin(crate::webtransport::serve(gw, connecting)).await
+        }
         _ => {
             // rustls refuses an unknown ALPN itself; this is a failed handshake.
             gw.metrics.refused.with_label_values(&["handshake"]).inc();
@@ -59,7 +74,7 @@ async fn serve_quic(gw: Arc<Gateway>, connecting: quinn::Connecting) {
             return;
         }
     };
-    let (out, out_rx) = mpsc::channel::<Bytes>(OUTBOUND_QUEUE);
+    let (out, out_rx) = outbox(OUTBOUND_QUEUE);
     let writer = spawn_stream_writer(send, |s| s, out_rx);
     let link = Link {
         transport: Carrier::Quic(conn.clone()),
@@ -83,7 +98,7 @@ async fn serve_quic(gw: Arc<Gateway>, connecting: quinn::Connecting) {
 pub(crate) fn spawn_stream_writer<S: Send + 'static>(
     mut stream: S,
     quic: fn(&mut S) -> &mut quinn::SendStream,
-    mut out_rx: mpsc::Receiver<Bytes>,
+    mut out_rx: OutboxReceiver,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(b) = out_rx.recv().await {

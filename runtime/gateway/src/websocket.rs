@@ -10,6 +10,7 @@
 use crate::Gateway;
 use crate::connection::{self, Input, Source};
 use crate::link::{Carrier, Link, OUTBOUND_QUEUE};
+use crate::outbox::{OutboxReceiver, outbox};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,7 @@ use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use yawc::frame::{Frame, OpCode};
 
 /// The path of the WebSocket endpoint on the web port.
@@ -94,7 +95,7 @@ async fn upgrade(
 async fn serve(gw: Arc<Gateway>, ws: yawc::HttpWebSocket) {
     let (mut sink, stream) = ws.split();
     let (closing_tx, closing) = watch::channel(None);
-    let (out, mut out_rx) = mpsc::channel::<Bytes>(OUTBOUND_QUEUE);
+    let (out, mut out_rx) = outbox(OUTBOUND_QUEUE);
     let mut close_signal = closing.clone();
     let peer_closed = Arc::new(AtomicBool::new(false));
     let peer_closed_seen = peer_closed.clone();
@@ -148,8 +149,8 @@ async fn serve(gw: Arc<Gateway>, ws: yawc::HttpWebSocket) {
 }
 
 /// `first` and whatever else is queued now, up to [`BATCH_BYTES`].
-fn batch(first: Bytes, queue: &mut mpsc::Receiver<Bytes>) -> Bytes {
-    anthill_protocol::wire::coalesce(first, BATCH_BYTES, || queue.try_recv().ok())
+fn batch(first: Bytes, queue: &mut OutboxReceiver) -> Bytes {
+    anthill_protocol::wire::coalesce(first, BATCH_BYTES, || queue.try_recv())
 }
 
 struct WebSocketSource {

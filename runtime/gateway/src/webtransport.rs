@@ -8,10 +8,8 @@
 use crate::Gateway;
 use crate::connection::{self, HELLO_TIMEOUT, Input, Source};
 use crate::link::{Carrier, Link, OUTBOUND_QUEUE};
-use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The ALPN of HTTP/3, which WebTransport rides.
 pub(crate) const ALPN: &[u8] = b"h3";
@@ -46,7 +44,7 @@ pub(crate) async fn serve(gw: Arc<Gateway>, connecting: quinn::Connecting) {
             return;
         }
     };
-    let (out, out_rx) = mpsc::channel::<Bytes>(OUTBOUND_QUEUE);
+    let (out, out_rx) = crate::outbox::outbox(OUTBOUND_QUEUE);
     let writer = crate::quic::spawn_stream_writer(send, |s| s.quic_stream_mut(), out_rx);
     let link = Link {
         transport: Carrier::WebTransport(conn.clone()),
