@@ -10,7 +10,7 @@
 
 use super::transports::{loopback_bytes, loopback_packets, median};
 use super::{emit, histogram_quantile, note};
-use anthill_tests::{Node, anthill_bin, process_cpu_seconds, workspace_root};
+use anthill_tests::{Admin, Node, anthill_bin, process_cpu_seconds, workspace_root};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -54,6 +54,19 @@ struct Window {
     load_cpu: f64,
     loopback: u64,
     packets: u64,
+    /// Anthill only: state frame bytes the node sent (deltas and
+    /// snapshots, `anthill_sync_bytes_total`).
+    state_bytes: Option<f64>,
+}
+
+/// State frame bytes an Anthill node has sent so far.
+async fn sync_bytes(admin: &Admin) -> anyhow::Result<f64> {
+    Ok(admin
+        .metric("anthill_sync_bytes_total", "kind=\"delta\"")
+        .await?
+        + admin
+            .metric("anthill_sync_bytes_total", "kind=\"snapshot\"")
+            .await?)
 }
 
 async fn steady_window(
@@ -61,6 +74,7 @@ async fn steady_window(
     load: u32,
     players: usize,
     seconds: u64,
+    node: Option<&Admin>,
 ) -> anyhow::Result<Window> {
     let from = players as f64 / 1000.0 + 3.0;
     let to = seconds as f64 - 1.0;
@@ -79,14 +93,23 @@ async fn steady_window(
     };
     tokio::time::sleep(Duration::from_secs_f64(from)).await;
     let a = sample()?;
+    let state_a = match node {
+        Some(admin) => Some(sync_bytes(admin).await?),
+        None => None,
+    };
     tokio::time::sleep(Duration::from_secs_f64(to - from)).await;
     let b = sample()?;
+    let state_bytes = match (node, state_a) {
+        (Some(admin), Some(a)) => Some(sync_bytes(admin).await? - a),
+        _ => None,
+    };
     Ok(Window {
         secs: (b.0 - a.0).as_secs_f64(),
         server_cpu: b.1 - a.1,
         load_cpu: b.2 - a.2,
         loopback: b.3 - a.3,
         packets: b.4 - a.4,
+        state_bytes,
     })
 }
 
@@ -122,6 +145,8 @@ fn figures(system: &str, players: usize, w: &Window, s: &Value) -> Value {
         "loopback_bytes_per_player_per_sec": w.loopback as f64 / w.secs / connected,
         // Both directions: each datagram or segment once, whoever sent it.
         "loopback_packets_per_player_per_sec": w.packets as f64 / w.secs / connected,
+        // What the state frames weigh once the ramp is over (Anthill only).
+        "steady_state_bytes_per_player_per_sec": w.state_bytes.map(|b| b / w.secs / connected),
         "payload_bytes_per_player_per_sec": s["bytes_per_player_per_sec"],
         "states_per_player_per_sec": s["steady_states_per_player_per_sec"],
         // A server that sends fewer states does less: the cost of one.
@@ -155,7 +180,7 @@ pub(crate) async fn anthill_over(
         .stderr(Stdio::piped())
         .spawn()
         .context("starting anthill bot")?;
-    let w = match steady_window(node.pid(), bot.id(), players, seconds).await {
+    let w = match steady_window(node.pid(), bot.id(), players, seconds, Some(&admin)).await {
         Ok(w) => w,
         Err(e) => return Err(stopped(bot, e)),
     };
@@ -222,7 +247,7 @@ async fn colyseus_over(
     let bots = bots
         .spawn()
         .context("starting tests/peer/colyseus-bots.cjs")?;
-    let w = match steady_window(server.id(), bots.id(), players, seconds).await {
+    let w = match steady_window(server.id(), bots.id(), players, seconds, None).await {
         Ok(w) => w,
         Err(e) => {
             let _ = server.kill();

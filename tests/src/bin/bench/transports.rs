@@ -170,6 +170,7 @@ pub(crate) async fn acks(players: usize, seconds: u64, rounds: usize) -> anyhow:
             "node_cpu_us_per_player_sec": med(name, "node_cpu_us_per_player_sec"),
             "loopback_packets_per_player_per_sec": med(name, "loopback_packets_per_player_per_sec"),
             "payload_bytes_per_player_per_sec": med(name, "payload_bytes_per_player_per_sec"),
+            "steady_state_bytes_per_player_per_sec": med(name, "steady_state_bytes_per_player_per_sec"),
             "loopback_bytes_per_player_per_sec": med(name, "loopback_bytes_per_player_per_sec"),
             "states_per_player_per_sec": med(name, "states_per_player_per_sec"),
             "load_generator_cores": med(name, "load_generator_cores"),
