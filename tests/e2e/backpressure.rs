@@ -61,7 +61,11 @@ async fn the_circuit_opens_after_repeated_traps_and_closes_after_a_good_probe() 
         Node::start_with_config("[admission]\nbreaker_failures = 3\nbreaker_backoff_ms = 500\n")
             .await?;
     let admin = node.admin();
-    admin.deploy("misbehave", "misbehave", "").await?;
+    // A trap is immediate; the long deadline keeps a loaded box (the whole
+    // suite on two cores) from turning the first call into a deadline.
+    admin
+        .deploy("misbehave", "misbehave", "deadline_ms=5000")
+        .await?;
     for _ in 0..3 {
         let (status, _) = admin.call("misbehave", b"trap").await?;
         assert_eq!(status, 502);

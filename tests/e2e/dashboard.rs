@@ -70,7 +70,11 @@ async fn the_dashboard_and_the_docs_match_what_metrics_serves() -> anyhow::Resul
         .await?;
     admin.deploy("counter", "counter", "kind=keyed").await?;
     admin.deploy("probe", "probe", "kind=keyed").await?;
-    admin.deploy("misbehave", "misbehave", "").await?;
+    // A trap is immediate; the long deadline keeps a loaded box (the whole
+    // suite on two cores) from turning the first call into a deadline.
+    admin
+        .deploy("misbehave", "misbehave", "deadline_ms=5000")
+        .await?;
     admin.call_text("echo", "hello").await?;
     let (status, _) = admin.call("misbehave", b"trap").await?;
     assert_eq!(status, 502, "a trap for the errors and faults panels");
