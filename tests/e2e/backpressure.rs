@@ -29,7 +29,10 @@ async fn a_full_mailbox_refuses_with_overload_and_memory_stays_bounded() -> anyh
         .and_then(|r| r.split_once(" overloaded="))
         .map(|(s, o)| (s.parse::<u32>().unwrap(), o.parse::<u32>().unwrap()))
         .unwrap();
-    assert!(sent <= 16, "{sent} sends fit a 16-message mailbox");
+    // `busy` runs on the admin request's task (slow was idle), so slow's own
+    // task takes the first send out of the mailbox and waits for the actor's
+    // lock with it: 16 queued plus that one.
+    assert!(sent <= 17, "{sent} sends fit a 16-message mailbox");
     assert_eq!(sent + overloaded, 100_000);
     // An admin call to the full mailbox fails fast too.
     let started = std::time::Instant::now();

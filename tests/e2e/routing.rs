@@ -1,4 +1,5 @@
-//! Calls and sends between modules, timeouts, and call cycles.
+//! Calls and sends between modules, timeouts, and call cycles; calls from
+//! outside any guest that run on the caller's task when the actor is idle.
 
 use anthill_tests::Node;
 
@@ -139,5 +140,44 @@ async fn a_call_cycle_fails_at_once_and_names_the_cycle() -> anyhow::Result<()> 
     // Everyone is still responsive.
     assert_eq!(admin.call_text("probe/a", "ping").await?, "ping");
     assert_eq!(admin.call_text("probe/b", "ping").await?, "ping");
+    Ok(())
+}
+
+/// The `received` list of a probe's state.
+async fn received(admin: &anthill_tests::Admin, target: &str) -> anyhow::Result<Vec<String>> {
+    Ok(admin.probe_state(target).await?["received"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect())
+}
+
+#[tokio::test]
+async fn an_inline_call_outlives_a_caller_that_gave_up() -> anyhow::Result<()> {
+    let node = node().await?;
+    let admin = node.admin();
+    admin.call_text("probe/a", "hello").await?;
+    // a is idle, so this call starts on the admin request's task; it waits
+    // on b (busy 400 ms), the operator gives up after 100 ms.
+    let started = std::time::Instant::now();
+    let (status, body) = admin
+        .call_within("probe/a", b"call probe/b 5000 busy 400", 100)
+        .await?;
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
+    assert!(started.elapsed() < std::time::Duration::from_millis(390));
+    // The guest call was not dropped half-run: it finished on its own task,
+    // a is the same instance with its state, and nothing trapped.
+    assert_eq!(admin.call_text("probe/a", "after").await?, "after");
+    assert_eq!(
+        received(&admin, "probe/a").await?,
+        ["admin hello", "admin after"]
+    );
+    assert_eq!(
+        admin
+            .metric("anthill_traps_total", "module=\"probe\"")
+            .await?,
+        0.0
+    );
     Ok(())
 }

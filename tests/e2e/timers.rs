@@ -144,3 +144,23 @@ async fn timers_wake_passivated_actors_and_survive_a_restart() -> anyhow::Result
     assert_eq!(f[0].0, "later");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_call_run_inline_starts_the_ticks() -> anyhow::Result<()> {
+    let node = Node::start().await?;
+    let admin = node.admin();
+    admin.deploy("probe", "probe", "kind=keyed").await?;
+    // Live and idle first, so `tick` runs on the operator's request task and
+    // the actor's own task must learn of the new rate from it.
+    admin.call_text("probe/room", "hello").await?;
+    admin.call_text("probe/room", "tick 50").await?;
+    let ticks = anthill_tests::eventually(Duration::from_secs(5), "ticks at 50 Hz", || async {
+        let ticks = admin.probe_state("probe/room").await?["ticks"]
+            .as_u64()
+            .unwrap_or(0);
+        Ok((ticks >= 10).then_some(ticks))
+    })
+    .await?;
+    assert!(ticks >= 10);
+    Ok(())
+}

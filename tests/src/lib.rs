@@ -587,6 +587,26 @@ impl Admin {
         Ok((status, resp.bytes().await?.to_vec()))
     }
 
+    /// [`Admin::call`] with the caller's own timeout (`?timeout_ms=`).
+    pub async fn call_within(
+        &self,
+        target: &str,
+        payload: &[u8],
+        timeout_ms: u64,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let (module, key) = target.split_once('/').unwrap_or((target, ""));
+        let resp = self
+            .http
+            .post(self.url(&format!("/v1/modules/{module}/call")))
+            .query(&[("key", key), ("timeout_ms", &timeout_ms.to_string())])
+            .bearer_auth(&self.token)
+            .body(payload.to_vec())
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.bytes().await?.to_vec()))
+    }
+
     /// A call that must succeed with a text reply.
     pub async fn call_text(&self, target: &str, payload: &str) -> anyhow::Result<String> {
         let (status, body) = self.call(target, payload.as_bytes()).await?;

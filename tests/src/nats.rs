@@ -54,7 +54,25 @@ impl NatsCluster {
         Self::start_with(1, false).await
     }
 
+    /// Starts the servers, on fresh ports again when one lost its port: a
+    /// port found free is closed before nats-server binds it, and another
+    /// process (any outbound connection) may take it in between.
     async fn start_with(n: usize, jetstream: bool) -> anyhow::Result<NatsCluster> {
+        let mut lost = 0;
+        loop {
+            match Self::try_start(n, jetstream).await {
+                Err(e) if lost < 3 && format!("{e:#}").contains("address already in use") => {
+                    lost += 1;
+                    eprintln!(
+                        "a nats-server lost its port to another process; starting again on fresh ports"
+                    );
+                }
+                started => return started,
+            }
+        }
+    }
+
+    async fn try_start(n: usize, jetstream: bool) -> anyhow::Result<NatsCluster> {
         let bin = nats_server_bin()?;
         let dir = tempfile::tempdir()?;
         let routes: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -167,11 +185,13 @@ impl NatsCluster {
             {
                 return Ok(());
             }
+            // A fatal error (a port taken) ends the server: no use waiting.
+            let log = self.log(i);
+            if log.contains("[FTL]") {
+                bail!("nats-server n{i} exited; its log:\n{log}");
+            }
             if Instant::now() > deadline {
-                bail!(
-                    "nats-server n{i} did not become healthy within 30 s; its log:\n{}",
-                    self.log(i)
-                );
+                bail!("nats-server n{i} did not become healthy within 30 s; its log:\n{log}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

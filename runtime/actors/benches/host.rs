@@ -5,10 +5,13 @@
 //! - `call/bare`: `on-message` straight into an `echo` instance (wasmtime async
 //!   call with an epoch deadline) on the engine alone, with a host that serves
 //!   no import: no runtime, no store, the floor;
-//! - `call/routed`: the same message through the router: mailbox, actor task,
-//!   deadline bookkeeping, reply channel. Goal: routed ≤ 2 × bare.
-//! - `call/routed_one_worker`: the routed call on a current-thread runtime: the
-//!   mailbox path without tokio waking a sibling worker on every hop;
+//! - `call/routed`: the same message from an operator through the router:
+//!   admission, the actor's lock, deadline bookkeeping, reply channel; the
+//!   actor is idle, so the call runs on the caller's task. Goal: routed ≤ 2 ×
+//!   bare.
+//! - `call/routed_queued`: the same call from another actor, which always
+//!   goes through the mailbox and the actor's task (two task wake-ups);
+//! - `call/routed_one_worker`: the routed call on a current-thread runtime;
 //! - `activate`: a new store from the pooling allocator, instantiate the
 //!   precompiled component, `init`. Goal: p50 ≤ 10 µs.
 //! - `call/routed_with_node_log`: `call/routed` with the node's log
@@ -149,12 +152,17 @@ fn runtime_on(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Arc<Runtim
 }
 
 /// One admin call to `echo` through the router: mailbox, actor task, reply.
-async fn routed_call(node: &Arc<Runtime>, address: &Address, payload: &[u8]) -> Vec<u8> {
+async fn routed_call(
+    node: &Arc<Runtime>,
+    address: &Address,
+    from: &Sender,
+    payload: &[u8],
+) -> Vec<u8> {
     node.router
         .call(
             node,
             address,
-            Sender::Admin,
+            from.clone(),
             payload.to_vec(),
             Duration::from_secs(5),
             CallChain::default(),
@@ -224,7 +232,12 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.bench_function("routed", |b| {
-        b.iter_custom(|iters| routed_calls(&rt, &node, &address, &payload, iters))
+        b.iter_custom(|iters| routed_calls(&rt, &node, &address, &Sender::Admin, &payload, iters))
+    });
+    // A guest's call never runs on its caller's stack: this is the mailbox path.
+    let from_actor = Sender::Actor(Address::new("caller", ""));
+    group.bench_function("routed_queued", |b| {
+        b.iter_custom(|iters| routed_calls(&rt, &node, &address, &from_actor, &payload, iters))
     });
     let one = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -235,7 +248,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("routed_one_worker", |b| {
         b.iter_custom(|iters| {
             one.block_on(async {
-                let call = || routed_call(&node1, &address, &payload);
+                let call = || routed_call(&node1, &address, &Sender::Admin, &payload);
                 call().await;
                 let started = Instant::now();
                 for _ in 0..iters {
@@ -280,7 +293,7 @@ fn benches(c: &mut Criterion) {
         .with_writer(std::io::sink)
         .init();
     c.bench_function("call/routed_with_node_log", |b| {
-        b.iter_custom(|iters| routed_calls(&rt, &node, &address, &payload, iters))
+        b.iter_custom(|iters| routed_calls(&rt, &node, &address, &Sender::Admin, &payload, iters))
     });
     drop(rt);
 }
@@ -291,13 +304,14 @@ fn routed_calls(
     rt: &tokio::runtime::Runtime,
     node: &Arc<Runtime>,
     address: &Address,
+    from: &Sender,
     payload: &[u8],
     iters: u64,
 ) -> Duration {
     let node = node.clone();
-    let (address, payload) = (address.clone(), payload.to_vec());
+    let (address, from, payload) = (address.clone(), from.clone(), payload.to_vec());
     rt.block_on(rt.spawn(async move {
-        let call = || routed_call(&node, &address, &payload);
+        let call = || routed_call(&node, &address, &from, &payload);
         call().await;
         let started = Instant::now();
         for _ in 0..iters {

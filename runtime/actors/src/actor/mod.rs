@@ -3,9 +3,13 @@
 //! lifecycle: activation (instantiate, `init`, restore the last snapshot),
 //! passivation when idle, snapshots, replacement after a trap, and swap.
 
+mod core;
+mod inline;
 mod mailbox;
 mod reaper;
 mod task;
+
+pub(crate) use inline::run_inline;
 
 pub use reaper::run as run_reaper;
 
@@ -17,7 +21,7 @@ use crate::router::{Admission, Retiring};
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, Notify, mpsc};
 
 /// What the rest of the node holds of an actor: its mailbox, its control channel
 /// and its status. Cloning is cheap.
@@ -31,6 +35,8 @@ pub struct ActorHandle {
     pub status: Arc<ActorStatus>,
     /// Rate limit and circuit breaker, checked by the router before delivery.
     pub admission: Arc<Admission>,
+    /// The actor's state, under the lock its task and inline callers share.
+    pub(crate) core: Arc<Mutex<core::ActorCore>>,
 }
 
 /// Live facts about an actor, readable without disturbing it.
@@ -49,6 +55,19 @@ pub struct ActorStatus {
     /// When the actor last handled an envelope (for least-recently-used
     /// passivation under pressure).
     pub last_active_ms: AtomicU64,
+    /// Work delivered and not yet finished: envelopes in the mailbox or being
+    /// handled, a call running inline, the activation. A call runs inline
+    /// only when this is 0, so it never overtakes a message sent before it.
+    pub(crate) in_flight: AtomicU64,
+    /// Tells the actor's task that a call run inline changed the tick rate.
+    pub(crate) retick: Notify,
+}
+
+impl ActorStatus {
+    /// One unit of work counted in `in_flight` is done.
+    pub(crate) fn finished_one(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A row of `GET /v1/actors`.
@@ -126,23 +145,27 @@ pub(crate) fn spawn(
         last_snapshot_ms: AtomicU64::new(0),
         handled: AtomicU64::new(0),
         last_active_ms: AtomicU64::new(anthill_core::now_ms()),
+        // The activation is the first unit of work.
+        in_flight: AtomicU64::new(1),
+        retick: Notify::new(),
     });
     let admission = Arc::new(Admission::new(node.config.admission.clone()));
+    let core = core::ActorCore::new(
+        node.clone(),
+        module.clone(),
+        status.clone(),
+        admission.clone(),
+        reservation,
+    );
     let handle = ActorHandle {
         id: node.next_actor_id(),
         mailbox: tx,
         control: ctl_tx,
         status: status.clone(),
         admission: admission.clone(),
+        core: Arc::new(Mutex::new(core)),
     };
-    let task = task::ActorTask::new(
-        node.clone(),
-        module.clone(),
-        &handle,
-        rx,
-        ctl_rx,
-        reservation,
-    );
+    let task = task::ActorTask::new(node.clone(), module.clone(), &handle, rx, ctl_rx);
     tokio::spawn(task.run(predecessor));
     handle
 }

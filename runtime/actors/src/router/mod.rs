@@ -18,6 +18,7 @@ use anthill_core::trace::TraceParent;
 use anthill_core::{Address, CallChain};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::error::TrySendError;
@@ -206,9 +207,16 @@ impl Router {
                     return Err(CallError::Overloaded(format!("{to}: {refusal}")));
                 }
             }
+            // An idle actor runs a call on the caller's task (actor/inline.rs).
+            envelope = match actor::run_inline(&handle, envelope) {
+                Ok(()) => return Ok(()),
+                Err(back) => back,
+            };
+            handle.status.in_flight.fetch_add(1, Ordering::AcqRel);
             match handle.mailbox.try_send(envelope) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(_)) => {
+                    handle.status.finished_one();
                     module.metrics.overloads.inc();
                     return Err(CallError::Overloaded(format!(
                         "the mailbox of {to} is full ({} messages waiting)",
@@ -216,6 +224,7 @@ impl Router {
                     )));
                 }
                 Err(TrySendError::Closed(back)) => {
+                    handle.status.finished_one();
                     envelope = back;
                     module.actors.remove(&to.key, handle.id);
                     std::thread::yield_now();
