@@ -574,17 +574,7 @@ impl Admin {
 
     /// `POST /v1/modules/{module}/call?key=` for `module[/key]`: (status, body).
     pub async fn call(&self, target: &str, payload: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
-        let (module, key) = target.split_once('/').unwrap_or((target, ""));
-        let resp = self
-            .http
-            .post(self.url(&format!("/v1/modules/{module}/call")))
-            .query(&[("key", key)])
-            .bearer_auth(&self.token)
-            .body(payload.to_vec())
-            .send()
-            .await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.bytes().await?.to_vec()))
+        self.call_with(target, payload, &[]).await
     }
 
     /// [`Admin::call`] with the caller's own timeout (`?timeout_ms=`).
@@ -594,11 +584,23 @@ impl Admin {
         payload: &[u8],
         timeout_ms: u64,
     ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let timeout = timeout_ms.to_string();
+        self.call_with(target, payload, &[("timeout_ms", &timeout)])
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        target: &str,
+        payload: &[u8],
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let (module, key) = target.split_once('/').unwrap_or((target, ""));
         let resp = self
             .http
             .post(self.url(&format!("/v1/modules/{module}/call")))
-            .query(&[("key", key), ("timeout_ms", &timeout_ms.to_string())])
+            .query(&[("key", key)])
+            .query(query)
             .bearer_auth(&self.token)
             .body(payload.to_vec())
             .send()
