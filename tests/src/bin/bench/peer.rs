@@ -8,7 +8,7 @@
 //! second, tick p99, request p99; then medians and the ratios. CPU and bytes
 //! are taken over each run's steady part (see [`Window`]).
 
-use super::transports::{loopback_bytes, loopback_packets, median};
+use super::transports::{in_round_order, loopback_bytes, loopback_packets, median};
 use super::{emit, histogram_quantile, note};
 use anthill_tests::{Admin, Node, anthill_bin, process_cpu_seconds, workspace_root};
 use anyhow::Context;
@@ -282,7 +282,7 @@ pub(crate) async fn peer(sizes: &[usize], seconds: u64, rounds: usize) -> anyhow
     for &players in sizes {
         let mut runs: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         for round in 1..=rounds {
-            for system in SYSTEMS {
+            for system in in_round_order(&SYSTEMS, round) {
                 note(&format!(
                     "peer: round {round}/{rounds}, arena on {system}, {players} players, {seconds}s"
                 ));
