@@ -53,12 +53,25 @@ pub fn quic_client_config(trust: &Trust) -> Result<quinn::ClientConfig, ClientEr
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
         .map_err(|e| ClientError::Connect(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    // Tagged as a native client's, so that the node serves the connection
+    // on the endpoint it drives itself (docs/protocol.md).
+    config.initial_dst_cid_provider(Arc::new(native_initial_cid));
     let mut transport = quinn::TransportConfig::default();
     transport
         .keep_alive_interval(Some(Duration::from_secs(5)))
         .datagram_receive_buffer_size(Some(1 << 20));
     config.transport_config(Arc::new(transport));
     Ok(config)
+}
+
+/// A first destination connection ID: random, then
+/// [`wire::NATIVE_CID_SUFFIX`].
+fn native_initial_cid() -> quinn::ConnectionId {
+    let mut cid = [0u8; wire::NATIVE_CID_LEN];
+    let random = wire::NATIVE_CID_LEN - wire::NATIVE_CID_SUFFIX.len();
+    rand::fill(&mut cid[..random]);
+    cid[random..].copy_from_slice(&wire::NATIVE_CID_SUFFIX);
+    quinn::ConnectionId::new(&cid)
 }
 
 /// How to open a new connection to the node (again, on resume).

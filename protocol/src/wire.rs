@@ -19,6 +19,16 @@ pub const VERSION: u16 = 1;
 /// QUIC ALPN of the protocol.
 pub const ALPN: &[u8] = b"anthill/1";
 
+/// What ends the destination connection ID of a native client's first
+/// packet (`NATIVE_CID_LEN` bytes, random before this suffix). A node sends
+/// such connections to the endpoint it drives itself, the cheaper one per
+/// packet; any other first packet (a browser's, a third-party client's)
+/// reaches the same protocol through the node's general QUIC endpoint.
+pub const NATIVE_CID_SUFFIX: [u8; 4] = *b"ant1";
+
+/// The length of a native client's first destination connection ID.
+pub const NATIVE_CID_LEN: usize = 20;
+
 /// No frame is ever larger than this, in either direction.
 pub const MAX_FRAME: usize = 1 << 20;
 

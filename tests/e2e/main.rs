@@ -10,6 +10,7 @@ mod console;
 mod dashboard;
 mod demo;
 mod deploy;
+mod endpoints;
 mod events;
 mod full_disk;
 mod hostile;

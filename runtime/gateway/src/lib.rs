@@ -13,6 +13,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod connection;
+mod direct;
 mod link;
 pub mod origin;
 mod outbox;
@@ -68,6 +69,11 @@ pub struct GatewaySettings {
     /// the endpoint's task waited for a core. Linux caps it at
     /// `net.core.rmem_max` / `wmem_max` (a warning at start says so).
     pub socket_buffer_bytes: usize,
+    /// Serve native clients (those that tag their first packet, as Anthill's
+    /// client and bots do) on the endpoint the gateway drives itself: one
+    /// task for all their connections, a pass per burst of packets. Off,
+    /// they share quinn's endpoint (a task per connection) with browsers.
+    pub direct_endpoint: bool,
     /// Make new clients prove their address with a QUIC Retry first (stops
     /// spoofed-source floods at the cost of one round trip).
     pub retry: bool,
@@ -112,6 +118,7 @@ impl Default for GatewaySettings {
             max_connections: 25_000,
             max_incoming: 1_024,
             socket_buffer_bytes: 4 << 20,
+            direct_endpoint: true,
             retry: true,
             max_frame_bytes: wire::DEFAULT_MAX_CLIENT_FRAME,
             idle_timeout_ms: 30_000,
@@ -181,6 +188,7 @@ pub struct Certificate {
 
 struct GatewayMetrics {
     connections: IntGauge,
+    direct: IntGauge,
     accepted: IntCounterVec,
     sessions: IntGauge,
     refused: IntCounterVec,
@@ -216,6 +224,7 @@ pub struct Gateway {
     directory: OnceLock<Arc<dyn SessionDirectory>>,
     next_session: AtomicU64,
     endpoint: OnceLock<quinn::Endpoint>,
+    direct: OnceLock<Arc<direct::Direct>>,
     /// TLS for the web port, when the operator gave a certificate.
     web_tls: OnceLock<Arc<rustls::ServerConfig>>,
     certificate: Mutex<Option<Certificate>>,
@@ -232,6 +241,11 @@ impl Gateway {
         let r = registry;
         let metrics = GatewayMetrics {
             connections: gauge(r, "anthill_player_connections", "Open player connections."),
+            direct: gauge(
+                r,
+                "anthill_player_direct_connections",
+                "QUIC connections on the endpoint the gateway drives itself (native clients), handshakes included.",
+            ),
             accepted: counter_vec(
                 r,
                 "anthill_player_connections_accepted_total",
@@ -293,6 +307,7 @@ impl Gateway {
             directory: OnceLock::new(),
             next_session: AtomicU64::new(1),
             endpoint: OnceLock::new(),
+            direct: OnceLock::new(),
             metrics,
             port_drops,
         })
@@ -358,10 +373,19 @@ impl Gateway {
         };
         let socket = socket::player_socket(addr, s.socket_buffer_bytes)
             .map_err(|source| GatewayError::Bind { addr, source })?;
-        let endpoint = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
-            Some(server_config(s, &identity)?),
+        // One port, two endpoints: native clients on the one the gateway
+        // drives, everything else (WebTransport) on quinn's.
+        let direct = direct::Direct::new(
             socket,
+            server_config(s, &identity)?,
+            s.direct_endpoint,
+            gw.metrics.direct.clone(),
+        )
+        .map_err(|source| GatewayError::Bind { addr, source })?;
+        let endpoint = quinn::Endpoint::new_with_abstract_socket(
+            direct.quinn_endpoint_config(),
+            Some(server_config(s, &identity)?),
+            direct.quinn_socket(),
             Arc::new(quinn::TokioRuntime),
         )
         .map_err(|source| GatewayError::Bind { addr, source })?;
@@ -377,12 +401,16 @@ impl Gateway {
             tokio::spawn(rotate_certificate(
                 gw.clone(),
                 endpoint.clone(),
+                direct.clone(),
                 data.to_owned(),
                 lifetime,
                 identity.validity,
             ));
         }
         let _ = gw.endpoint.set(endpoint.clone());
+        let _ = gw.direct.set(direct.clone());
+        // It ends by itself once `stop` closed its connections.
+        tokio::spawn(direct.run(gw.clone()));
         let gw2 = gw.clone();
         let task = tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
@@ -461,6 +489,9 @@ impl Gateway {
     pub fn stop(&self) {
         if let Some(e) = self.endpoint.get() {
             e.close(0u32.into(), b"node stopping");
+        }
+        if let Some(d) = self.direct.get() {
+            d.close_all(b"node stopping");
         }
         // WebSocket connections are not the endpoint's.
         let sessions: Vec<_> = self
@@ -627,6 +658,7 @@ fn server_config(
 async fn rotate_certificate(
     gw: Arc<Gateway>,
     endpoint: quinn::Endpoint,
+    direct: Arc<direct::Direct>,
     data: PathBuf,
     lifetime: Duration,
     mut validity: Option<tls::Validity>,
@@ -641,11 +673,14 @@ async fn rotate_certificate(
         let renewed = tls::self_signed(&data, lifetime, true).and_then(|id| {
             let config = server_config(&gw.settings, &id)
                 .map_err(|e| tls::TlsError::Generate(e.to_string()))?;
-            Ok((id, config))
+            let for_direct = server_config(&gw.settings, &id)
+                .map_err(|e| tls::TlsError::Generate(e.to_string()))?;
+            Ok((id, config, for_direct))
         });
         match renewed {
-            Ok((id, config)) => {
+            Ok((id, config, for_direct)) => {
                 endpoint.set_server_config(Some(config));
+                direct.set_server_config(for_direct);
                 gw.set_certificate(&id, &data);
                 validity = id.validity;
                 tracing::info!(

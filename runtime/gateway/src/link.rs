@@ -17,8 +17,12 @@ pub(crate) const OUTBOUND_QUEUE: usize = 1024;
 /// What carries a connection.
 #[derive(Clone)]
 pub(crate) enum Carrier {
-    /// QUIC with ALPN `anthill/1`.
+    /// QUIC with ALPN `anthill/1` on quinn's endpoint (clients that did not
+    /// tag their first packet).
     Quic(quinn::Connection),
+    /// QUIC with ALPN `anthill/1` on the endpoint the gateway drives itself
+    /// (native clients).
+    Direct(crate::direct::DirectLink),
     /// A WebTransport session (HTTP/3, ALPN `h3`) on the same endpoint.
     WebTransport(wtransport::Connection),
     /// A WebSocket on the web port: no datagrams; closing is a signal to its
@@ -30,7 +34,7 @@ impl Carrier {
     /// The label in metrics and logs.
     pub(crate) fn name(&self) -> &'static str {
         match self {
-            Carrier::Quic(_) => "quic",
+            Carrier::Quic(_) | Carrier::Direct(_) => "quic",
             Carrier::WebTransport(_) => "webtransport",
             Carrier::WebSocket(_) => "websocket",
         }
@@ -49,6 +53,7 @@ impl Link {
     pub(crate) fn close(&self, code: u32, reason: &'static str) {
         match &self.transport {
             Carrier::Quic(c) => c.close(code.into(), reason.as_bytes()),
+            Carrier::Direct(c) => c.close(code, reason),
             Carrier::WebTransport(c) => c.close(code.into(), reason.as_bytes()),
             // 4000–4999 is the application range of WebSocket close codes.
             Carrier::WebSocket(w) => {
@@ -82,6 +87,7 @@ impl Link {
                 Some(max) if frame.len() <= max => c.send_datagram(frame.clone()).is_ok(),
                 _ => false,
             },
+            Carrier::Direct(c) => c.datagram(frame),
             Carrier::WebTransport(c) => match c.max_datagram_size() {
                 Some(max) if frame.len() <= max.min(BROWSER_DATAGRAM) => {
                     c.send_datagram(frame.clone()).is_ok()

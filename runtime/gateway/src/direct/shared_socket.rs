@@ -1,0 +1,157 @@
+//! quinn's side of the shared player port: an [`AsyncUdpSocket`] that
+//! receives the datagrams the direct endpoint's driver routed to quinn and
+//! sends straight through the port's socket.
+
+use super::Io;
+use quinn::udp::{RecvMeta, Transmit};
+use quinn::{AsyncUdpSocket, UdpPoller};
+use std::collections::VecDeque;
+use std::io::IoSliceMut;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+/// Datagrams waiting for quinn's endpoint; more are dropped, as a full
+/// socket buffer would.
+const QUEUED: usize = 4096;
+
+struct Received {
+    meta: RecvMeta,
+    data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Queue {
+    datagrams: VecDeque<Received>,
+    waker: Option<Waker>,
+}
+
+/// See the module doc.
+pub(crate) struct SharedSocket {
+    io: Arc<Io>,
+    queue: Mutex<Queue>,
+}
+
+impl std::fmt::Debug for SharedSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSocket")
+            .field("io", &self.io)
+            .finish()
+    }
+}
+
+impl SharedSocket {
+    pub(super) fn new(io: Arc<Io>) -> SharedSocket {
+        SharedSocket {
+            io,
+            queue: Mutex::new(Queue::default()),
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A datagram for quinn's endpoint.
+    pub(super) fn deliver(&self, meta: &RecvMeta, data: &[u8]) {
+        let mut q = self.queue();
+        if q.datagrams.len() >= QUEUED {
+            return;
+        }
+        q.datagrams.push_back(Received {
+            meta: RecvMeta {
+                len: data.len(),
+                stride: data.len(),
+                ..*meta
+            },
+            data: data.to_vec(),
+        });
+        if let Some(w) = q.waker.take() {
+            drop(q);
+            w.wake();
+        }
+    }
+}
+
+impl AsyncUdpSocket for SharedSocket {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        Box::pin(Writable {
+            io: self.io.clone(),
+            wait: None,
+        })
+    }
+
+    fn try_send(&self, transmit: &Transmit<'_>) -> std::io::Result<()> {
+        self.io.try_send(transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut q = self.queue();
+        let mut n = 0;
+        while n < bufs.len().min(meta.len()) {
+            let Some(d) = q.datagrams.front() else {
+                break;
+            };
+            if d.data.len() > bufs[n].len() {
+                // Larger than quinn's buffer: it could not be a valid packet.
+                q.datagrams.pop_front();
+                continue;
+            }
+            let d = q.datagrams.pop_front().expect("just peeked");
+            bufs[n][..d.data.len()].copy_from_slice(&d.data);
+            meta[n] = d.meta;
+            n += 1;
+        }
+        if n > 0 {
+            return Poll::Ready(Ok(n));
+        }
+        q.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.io.socket.local_addr()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.io.state.may_fragment()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.io.state.max_gso_segments()
+    }
+}
+
+type WritableFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + Sync>>;
+
+/// Waits for the port's socket to take packets again.
+struct Writable {
+    io: Arc<Io>,
+    wait: Option<WritableFuture>,
+}
+
+impl std::fmt::Debug for Writable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writable")
+    }
+}
+
+impl UdpPoller for Writable {
+    fn poll_writable(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let wait = this.wait.get_or_insert_with(|| {
+            let io = this.io.clone();
+            Box::pin(async move { io.socket.writable().await })
+        });
+        let r = wait.as_mut().poll(cx);
+        if r.is_ready() {
+            this.wait = None;
+        }
+        r
+    }
+}
