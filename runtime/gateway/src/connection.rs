@@ -5,7 +5,7 @@
 //! checked by `anthill_protocol::session::ServerConn`; a violation gets an error
 //! frame and the connection closes, nothing else is affected.
 
-use super::link::Link;
+use super::link::{Carrier, Link};
 use super::session::Session;
 use super::token::{Claims, TokenError};
 use super::{close_frame, device_player_id};
@@ -72,6 +72,53 @@ pub(crate) enum Input {
 pub(crate) trait Source: Send {
     /// The next input, or `None` when the connection ended.
     fn next(&mut self) -> impl Future<Output = Option<Input>> + Send;
+
+    /// The connection has a session: from now on its datagrams may be
+    /// handed to `datagrams` where they arrive instead of coming through
+    /// `next` (a transport that can do so saves a wake-up of the
+    /// connection's task per ack).
+    fn deliver_datagrams(&mut self, _datagrams: Arc<Datagrams>) {}
+}
+
+/// A connection's datagrams once it has a session: acks and pings, which
+/// need no more of the connection than these.
+/// (Not the whole [`Link`]: its control-stream queue ends when the
+/// connection's task lets go of it.)
+pub(crate) struct Datagrams {
+    gw: Arc<Gateway>,
+    transport: Carrier,
+    session: Arc<Session>,
+}
+
+impl Datagrams {
+    pub(crate) fn handle(&self, bytes: &[u8]) {
+        on_datagram(&self.gw, &self.transport, Some(&self.session), bytes);
+    }
+}
+
+fn on_ack(gw: &Gateway, session: &Session, room: u32, tick: u64) {
+    if let Some(address) = session.room(room) {
+        gw.sync.ack(&address, session.player, tick);
+    }
+}
+
+fn on_datagram(gw: &Gateway, transport: &Carrier, session: Option<&Arc<Session>>, bytes: &[u8]) {
+    match wire::decode(bytes, gw.settings.max_frame_bytes) {
+        Ok(Frame::Ack { room, tick }) => {
+            if let Some(session) = session {
+                on_ack(gw, session, room, tick);
+            }
+        }
+        Ok(Frame::Ping { nonce }) => {
+            let _ = transport.datagram(&Bytes::from(wire::encode(&Frame::Pong { nonce })));
+        }
+        Ok(_) => gw
+            .metrics
+            .bad_input
+            .with_label_values(&["datagram-kind"])
+            .inc(),
+        Err(_) => gw.metrics.bad_input.with_label_values(&["datagram"]).inc(),
+    }
 }
 
 /// Serves one connection whose transport is up and whose control stream is
@@ -158,12 +205,20 @@ impl Conn {
                     loop {
                         match reader.next_frame() {
                             Ok(Some(frame)) => {
+                                let had_session = self.session.is_some();
                                 // Boxed: handling a frame (a login through a
                                 // module, a request) needs a large future only
                                 // for a moment; inline, every idle connection
                                 // would carry its size.
                                 if !Box::pin(self.on_frame(frame)).await {
                                     return;
+                                }
+                                if let (false, Some(session)) = (had_session, self.player()) {
+                                    source.deliver_datagrams(Arc::new(Datagrams {
+                                        gw: self.gw.clone(),
+                                        transport: self.link.transport.clone(),
+                                        session: session.clone(),
+                                    }));
                                 }
                             }
                             Ok(None) => break,
@@ -190,29 +245,7 @@ impl Conn {
     }
 
     fn on_datagram(&self, bytes: &[u8]) {
-        let gw = &self.gw;
-        match wire::decode(bytes, gw.settings.max_frame_bytes) {
-            Ok(Frame::Ack { room, tick }) => self.on_ack(room, tick),
-            Ok(Frame::Ping { nonce }) => {
-                let _ = self
-                    .link
-                    .datagram(&Bytes::from(wire::encode(&Frame::Pong { nonce })));
-            }
-            Ok(_) => gw
-                .metrics
-                .bad_input
-                .with_label_values(&["datagram-kind"])
-                .inc(),
-            Err(_) => gw.metrics.bad_input.with_label_values(&["datagram"]).inc(),
-        }
-    }
-
-    fn on_ack(&self, room: u32, tick: u64) {
-        if let Some(session) = self.player()
-            && let Some(address) = session.room(room)
-        {
-            self.gw.sync.ack(&address, session.player, tick);
-        }
+        on_datagram(&self.gw, &self.link.transport, self.player(), bytes);
     }
 
     /// Handles one stream frame; false to close the connection.
@@ -260,7 +293,9 @@ impl Conn {
                 true
             }
             Inbound::Ack { room, tick } => {
-                self.on_ack(room, tick);
+                if let Some(session) = self.player() {
+                    on_ack(&self.gw, session, room, tick);
+                }
                 true
             }
             Inbound::Ping { nonce } => {

@@ -722,6 +722,9 @@ impl RoomSink for Gateway {
                 state: e.state,
             })
             .collect();
+        // One wake-up of the direct endpoint for the whole room, not one
+        // per member.
+        let _held = self.direct.get().map(|d| d.hold_wakeups());
         self.sync.publish(self, room, entities);
     }
 

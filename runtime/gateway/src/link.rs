@@ -31,6 +31,24 @@ pub(crate) enum Carrier {
 }
 
 impl Carrier {
+    /// See [`Link::datagram`].
+    pub(crate) fn datagram(&self, frame: &Bytes) -> bool {
+        match self {
+            Carrier::Quic(c) => match c.max_datagram_size() {
+                Some(max) if frame.len() <= max => c.send_datagram(frame.clone()).is_ok(),
+                _ => false,
+            },
+            Carrier::Direct(c) => c.datagram(frame),
+            Carrier::WebTransport(c) => match c.max_datagram_size() {
+                Some(max) if frame.len() <= max.min(BROWSER_DATAGRAM) => {
+                    c.send_datagram(frame.clone()).is_ok()
+                }
+                _ => false,
+            },
+            Carrier::WebSocket(_) => false,
+        }
+    }
+
     /// The label in metrics and logs.
     pub(crate) fn name(&self) -> &'static str {
         match self {
@@ -82,20 +100,7 @@ impl Link {
     /// Sends an unprefixed frame as a datagram if the transport has them and
     /// it fits the path; never waits.
     pub(crate) fn datagram(&self, frame: &Bytes) -> bool {
-        match &self.transport {
-            Carrier::Quic(c) => match c.max_datagram_size() {
-                Some(max) if frame.len() <= max => c.send_datagram(frame.clone()).is_ok(),
-                _ => false,
-            },
-            Carrier::Direct(c) => c.datagram(frame),
-            Carrier::WebTransport(c) => match c.max_datagram_size() {
-                Some(max) if frame.len() <= max.min(BROWSER_DATAGRAM) => {
-                    c.send_datagram(frame.clone()).is_ok()
-                }
-                _ => false,
-            },
-            Carrier::WebSocket(_) => false,
-        }
+        self.transport.datagram(frame)
     }
 
     /// Whether the transport has datagrams at all (WebSocket has not: what

@@ -10,12 +10,14 @@
 //! not tag their first packet, see [`route`]) are handed to it through
 //! [`shared_socket`]: both endpoints share the port.
 
+mod batch;
 mod inbox;
 pub(crate) mod route;
 mod serve;
 pub(crate) mod shared_socket;
 
 use crate::Gateway;
+use crate::connection::Datagrams;
 use bytes::{Bytes, BytesMut};
 use inbox::Inbox;
 use quinn::udp::{RecvMeta, Transmit, UdpSocketState};
@@ -45,6 +47,11 @@ const BATCHES_PER_PASS: usize = 4;
 pub(crate) struct Io {
     socket: tokio::net::UdpSocket,
     state: UdpSocketState,
+    /// Bound to one IPv4 address on Linux: plain packets go out in one
+    /// `sendmmsg` a pass ([`batch`]), with the source the bind gives them.
+    batch: bool,
+    /// Bound to a wildcard address: replies must say their source address.
+    wildcard: bool,
 }
 
 impl Io {
@@ -76,6 +83,9 @@ struct Conn {
     queued: bool,
     /// Its task has been started (the handshake completed).
     served: bool,
+    /// Once the connection has a session, its datagrams are handled by the
+    /// driver (after the pass, outside the lock) instead of its task.
+    datagrams: Option<Arc<Datagrams>>,
 }
 
 struct Inner {
@@ -105,11 +115,13 @@ impl Inner {
     }
 }
 
-/// Packets built this pass, sent once the lock is released.
+/// Packets built this pass, sent once the lock is released; and the
+/// datagrams received for connections whose handler runs then too.
 #[derive(Default)]
 struct Outgoing {
     buf: Vec<u8>,
     packets: Vec<(quinn_proto::Transmit, usize)>,
+    received: Vec<(Arc<Datagrams>, Bytes)>,
     /// Where quinn-proto builds one transmit (it must start empty).
     scratch: Vec<u8>,
 }
@@ -123,7 +135,20 @@ impl Outgoing {
     }
 
     fn send(&mut self, io: &Io) {
+        let mut plain = Vec::new();
         for (t, at) in self.packets.drain(..) {
+            if let (true, None, None, std::net::SocketAddr::V4(to)) =
+                (io.batch, t.segment_size, t.src_ip, t.destination)
+            {
+                // Unmarked, or marked as the socket marks every packet.
+                if t.ecn.is_none_or(|e| e as u32 == batch::DEFAULT_TOS) {
+                    plain.push(batch::Plain {
+                        to,
+                        data: &self.buf[at..at + t.size],
+                    });
+                    continue;
+                }
+            }
             let transmit = Transmit {
                 destination: t.destination,
                 ecn: t
@@ -137,6 +162,12 @@ impl Outgoing {
                 tracing::trace!(error = %e, "player packet not sent");
             }
         }
+        #[cfg(target_os = "linux")]
+        if !plain.is_empty() {
+            use std::os::fd::AsFd;
+            batch::send(io.socket.as_fd(), &plain);
+        }
+        drop(plain);
         self.buf.clear();
     }
 }
@@ -165,10 +196,17 @@ impl Direct {
         open: prometheus::IntGauge,
     ) -> std::io::Result<Arc<Direct>> {
         socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let batch = cfg!(target_os = "linux") && local.is_ipv4() && !local.ip().is_unspecified();
+        if batch {
+            socket2::SockRef::from(&socket).set_tos_v4(batch::DEFAULT_TOS)?;
+        }
         let state = UdpSocketState::new((&socket).into())?;
         let io = Arc::new(Io {
             socket: tokio::net::UdpSocket::from_std(socket)?,
             state,
+            batch,
+            wildcard: local.ip().is_unspecified(),
         });
         let key = CidKey::new();
         let server_config = Arc::new(server_config);
@@ -287,6 +325,9 @@ impl Direct {
                 (more, next, done)
             };
             out.send(&self.io);
+            for (handler, d) in out.received.drain(..) {
+                handler.handle(&d);
+            }
             if done {
                 return;
             }
@@ -334,7 +375,10 @@ impl Direct {
         let event = inner.endpoint.handle(
             now,
             meta.addr,
-            meta.dst_ip,
+            // The packet's own destination is the reply's source only on
+            // a wildcard bind; otherwise the bind decides (and the reply
+            // may go in the batch).
+            meta.dst_ip.filter(|_| self.io.wildcard),
             ecn,
             BytesMut::from(data),
             &mut out.scratch,
@@ -400,6 +444,7 @@ impl Direct {
                         armed: None,
                         queued: false,
                         served: false,
+                        datagrams: None,
                     },
                 );
                 self.open.inc();
@@ -421,15 +466,26 @@ impl Direct {
                 break;
             }
             inner.timers.pop();
-            if let Some(c) = inner.conns.get_mut(&ch)
-                && c.armed == Some(t)
-            {
-                c.armed = None;
-                if c.quic.poll_timeout().is_some_and(|d| d <= now) {
+            let Some(c) = inner.conns.get_mut(&ch) else {
+                continue;
+            };
+            if c.armed != Some(t) {
+                continue;
+            }
+            c.armed = None;
+            match c.quic.poll_timeout() {
+                Some(d) if d <= now => {
                     c.quic.handle_timeout(now);
+                    // Driving re-arms the timer at the next deadline.
+                    inner.touch(ch);
                 }
-                // Driving re-arms the timer at the connection's deadline.
-                inner.touch(ch);
+                // The deadline moved on since this entry was made: re-arm
+                // without driving the connection (nothing is due).
+                Some(d) => {
+                    c.armed = Some(d);
+                    inner.timers.push(Reverse((d, ch)));
+                }
+                None => {}
             }
         }
     }
@@ -497,7 +553,12 @@ impl Direct {
                 }
                 Event::DatagramReceived => {
                     while let Some(d) = c.quic.datagrams().recv() {
-                        c.inbox.push_datagram(d);
+                        match &c.datagrams {
+                            Some(h) => out.received.push((h.clone(), d)),
+                            None => {
+                                c.inbox.push_datagram(d);
+                            }
+                        }
                     }
                 }
                 _ => {}
@@ -610,6 +671,55 @@ fn endpoint_config(key: &CidKey, route: Route) -> EndpointConfig {
     config
 }
 
+thread_local! {
+    /// While a [`WakeHold`] lives on this thread: whether a connection was
+    /// given something to send (the driver is woken once, when it ends).
+    static HELD: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Holds back the driver's wake-ups on this thread while it lives (a room's
+/// tick queues a datagram for each member, then wakes the driver once).
+pub(crate) struct WakeHold {
+    direct: Arc<Direct>,
+    outer: Option<bool>,
+}
+
+impl Direct {
+    pub(crate) fn hold_wakeups(self: &Arc<Self>) -> WakeHold {
+        WakeHold {
+            direct: self.clone(),
+            outer: HELD.with(|h| h.replace(Some(false))),
+        }
+    }
+
+    /// Wakes the driver now, or when this thread's hold ends.
+    fn wake(&self) {
+        let held = HELD.with(|h| match h.get() {
+            Some(_) => {
+                h.set(Some(true));
+                true
+            }
+            None => false,
+        });
+        if !held {
+            self.wake.notify_one();
+        }
+    }
+}
+
+impl Drop for WakeHold {
+    fn drop(&mut self) {
+        let queued = HELD.with(|h| h.replace(self.outer)) == Some(true);
+        if queued {
+            match self.outer {
+                // A hold around this one wakes the driver when it ends.
+                Some(_) => HELD.with(|h| h.set(Some(true))),
+                None => self.direct.wake.notify_one(),
+            }
+        }
+    }
+}
+
 /// A connection of the direct endpoint, as a [`crate::link::Link`] holds it.
 #[derive(Clone)]
 pub(crate) struct DirectLink {
@@ -635,7 +745,7 @@ impl DirectLink {
         }
         drop(inner);
         if sent {
-            self.direct.wake.notify_one();
+            self.direct.wake();
         }
         sent
     }
@@ -690,6 +800,14 @@ impl DirectLink {
         }
         drop(inner);
         self.direct.wake.notify_one();
+    }
+
+    /// The connection has a session: the driver handles its datagrams.
+    fn deliver_datagrams(&self, handler: Arc<Datagrams>) {
+        let mut inner = self.direct.lock();
+        if let Some(c) = inner.conn(self) {
+            c.datagrams = Some(handler);
+        }
     }
 
     /// The connection's task has room again: read the stream on.

@@ -6,7 +6,7 @@
 use super::DirectLink;
 use super::inbox::Inbox;
 use crate::Gateway;
-use crate::connection::{self, HELLO_TIMEOUT, Input, Source};
+use crate::connection::{self, Datagrams, HELLO_TIMEOUT, Input, Source};
 use crate::link::{Carrier, Link, OUTBOUND_QUEUE};
 use crate::outbox::{OutboxReceiver, outbox};
 use std::sync::Arc;
@@ -75,5 +75,9 @@ impl Source for DirectSource {
             self.link.resume_read();
         }
         Some(input)
+    }
+
+    fn deliver_datagrams(&mut self, datagrams: Arc<Datagrams>) {
+        self.link.deliver_datagrams(datagrams);
     }
 }
