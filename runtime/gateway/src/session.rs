@@ -7,13 +7,15 @@ use anthill_core::{Address, KeptPushes};
 use anthill_protocol::{Frame, wire};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 struct Inner {
     link: Option<Link>,
     epoch: u64,
-    rooms: HashMap<u32, Address>,
+    /// Shared, so that an ack (ten a second per player) finds its room
+    /// without copying the address's strings.
+    rooms: HashMap<u32, Arc<Address>>,
     outbox: VecDeque<(u64, Bytes)>,
     next_seq: u64,
     tokens: f64,
@@ -169,12 +171,18 @@ impl Session {
     /// A state frame: a datagram if it fits, else the control stream (without
     /// closing a slow connection: a lost state frame is repaired by the next).
     pub(crate) fn send_state(&self, frame: &Bytes) -> &'static str {
+        // The transport alone: cloning the whole link would also count a
+        // sender of its control-stream queue in and out (two more locks per
+        // member per tick).
+        let Some(transport) = self.lock().link.as_ref().map(|l| l.transport.clone()) else {
+            return "dropped";
+        };
+        if transport.datagram(frame) {
+            return "datagram";
+        }
         let Some(link) = self.lock().link.clone() else {
             return "dropped";
         };
-        if link.datagram(frame) {
-            return "datagram";
-        }
         if link.stream_lossy(frame) {
             "stream"
         } else {
@@ -198,14 +206,14 @@ impl Session {
     }
 
     pub(crate) fn add_room(&self, handle: u32, room: Address) {
-        self.lock().rooms.insert(handle, room);
+        self.lock().rooms.insert(handle, Arc::new(room));
     }
 
     pub(crate) fn remove_room(&self, handle: u32) -> Option<Address> {
-        self.lock().rooms.remove(&handle)
+        self.lock().rooms.remove(&handle).map(Arc::unwrap_or_clone)
     }
 
-    pub(crate) fn room(&self, handle: u32) -> Option<Address> {
+    pub(crate) fn room(&self, handle: u32) -> Option<Arc<Address>> {
         self.lock().rooms.get(&handle).cloned()
     }
 
@@ -213,11 +221,15 @@ impl Session {
         self.lock()
             .rooms
             .iter()
-            .map(|(h, a)| (*h, a.clone()))
+            .map(|(h, a)| (*h, Address::clone(a)))
             .collect()
     }
 
     pub(crate) fn take_rooms(&self) -> Vec<Address> {
-        self.lock().rooms.drain().map(|(_, a)| a).collect()
+        self.lock()
+            .rooms
+            .drain()
+            .map(|(_, a)| Arc::unwrap_or_clone(a))
+            .collect()
     }
 }

@@ -15,6 +15,7 @@ mod inbox;
 pub(crate) mod route;
 mod serve;
 pub(crate) mod shared_socket;
+mod wheel;
 
 use crate::Gateway;
 use crate::connection::Datagrams;
@@ -26,8 +27,7 @@ use quinn_proto::{
     StreamId, VarInt,
 };
 use route::{CidKey, Route};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io::IoSliceMut;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -93,7 +93,9 @@ struct Inner {
     server_config: Arc<ServerConfig>,
     conns: HashMap<ConnectionHandle, Conn>,
     dirty: Vec<ConnectionHandle>,
-    timers: BinaryHeap<Reverse<(Instant, ConnectionHandle)>>,
+    timers: wheel::Wheel<ConnectionHandle>,
+    /// Timer entries due this pass (kept for its allocation).
+    due: Vec<(Instant, ConnectionHandle)>,
     /// The node is stopping: no new connections; the driver ends once the
     /// open ones have sent their close.
     stopping: bool,
@@ -222,7 +224,8 @@ impl Direct {
                 server_config,
                 conns: HashMap::new(),
                 dirty: Vec::new(),
-                timers: BinaryHeap::new(),
+                timers: wheel::Wheel::new(Instant::now()),
+                due: Vec::new(),
                 stopping: false,
             }),
             wake: Notify::new(),
@@ -321,7 +324,7 @@ impl Direct {
                 self.on_timers(&mut inner, now);
                 self.drive_dirty(&gw, &mut inner, now, &mut out);
                 let done = inner.stopping && inner.conns.is_empty();
-                let next = inner.timers.peek().map(|Reverse((t, _))| *t);
+                let next = inner.timers.next();
                 (more, next, done)
             };
             out.send(&self.io);
@@ -461,11 +464,9 @@ impl Direct {
     }
 
     fn on_timers(&self, inner: &mut Inner, now: Instant) {
-        while let Some(Reverse((t, ch))) = inner.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            inner.timers.pop();
+        let mut due = std::mem::take(&mut inner.due);
+        inner.timers.expire(now, &mut due);
+        for (t, ch) in due.drain(..) {
             let Some(c) = inner.conns.get_mut(&ch) else {
                 continue;
             };
@@ -483,11 +484,12 @@ impl Direct {
                 // without driving the connection (nothing is due).
                 Some(d) => {
                     c.armed = Some(d);
-                    inner.timers.push(Reverse((d, ch)));
+                    inner.timers.insert(d, ch);
                 }
                 None => {}
             }
         }
+        inner.due = due;
     }
 
     fn drive_dirty(
@@ -592,7 +594,7 @@ impl Direct {
             && c.armed.is_none_or(|a| t < a)
         {
             c.armed = Some(t);
-            timers.push(Reverse((t, ch)));
+            timers.insert(t, ch);
         }
     }
 
