@@ -458,3 +458,27 @@ fn new_names_its_language_and_agrees_with_deploy_on_names() -> anyhow::Result<()
     assert_eq!(help.matches("[default: .]").count(), 1, "{help}");
     Ok(())
 }
+
+#[tokio::test]
+async fn bot_reaches_a_node_bound_to_every_address_through_loopback() -> anyhow::Result<()> {
+    let node = Node::start_deployed(&[("echo", "echo", "")]).await?;
+    let port = node.quic.expect("a player port").port();
+    // What a node started with `--quic 0.0.0.0:PORT` writes in its data dir.
+    let data = tempfile::tempdir()?;
+    std::fs::write(data.path().join("quic.addr"), format!("0.0.0.0:{port}\n"))?;
+    std::fs::write(
+        data.path().join("gateway.fingerprint"),
+        format!("{}\n", node.fingerprint),
+    )?;
+    let (ok, out, err) = outcome(
+        Command::new(anthill_bin())
+            .args(["bot", "--data"])
+            .arg(data.path())
+            .args(["--scenario", "echo", "--swarm", "--players", "3"])
+            .args(["--duration", "2", "--rate", "5", "--json", "--quiet"]),
+    )?;
+    assert!(ok, "the bot could not reach 0.0.0.0:{port}: {out}{err}");
+    let s: serde_json::Value = serde_json::from_str(out.trim())?;
+    assert_eq!(s["connected"], 3, "{s}");
+    Ok(())
+}

@@ -213,10 +213,21 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
     let data = super::data_dir(a.data.as_deref());
     let addr = match a.addr {
         Some(x) => x,
-        None => read_trimmed(&data.join("quic.addr"))
-            .context("no --addr and no DATA/quic.addr: is a node running here?")?
-            .parse()
-            .context("DATA/quic.addr is not an address")?,
+        None => {
+            let mut bound: std::net::SocketAddr = read_trimmed(&data.join("quic.addr"))
+                .context("no --addr and no DATA/quic.addr: is a node running here?")?
+                .parse()
+                .context("DATA/quic.addr is not an address")?;
+            // A node bound to every address (0.0.0.0, ::) is reached on
+            // this host through loopback: no packet can be sent to 0.0.0.0.
+            if bound.ip().is_unspecified() {
+                bound.set_ip(match bound {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            bound
+        }
     };
     let fingerprint = match &a.fingerprint {
         Some(f) => f.clone(),

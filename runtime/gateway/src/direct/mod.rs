@@ -309,8 +309,10 @@ impl Direct {
                         }
                         Err(e) => {
                             // ICMP errors surface here on some systems; the
-                            // socket stays usable.
+                            // socket stays usable, and its readiness brings
+                            // the driver back for what is waiting.
                             tracing::debug!(error = %e, "player port receive error");
+                            more = false;
                             0
                         }
                     };
