@@ -80,7 +80,12 @@ async fn rust_js_and_python_output_appears_in_anthill_logs() -> anyhow::Result<(
 async fn logs_follow_prints_lines_as_they_are_written() -> anyhow::Result<()> {
     let node = Node::start().await?;
     let admin = node.admin();
-    admin.deploy("probe", "probe", "kind=keyed").await?;
+    // A deadline of 2 s, not the default 100 ms: this test is about the
+    // follower, and on a CI box busy compiling guests a call to a fresh
+    // actor once took longer than 100 ms and was stopped.
+    admin
+        .deploy("probe", "probe", "kind=keyed&deadline_ms=2000")
+        .await?;
     let mut follower = Command::new(anthill_bin())
         .args(["logs", "-f", "probe", "--admin", &node.admin_url])
         .env("ANTHILL_TOKEN", &node.token)
