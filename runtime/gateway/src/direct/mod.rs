@@ -330,6 +330,7 @@ impl Direct {
                 (more, next, done)
             };
             out.send(&self.io);
+            self.for_quinn.flush();
             for (handler, d) in out.received.drain(..) {
                 handler.handle(&d);
             }

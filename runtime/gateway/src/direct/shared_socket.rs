@@ -52,7 +52,7 @@ impl SharedSocket {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A datagram for quinn's endpoint.
+    /// A datagram for quinn's endpoint; it is woken by [`Self::flush`].
     pub(super) fn deliver(&self, meta: &RecvMeta, data: &[u8]) {
         let mut q = self.queue();
         if q.datagrams.len() >= QUEUED {
@@ -66,6 +66,15 @@ impl SharedSocket {
             },
             data: data.to_vec(),
         });
+    }
+
+    /// Wakes quinn's endpoint once for what a pass delivered (not once per
+    /// datagram).
+    pub(super) fn flush(&self) {
+        let mut q = self.queue();
+        if q.datagrams.is_empty() {
+            return;
+        }
         if let Some(w) = q.waker.take() {
             drop(q);
             w.wake();
