@@ -37,7 +37,8 @@ struct Record {
 }
 
 enum Write {
-    Hold(u64, Record),
+    /// A record to write, and who waits for it to be written.
+    Hold(u64, Record, Option<tokio::sync::oneshot::Sender<()>>),
     End(u64, u64),
 }
 
@@ -99,10 +100,13 @@ impl SessionBook {
         tokio::spawn(async move {
             while let Some(w) = rx.recv().await {
                 match w {
-                    Write::Hold(player, record) => {
+                    Write::Hold(player, record, written) => {
                         let value = serde_json::to_vec(&record).expect("a record serializes");
                         if let Err(e) = writer_kv.put(player.to_string(), value.into()).await {
                             tracing::warn!(player, error = %e, "session record not written: a resume on another node may not find it");
+                        }
+                        if let Some(w) = written {
+                            let _ = w.send(());
                         }
                     }
                     Write::End(player, session) => {
@@ -224,7 +228,25 @@ impl SessionDirectory for SessionBook {
                 node: self.me.clone(),
                 rooms,
             },
+            None,
         ));
+    }
+
+    fn hold_now(&self, player: u64, session: u64, rooms: SessionRooms) -> BoxFuture<'static, ()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue(Write::Hold(
+            player,
+            Record {
+                session,
+                node: self.me.clone(),
+                rooms,
+            },
+            Some(tx),
+        ));
+        // Resolves when written, or at once if the record was dropped.
+        Box::pin(async move {
+            let _ = rx.await;
+        })
     }
 
     fn end(&self, player: u64, session: u64) {

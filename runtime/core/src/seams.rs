@@ -127,6 +127,13 @@ pub trait SessionDirectory: Send + Sync {
     /// `player`'s session `session` is held by this node, in these rooms
     /// (handle, room).
     fn hold(&self, player: u64, session: u64, rooms: SessionRooms);
+    /// [`SessionDirectory::hold`], resolving once the record is written: a
+    /// node welcomes a player only then, so that a push another node sends
+    /// the moment the player is in finds where the player is.
+    fn hold_now(&self, player: u64, session: u64, rooms: SessionRooms) -> BoxFuture<'static, ()> {
+        self.hold(player, session, rooms);
+        Box::pin(async {})
+    }
     /// The session ended here (its resume grace passed, or a new login
     /// replaced it).
     fn end(&self, player: u64, session: u64);

@@ -426,7 +426,7 @@ impl Conn {
         if let Some(d) = gw.directory() {
             d.login(player, session.id).await;
         }
-        gw.record_session(&session);
+        gw.record_session_now(&session).await;
         session
     }
 
@@ -467,6 +467,9 @@ impl Conn {
             old.attach_closed();
             end_session(gw, &old);
         }
+        // Pushes from other nodes must find it here once the player is
+        // welcomed back.
+        gw.record_session_now(&session).await;
         tracing::debug!(
             player = claims.player,
             "session taken over from another node"

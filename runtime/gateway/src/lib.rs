@@ -339,6 +339,26 @@ impl Gateway {
         }
     }
 
+    /// [`Gateway::record_session`], waiting (2 s at most: a slow cluster
+    /// store delays a login, it does not stop it) until the cluster knows
+    /// the session is here. Before the player is welcomed: a push sent by
+    /// another node the moment the player's client sees it is in must find
+    /// this node.
+    pub(crate) async fn record_session_now(&self, session: &Session) {
+        if let Some(d) = self.directory() {
+            let written = d.hold_now(session.player, session.id, session.rooms());
+            if tokio::time::timeout(Duration::from_secs(2), written)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    player = session.player,
+                    "the session record took over 2 s to write; welcoming the player anyway"
+                );
+            }
+        }
+    }
+
     fn key(&self) -> &token::TokenKey {
         self.key
             .get()
