@@ -134,6 +134,15 @@ impl SessionBook {
         })
     }
 
+    /// This node's record of `session`.
+    fn record(&self, session: u64, rooms: SessionRooms) -> Record {
+        Record {
+            session,
+            node: self.me.clone(),
+            rooms,
+        }
+    }
+
     fn queue(&self, w: Write) {
         if self.writes.try_send(w).is_err() {
             tracing::warn!("{QUEUE} session records are waiting to be written; one was dropped");
@@ -221,28 +230,12 @@ impl Taker {
 
 impl SessionDirectory for SessionBook {
     fn hold(&self, player: u64, session: u64, rooms: SessionRooms) {
-        self.queue(Write::Hold(
-            player,
-            Record {
-                session,
-                node: self.me.clone(),
-                rooms,
-            },
-            None,
-        ));
+        self.queue(Write::Hold(player, self.record(session, rooms), None));
     }
 
     fn hold_now(&self, player: u64, session: u64, rooms: SessionRooms) -> BoxFuture<'static, ()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.queue(Write::Hold(
-            player,
-            Record {
-                session,
-                node: self.me.clone(),
-                rooms,
-            },
-            Some(tx),
-        ));
+        self.queue(Write::Hold(player, self.record(session, rooms), Some(tx)));
         // Resolves when written, or at once if the record was dropped.
         Box::pin(async move {
             let _ = rx.await;
