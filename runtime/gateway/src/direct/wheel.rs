@@ -126,6 +126,9 @@ mod tests {
         let mut due = Vec::new();
         w.expire(t0 + Duration::from_micros(999), &mut due);
         assert!(due.is_empty(), "nothing fires before its deadline");
+        // 1.2 ms: the 1 ms deadline is due, the 1.5 ms one is not.
+        w.expire(t0 + Duration::from_micros(1_200), &mut due);
+        assert_eq!(due.iter().map(|e| e.1).collect::<Vec<_>>(), vec![1]);
         w.expire(t0 + ms(2), &mut due);
         assert_eq!(due.iter().map(|e| e.1).collect::<Vec<_>>(), vec![1, 2]);
         assert!(due.iter().all(|(t, _)| *t <= t0 + ms(2)));
