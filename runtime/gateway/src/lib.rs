@@ -394,13 +394,26 @@ impl Gateway {
         let socket = socket::player_socket(addr, s.socket_buffer_bytes)
             .map_err(|source| GatewayError::Bind { addr, source })?;
         // One port, two endpoints: native clients on the one the gateway
-        // drives, everything else (WebTransport) on quinn's.
-        let direct = direct::Direct::new(
-            socket,
-            server_config(s, &identity)?,
-            s.direct_endpoint,
-            gw.metrics.direct.clone(),
-        )
+        // drives, everything else (WebTransport) on quinn's. The driver runs
+        // on a thread of its own, the socket registered with that thread's
+        // reactor: when it parks, the kernel or a room's tick wakes it alone,
+        // where on the node's workers each wake-up also woke the other
+        // worker to steal it (twice the context switches; docs/perf.md).
+        let driver_rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| GatewayError::Bind { addr, source })?;
+        let tasks = tokio::runtime::Handle::current();
+        let direct = {
+            let _enter = driver_rt.enter();
+            direct::Direct::new(
+                socket,
+                server_config(s, &identity)?,
+                s.direct_endpoint,
+                gw.metrics.direct.clone(),
+                tasks,
+            )
+        }
         .map_err(|source| GatewayError::Bind { addr, source })?;
         let endpoint = quinn::Endpoint::new_with_abstract_socket(
             direct.quinn_endpoint_config(),
@@ -430,7 +443,11 @@ impl Gateway {
         let _ = gw.endpoint.set(endpoint.clone());
         let _ = gw.direct.set(direct.clone());
         // It ends by itself once `stop` closed its connections.
-        tokio::spawn(direct.run(gw.clone()));
+        let (d, g) = (direct.clone(), gw.clone());
+        std::thread::Builder::new()
+            .name("anthill-quic".into())
+            .spawn(move || driver_rt.block_on(d.run(g)))
+            .map_err(|source| GatewayError::Bind { addr, source })?;
         let gw2 = gw.clone();
         let task = tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {

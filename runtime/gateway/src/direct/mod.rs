@@ -1,10 +1,12 @@
 //! The player port's own QUIC endpoint: native clients' connections driven
-//! through `quinn-proto` by one task (sans-IO), instead of quinn's task per
-//! connection. The task owns the UDP socket; each pass reads every datagram
-//! waiting, handles the connections' timers, and drives every connection
-//! something happened to (a packet, a state datagram a room queued, a
-//! frame for the control stream), then sends what they have in one go.
-//! A room's tick thus costs one wake-up of this task, not one per member.
+//! through `quinn-proto` by one task on a thread of its own (`anthill-quic`;
+//! sans-IO), instead of quinn's task per connection. The task owns the UDP
+//! socket; each pass reads every datagram waiting, handles the connections'
+//! timers, and drives every connection something happened to (a packet, a
+//! state datagram a room queued, a frame for the control stream), then sends
+//! what they have in one go. A room's tick thus costs one wake-up of this
+//! task, not one per member. Connections' own tasks run on the node's
+//! runtime ([`Direct::new`]'s `tasks`).
 //!
 //! Datagrams for quinn's endpoint (browsers' WebTransport, clients that do
 //! not tag their first packet, see [`route`]) are handed to it through
@@ -187,6 +189,9 @@ pub(crate) struct Direct {
     for_quinn: Arc<shared_socket::SharedSocket>,
     /// `anthill_player_direct_connections`.
     open: prometheus::IntGauge,
+    /// The node's runtime, where connections' tasks run (the driver may
+    /// run on a thread of its own).
+    tasks: tokio::runtime::Handle,
 }
 
 impl Direct {
@@ -196,6 +201,7 @@ impl Direct {
         server_config: ServerConfig,
         enabled: bool,
         open: prometheus::IntGauge,
+        tasks: tokio::runtime::Handle,
     ) -> std::io::Result<Arc<Direct>> {
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
@@ -235,6 +241,7 @@ impl Direct {
             enabled,
             next_id: AtomicU64::new(1),
             open,
+            tasks,
         }))
     }
 
@@ -633,7 +640,8 @@ impl Direct {
             ch,
             id: c.id,
         };
-        tokio::spawn(serve::serve(gw.clone(), link, c.inbox.clone()));
+        self.tasks
+            .spawn(serve::serve(gw.clone(), link, c.inbox.clone()));
     }
 }
 
