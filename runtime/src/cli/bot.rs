@@ -156,10 +156,13 @@ pub(super) struct Totals {
     window_us: Mutex<Vec<u32>>,
     /// What swarm players received (task-per-player clients keep their own
     /// counts): datagrams, payload bytes (datagrams and stream), UDP
-    /// payload bytes with QUIC's headers, room states.
+    /// payload bytes with QUIC's headers, room states; and the UDP
+    /// packets they received and sent (acks and requests included).
     pub(super) datagrams_in: AtomicU64,
     pub(super) bytes_in: AtomicU64,
     pub(super) wire_in: AtomicU64,
+    pub(super) packets_in: AtomicU64,
+    pub(super) packets_out: AtomicU64,
     pub(super) states: AtomicU64,
 }
 
@@ -422,6 +425,9 @@ pub(super) async fn run(a: BotArgs) -> anyhow::Result<()> {
         "datagrams_per_sec": dgrams as f64 / elapsed,
         "bytes_per_player_per_sec": bytes as f64 / elapsed / players as f64,
         "wire_bytes_per_player_per_sec": wire as f64 / elapsed / players as f64,
+        // Swarm only (0 otherwise): UDP packets each way, QUIC's ACKs included.
+        "packets_in_per_player_per_sec": totals.packets_in.load(Ordering::Relaxed) as f64 / elapsed / players as f64,
+        "packets_out_per_player_per_sec": totals.packets_out.load(Ordering::Relaxed) as f64 / elapsed / players as f64,
         "states_per_player_per_sec": states as f64 / elapsed / players as f64,
         // Once every player was in: what a connected player receives.
         "steady_states_per_player_per_sec": steady_states.map(|s| s / players as f64),

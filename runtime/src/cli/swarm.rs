@@ -397,6 +397,7 @@ impl Shard {
                     Err(e) => return Err(e.into()),
                 };
                 self.totals.wire_in.fetch_add(n as u64, Ordering::Relaxed);
+                self.totals.packets_in.fetch_add(1, Ordering::Relaxed);
                 out.clear();
                 match self.endpoint.handle(
                     now,
@@ -418,7 +419,7 @@ impl Shard {
                         }
                     }
                     Some(DatagramEvent::Response(t)) => {
-                        let _ = self.socket.try_send_to(&out[..t.size], t.destination);
+                        send(&self.socket, &self.totals, &out[..t.size], t.destination);
                     }
                     Some(DatagramEvent::NewConnection(_)) | None => {}
                 }
@@ -552,8 +553,7 @@ impl Shard {
             let Some(t) = conn.poll_transmit(now, 1, out) else {
                 break;
             };
-            // A full socket buffer drops the packet; QUIC resends it.
-            let _ = self.socket.try_send_to(&out[..t.size], t.destination);
+            send(&self.socket, &self.totals, &out[..t.size], t.destination);
         }
         if conn.is_drained() {
             self.by_handle.remove(ch);
@@ -589,9 +589,16 @@ impl Shard {
                     let Some(t) = conn.poll_transmit(now, 1, out) else {
                         break;
                     };
-                    let _ = self.socket.try_send_to(&out[..t.size], t.destination);
+                    send(&self.socket, &self.totals, &out[..t.size], t.destination);
                 }
             }
         }
     }
+}
+
+/// Sends now or never: a full socket buffer drops the packet, and QUIC
+/// resends it.
+fn send(socket: &UdpSocket, totals: &Totals, packet: &[u8], to: SocketAddr) {
+    totals.packets_out.fetch_add(1, Ordering::Relaxed);
+    let _ = socket.try_send_to(packet, to);
 }
