@@ -17,6 +17,7 @@ mod inbox;
 pub(crate) mod route;
 mod serve;
 pub(crate) mod shared_socket;
+mod slots;
 mod wheel;
 
 use crate::Gateway;
@@ -29,7 +30,6 @@ use quinn_proto::{
     StreamId, VarInt,
 };
 use route::{CidKey, Route};
-use std::collections::HashMap;
 use std::io::IoSliceMut;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -93,7 +93,7 @@ struct Conn {
 struct Inner {
     endpoint: quinn_proto::Endpoint,
     server_config: Arc<ServerConfig>,
-    conns: HashMap<ConnectionHandle, Conn>,
+    conns: slots::Slots<Conn>,
     dirty: Vec<ConnectionHandle>,
     timers: wheel::Wheel<ConnectionHandle>,
     /// Timer entries due this pass (kept for its allocation).
@@ -105,7 +105,7 @@ struct Inner {
 
 impl Inner {
     fn touch(&mut self, ch: ConnectionHandle) {
-        if let Some(c) = self.conns.get_mut(&ch)
+        if let Some(c) = self.conns.get_mut(ch)
             && !c.queued
         {
             c.queued = true;
@@ -115,7 +115,7 @@ impl Inner {
 
     /// The connection `link` names, if it is still that one.
     fn conn(&mut self, link: &DirectLink) -> Option<&mut Conn> {
-        self.conns.get_mut(&link.ch).filter(|c| c.id == link.id)
+        self.conns.get_mut(link.ch).filter(|c| c.id == link.id)
     }
 }
 
@@ -228,7 +228,7 @@ impl Direct {
             inner: Mutex::new(Inner {
                 endpoint,
                 server_config,
-                conns: HashMap::new(),
+                conns: slots::Slots::new(),
                 dirty: Vec::new(),
                 timers: wheel::Wheel::new(Instant::now()),
                 due: Vec::new(),
@@ -268,9 +268,9 @@ impl Direct {
         let mut inner = self.lock();
         inner.stopping = true;
         let now = Instant::now();
-        let handles: Vec<_> = inner.conns.keys().copied().collect();
+        let handles = inner.conns.handles();
         for ch in handles {
-            if let Some(c) = inner.conns.get_mut(&ch) {
+            if let Some(c) = inner.conns.get_mut(ch) {
                 c.quic
                     .close(now, VarInt::from_u32(0), Bytes::from_static(reason));
             }
@@ -398,7 +398,7 @@ impl Direct {
         );
         match event {
             Some(DatagramEvent::ConnectionEvent(ch, ev)) => {
-                if let Some(c) = inner.conns.get_mut(&ch) {
+                if let Some(c) = inner.conns.get_mut(ch) {
                     c.quic.handle_event(ev);
                     inner.touch(ch);
                 }
@@ -477,7 +477,7 @@ impl Direct {
         let mut due = std::mem::take(&mut inner.due);
         inner.timers.expire(now, &mut due);
         for (t, ch) in due.drain(..) {
-            let Some(c) = inner.conns.get_mut(&ch) else {
+            let Some(c) = inner.conns.get_mut(ch) else {
                 continue;
             };
             if c.armed != Some(t) {
@@ -535,7 +535,7 @@ impl Direct {
             timers,
             ..
         } = inner;
-        let Some(c) = conns.get_mut(&ch) else {
+        let Some(c) = conns.get_mut(ch) else {
             return;
         };
         c.queued = false;
@@ -596,7 +596,7 @@ impl Direct {
         }
         if c.quic.is_drained() {
             c.inbox.close();
-            conns.remove(&ch);
+            conns.remove(ch);
             self.open.dec();
             return;
         }
