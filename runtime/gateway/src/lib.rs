@@ -588,11 +588,20 @@ impl Gateway {
     /// Sends an encoded state frame to a player: as a datagram when it fits,
     /// else on the control stream; dropped if the player is gone or behind.
     /// Returns the path taken, for metrics.
-    pub(crate) fn send_state(&self, player: u64, frame: &Bytes) -> &'static str {
+    pub(crate) fn send_state(&self, player: u64, frame: &Bytes) -> sync::Path {
         match self.session(player) {
             Some(s) => s.send_state(frame),
-            None => "dropped",
+            None => sync::Path::Dropped,
         }
+    }
+
+    /// The sessions of `players`, in order, under one lock of the table.
+    pub(crate) fn sessions_of(
+        &self,
+        players: impl Iterator<Item = u64>,
+    ) -> Vec<Option<Arc<Session>>> {
+        let sessions = self.sessions.lock().expect("sessions poisoned");
+        players.map(|p| sessions.get(&p).cloned()).collect()
     }
 
     fn remove_session(&self, player: u64, id: u64) -> Option<Arc<Session>> {

@@ -3,6 +3,7 @@
 //! its connection by the resume grace period.
 
 use super::link::Link;
+use super::sync::Path;
 use anthill_core::{Address, KeptPushes};
 use anthill_protocol::{Frame, wire};
 use bytes::Bytes;
@@ -170,23 +171,23 @@ impl Session {
 
     /// A state frame: a datagram if it fits, else the control stream (without
     /// closing a slow connection: a lost state frame is repaired by the next).
-    pub(crate) fn send_state(&self, frame: &Bytes) -> &'static str {
+    pub(crate) fn send_state(&self, frame: &Bytes) -> Path {
         // The transport alone: cloning the whole link would also count a
         // sender of its control-stream queue in and out (two more locks per
         // member per tick).
         let Some(transport) = self.lock().link.as_ref().map(|l| l.transport.clone()) else {
-            return "dropped";
+            return Path::Dropped;
         };
         if transport.datagram(frame) {
-            return "datagram";
+            return Path::Datagram;
         }
         let Some(link) = self.lock().link.clone() else {
-            return "dropped";
+            return Path::Dropped;
         };
         if link.stream_lossy(frame) {
-            "stream"
+            Path::Stream
         } else {
-            "dropped"
+            Path::Dropped
         }
     }
 

@@ -204,30 +204,55 @@ impl Sync {
         inner.history.push(tick, Arc::new(to_map(entities)));
         self.ticks.inc();
         // One encoding per distinct baseline.
-        let mut encoded: HashMap<Option<u64>, Option<(Bytes, &'static str)>> = HashMap::new();
+        let mut encoded: HashMap<Option<u64>, Option<(Bytes, Kind)>> = HashMap::new();
         let members: Vec<(u64, Option<u64>)> = inner
             .members
             .iter()
             .map(|(p, a)| (*p, if deltas { *a } else { None }))
             .collect();
-        for (player, acked) in members {
+        // The members' sessions in one look-up of the node's table, and the
+        // metrics counted once a tick: per member, both were locks and
+        // hashes on the path every state takes.
+        let sessions = gateway.sessions_of(members.iter().map(|(p, _)| *p));
+        let mut sent = Sent::default();
+        for ((_, acked), session) in members.into_iter().zip(sessions) {
             let frame = encoded.entry(acked).or_insert_with(|| {
                 inner.history.frame_for(room.id, acked).map(|f| {
                     let kind = if matches!(f, anthill_protocol::Frame::Delta { .. }) {
-                        "delta"
+                        Kind::Delta
                     } else {
-                        "snapshot"
+                        Kind::Snapshot
                     };
                     (Bytes::from(wire::encode(&f)), kind)
                 })
             });
             if let Some((bytes, kind)) = frame {
-                let kind: &str = kind;
-                let path = gateway.send_state(player, bytes);
+                let path = match &session {
+                    Some(s) => s.send_state(bytes),
+                    None => Path::Dropped,
+                };
+                sent.add(*kind, path, bytes.len());
+            }
+        }
+        drop(inner);
+        self.count(&sent);
+    }
+
+    fn count(&self, sent: &Sent) {
+        for kind in [Kind::Delta, Kind::Snapshot] {
+            let bytes = sent.bytes[kind as usize];
+            if bytes > 0 {
                 self.bytes
-                    .with_label_values(&[kind])
-                    .inc_by(bytes.len() as u64);
-                self.frames.with_label_values(&[kind, path]).inc();
+                    .with_label_values(&[kind.name()])
+                    .inc_by(bytes as u64);
+            }
+            for path in [Path::Datagram, Path::Stream, Path::Dropped] {
+                let n = sent.frames[kind as usize][path as usize];
+                if n > 0 {
+                    self.frames
+                        .with_label_values(&[kind.name(), path.name()])
+                        .inc_by(n);
+                }
             }
         }
     }
@@ -241,10 +266,10 @@ impl Sync {
         if let Some(f) = inner.history.frame_for(room.id, None) {
             let bytes = Bytes::from(wire::encode(&f));
             let path = gateway.send_state(player, &bytes);
-            self.bytes
-                .with_label_values(&["snapshot"])
-                .inc_by(bytes.len() as u64);
-            self.frames.with_label_values(&["snapshot", path]).inc();
+            let mut sent = Sent::default();
+            sent.add(Kind::Snapshot, path, bytes.len());
+            drop(inner);
+            self.count(&sent);
         }
     }
 
@@ -254,5 +279,54 @@ impl Sync {
             .lock()
             .expect("sync poisoned")
             .retain(|a, _| a.module != module);
+    }
+}
+
+/// What a state frame is.
+#[derive(Clone, Copy)]
+enum Kind {
+    Delta = 0,
+    Snapshot = 1,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Delta => "delta",
+            Kind::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// How a state frame left (the `path` label of `anthill_sync_frames_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    Datagram = 0,
+    Stream = 1,
+    /// No link, or its queue was full: the member catches up from its ack.
+    Dropped = 2,
+}
+
+impl Path {
+    fn name(self) -> &'static str {
+        match self {
+            Path::Datagram => "datagram",
+            Path::Stream => "stream",
+            Path::Dropped => "dropped",
+        }
+    }
+}
+
+/// A tick's frames and bytes, counted into the metrics once.
+#[derive(Default)]
+struct Sent {
+    bytes: [usize; 2],
+    frames: [[u64; 3]; 2],
+}
+
+impl Sent {
+    fn add(&mut self, kind: Kind, path: Path, bytes: usize) {
+        self.bytes[kind as usize] += bytes;
+        self.frames[kind as usize][path as usize] += 1;
     }
 }
