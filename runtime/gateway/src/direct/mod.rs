@@ -748,11 +748,10 @@ impl DirectLink {
         let Some(c) = inner.conn(self) else {
             return false;
         };
-        let mut d = c.quic.datagrams();
-        let sent = match d.max_size() {
-            Some(max) if frame.len() <= max => d.send(frame.clone(), true).is_ok(),
-            _ => false,
-        };
+        // `send` refuses a frame beyond the path's datagram size itself
+        // (asking `max_size` first computed it twice, through two dynamic
+        // calls into the connection's keys, for every member of every tick).
+        let sent = c.quic.datagrams().send(frame.clone(), true).is_ok();
         if sent {
             inner.touch(self.ch);
         }
