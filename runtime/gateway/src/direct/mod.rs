@@ -31,7 +31,7 @@ use quinn_proto::{
 };
 use route::{CidKey, Route};
 use std::io::IoSliceMut;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::io::Interest;
@@ -43,6 +43,11 @@ const RECV_BATCH: usize = quinn::udp::BATCH_SIZE;
 const RECV_CHUNK: usize = 64 << 10;
 /// Receive batches handled under one lock before connections are driven.
 const BATCHES_PER_PASS: usize = 4;
+/// State datagrams queued for the driver at most (a few seconds of 1,000
+/// players at 20 Hz).
+const MAX_QUEUED: usize = 1 << 16;
+/// How often a connection's largest datagram is read again.
+const MAX_DATAGRAM_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The port's socket, shared by both endpoints.
 #[derive(Debug)]
@@ -88,6 +93,11 @@ struct Conn {
     /// Once the connection has a session, its datagrams are handled by the
     /// driver (after the pass, outside the lock) instead of its task.
     datagrams: Option<Arc<Datagrams>>,
+    /// The largest datagram the path takes, as its [`DirectLink`]s read it.
+    max_datagram: Arc<AtomicUsize>,
+    /// When `max_datagram` was last read from the connection (the path's
+    /// MTU grows as quinn-proto discovers it).
+    max_datagram_at: Instant,
 }
 
 struct Inner {
@@ -181,6 +191,11 @@ pub(crate) struct Direct {
     inner: Mutex<Inner>,
     /// Wakes the driver: a connection has something to send.
     wake: Notify,
+    /// State datagrams rooms queued since the driver's last pass. Rooms
+    /// tick on the node's workers; a lock of their own, held for a push,
+    /// keeps a tick from waiting on a pass of the driver (which holds
+    /// `inner` for the whole pass, and may be preempted holding it).
+    queued: Mutex<Vec<Queued>>,
     io: Arc<Io>,
     key: CidKey,
     /// Native clients are served here (off: everything goes to quinn's).
@@ -235,6 +250,7 @@ impl Direct {
                 stopping: false,
             }),
             wake: Notify::new(),
+            queued: Mutex::new(Vec::new()),
             for_quinn: Arc::new(shared_socket::SharedSocket::new(io.clone())),
             io,
             key,
@@ -290,6 +306,7 @@ impl Direct {
         let mut bufs = vec![0u8; RECV_BATCH * RECV_CHUNK];
         let mut meta = [RecvMeta::default(); RECV_BATCH];
         let mut out = Outgoing::default();
+        let mut queued = Vec::new();
         let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
@@ -299,6 +316,7 @@ impl Direct {
                 let mut batches = 0;
                 let mut more = true;
                 let mut inner = self.lock();
+                self.take_queued(&mut inner, &mut queued);
                 while more && batches < BATCHES_PER_PASS {
                     batches += 1;
                     let mut slices: Vec<IoSliceMut<'_>> =
@@ -364,6 +382,25 @@ impl Direct {
                 }
                 _ = self.wake.notified() => {}
                 _ = &mut sleep => armed = None,
+            }
+        }
+    }
+
+    /// Hands the datagrams rooms queued to their connections.
+    fn take_queued(&self, inner: &mut Inner, spare: &mut Vec<Queued>) {
+        std::mem::swap(
+            spare,
+            &mut *self.queued.lock().unwrap_or_else(|e| e.into_inner()),
+        );
+        for q in spare.drain(..) {
+            let Some(c) = inner.conns.get_mut(q.ch).filter(|c| c.id == q.id) else {
+                continue;
+            };
+            // Refused only if the path shrank since the link read its size:
+            // the frame is lost, as a datagram may be, and the member
+            // catches up from its last ack.
+            if c.quic.datagrams().send(q.frame, true).is_ok() {
+                inner.touch(q.ch);
             }
         }
     }
@@ -458,6 +495,8 @@ impl Direct {
                         queued: false,
                         served: false,
                         datagrams: None,
+                        max_datagram: Arc::new(AtomicUsize::new(0)),
+                        max_datagram_at: now,
                     },
                 );
                 self.open.inc();
@@ -594,7 +633,16 @@ impl Direct {
             };
             out.keep(t);
         }
+        if c.served && now.duration_since(c.max_datagram_at) >= MAX_DATAGRAM_REFRESH {
+            c.max_datagram_at = now;
+            c.max_datagram.store(
+                c.quic.datagrams().max_size().unwrap_or(0),
+                Ordering::Relaxed,
+            );
+        }
         if c.quic.is_drained() {
+            // Its links' frames go the stream way now (and find it gone).
+            c.max_datagram.store(0, Ordering::Relaxed);
             c.inbox.close();
             conns.remove(ch);
             self.open.dec();
@@ -635,10 +683,15 @@ impl Direct {
         c.quic
             .set_max_concurrent_streams(Dir::Bi, VarInt::from_u32(1));
         c.served = true;
+        c.max_datagram.store(
+            c.quic.datagrams().max_size().unwrap_or(0),
+            Ordering::Relaxed,
+        );
         let link = DirectLink {
             direct: self.clone(),
             ch,
             id: c.id,
+            max_datagram: c.max_datagram.clone(),
         };
         self.tasks
             .spawn(serve::serve(gw.clone(), link, c.inbox.clone()));
@@ -739,27 +792,37 @@ pub(crate) struct DirectLink {
     direct: Arc<Direct>,
     ch: ConnectionHandle,
     id: u64,
+    /// The largest datagram the path takes (0: none), kept by the driver.
+    max_datagram: Arc<AtomicUsize>,
+}
+
+/// A state datagram on its way to a connection.
+struct Queued {
+    ch: ConnectionHandle,
+    id: u64,
+    frame: Bytes,
 }
 
 impl DirectLink {
-    /// Queues a datagram if it fits the path; never waits.
+    /// Queues a datagram if it fits the path; never waits, and never waits
+    /// for the driver's pass (see [`Direct`]'s `queued`).
     pub(crate) fn datagram(&self, frame: &Bytes) -> bool {
-        let mut inner = self.direct.lock();
-        let Some(c) = inner.conn(self) else {
+        if frame.len() > self.max_datagram.load(Ordering::Relaxed) {
             return false;
-        };
-        // `send` refuses a frame beyond the path's datagram size itself
-        // (asking `max_size` first computed it twice, through two dynamic
-        // calls into the connection's keys, for every member of every tick).
-        let sent = c.quic.datagrams().send(frame.clone(), true).is_ok();
-        if sent {
-            inner.touch(self.ch);
         }
-        drop(inner);
-        if sent {
-            self.direct.wake();
+        let mut queued = self.direct.queued.lock().unwrap_or_else(|e| e.into_inner());
+        // A driver that stopped passing (it cannot keep up) drops states
+        // here, as quinn-proto would drop the oldest: datagrams may be lost.
+        if queued.len() < MAX_QUEUED {
+            queued.push(Queued {
+                ch: self.ch,
+                id: self.id,
+                frame: frame.clone(),
+            });
         }
-        sent
+        drop(queued);
+        self.direct.wake();
+        true
     }
 
     pub(crate) fn close(&self, code: u32, reason: &'static str) {
