@@ -108,3 +108,51 @@ async fn with_the_direct_endpoint_off_native_clients_use_quinns() -> anyhow::Res
     assert_eq!(untagged_echo(&node, "untagged", b"plain").await?, b"plain");
     Ok(())
 }
+
+/// Names of the node's threads.
+fn thread_names(node: &Node) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{}/task", node.pid()))? {
+        names.push(
+            std::fs::read_to_string(t?.path().join("comm"))?
+                .trim()
+                .to_owned(),
+        );
+    }
+    Ok(names)
+}
+
+#[tokio::test]
+async fn on_a_thread_of_its_own_the_direct_endpoint_serves_both_kinds_of_client()
+-> anyhow::Result<()> {
+    let node = Node::start_with_config("[gateway]\nquic_thread = true\n").await?;
+    node.admin().deploy("echo", "echo", "").await?;
+    assert!(
+        thread_names(&node)?.iter().any(|n| n == "anthill-quic"),
+        "no anthill-quic thread: {:?}",
+        thread_names(&node)?
+    );
+    let native = node.player().await?;
+    native.login_device("native").await?;
+    assert_eq!(native.request("echo", b"thread".to_vec()).await?, b"thread");
+    assert_eq!(direct_connections(&node).await?, 1.0);
+    // Packets for quinn's endpoint cross from that thread and back.
+    assert_eq!(
+        untagged_echo(&node, "untagged", b"crossed").await?,
+        b"crossed"
+    );
+    assert_eq!(native.request("echo", b"still".to_vec()).await?, b"still");
+    // And the node stops cleanly: the thread ends once its connections close.
+    node.stop()?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn by_default_the_direct_endpoint_is_a_task_of_the_runtime() -> anyhow::Result<()> {
+    let node = Node::start_deployed(&[("echo", "echo", "")]).await?;
+    let native = node.player().await?;
+    native.login_device("native").await?;
+    assert_eq!(native.request("echo", b"task".to_vec()).await?, b"task");
+    assert!(!thread_names(&node)?.iter().any(|n| n == "anthill-quic"));
+    Ok(())
+}
