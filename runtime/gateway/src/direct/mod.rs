@@ -1,7 +1,7 @@
 //! The player port's own QUIC endpoint: native clients' connections driven
-//! through `quinn-proto` by one task on a thread of its own (`anthill-quic`;
-//! sans-IO), instead of quinn's task per connection. The task owns the UDP
-//! socket; each pass reads every datagram waiting, handles the connections'
+//! through `quinn-proto` by one task (sans-IO; a task of the node's runtime,
+//! or with `gateway.quic_thread` on a thread of its own, `anthill-quic`),
+//! instead of quinn's task per connection. The task owns the UDP socket; each pass reads every datagram waiting, handles the connections'
 //! timers, and drives every connection something happened to (a packet, a
 //! state datagram a room queued, a frame for the control stream), then sends
 //! what they have in one go. A room's tick thus costs one wake-up of this
