@@ -303,6 +303,125 @@ async fn a_deploy_on_one_node_is_served_everywhere_and_every_change_follows() ->
     Ok(())
 }
 
+/// A replica that lags answers a KV `get` (a direct get) with what it
+/// holds. Here that replica is made to order: the registry's stream has one
+/// replica, and a mirror of it on another server holds none of its records
+/// and serves direct gets. A node connected to that server only is answered
+/// by the mirror, its server's only member of the direct-get group. Were the
+/// records a node follows read with a direct get, it would find `counter`
+/// never deployed and not serve it (or, serving it, undeploy it at its next
+/// listing: a cluster demo once lost `arena` on a node that way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_replica_never_makes_a_node_drop_a_module_it_serves() -> anyhow::Result<()> {
+    use async_nats::jetstream::{self, stream};
+    let nats = NatsCluster::start(3).await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("anthill.toml");
+    std::fs::write(&config, "[cluster]\nreplicas = 1\n")?;
+    let config = config.to_str().expect("a utf-8 path");
+    let n1 = Node::start_with(&[
+        "--config",
+        config,
+        "--cluster",
+        &nats.urls(),
+        "--node",
+        "n1",
+    ])
+    .await?;
+    // Four modules: a node lists each every 5 s, so each listing is four
+    // direct gets a stale answer could mislead.
+    let modules = ["counter", "counter-b", "counter-c", "counter-d"];
+    for m in modules {
+        n1.admin().deploy(m, "counter", "kind=keyed").await?;
+    }
+
+    // The mirror, on a server other than the stream's: created again until
+    // NATS places it there (its placement is NATS's choice).
+    let js = jetstream::new(async_nats::connect(nats.url(0)).await?);
+    let leader_of = async |name: &str| -> anyhow::Result<String> {
+        let mut s = js.get_stream(name).await?;
+        let info = s.info().await?;
+        info.cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .ok_or_else(|| anyhow::anyhow!("stream {name} has no leader"))
+    };
+    let records_on = leader_of("KV_anthill-modules").await?;
+    let mut mirror_on = records_on.clone();
+    for _ in 0..20 {
+        let _ = js.delete_stream("lagging-modules").await;
+        js.create_stream(stream::Config {
+            name: "lagging-modules".into(),
+            mirror: Some(stream::Source {
+                name: "KV_anthill-modules".into(),
+                filter_subject: Some("$KV.anthill-modules.lag-probe".into()),
+                ..Default::default()
+            }),
+            mirror_direct: true,
+            allow_direct: true,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await?;
+        mirror_on = leader_of("lagging-modules").await?;
+        if mirror_on != records_on {
+            break;
+        }
+    }
+    anyhow::ensure!(
+        mirror_on != records_on,
+        "NATS kept placing the mirror beside the records ({records_on})"
+    );
+    // A mirror serves direct gets once it has caught up with its source,
+    // so it is given one record to catch up with.
+    let registry = js.get_key_value("anthill-modules").await?;
+    registry.put("lag-probe", "not a module".into()).await?;
+    registry.delete("lag-probe").await?;
+    let server: usize = mirror_on.trim_start_matches('n').parse()?;
+    let there = jetstream::new(async_nats::connect(nats.url(server)).await?)
+        .get_key_value("anthill-modules")
+        .await?;
+    // The premise: through that server, a direct get at times finds no
+    // `counter` (the mirror shares the group with the stream's replica).
+    // It answers once it has caught up with the probe.
+    let (mut stale, mut asked) = (0, 0);
+    while stale < 3 && asked < 300 {
+        asked += 1;
+        if there.get("counter").await?.is_none() {
+            stale += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        stale >= 3,
+        "direct gets through {mirror_on} found `counter` {asked} times: the test shows nothing"
+    );
+
+    let n2 = Node::start_with(&[
+        "--config",
+        config,
+        "--cluster",
+        &nats.url(server),
+        "--node",
+        "n2",
+    ])
+    .await?;
+    // Every node lists the registry every 5 s: two listings, and more.
+    let until = std::time::Instant::now() + Duration::from_secs(12);
+    while std::time::Instant::now() < until {
+        for m in modules {
+            assert_eq!(
+                served(&n2, m).await?,
+                Some((1, None)),
+                "node n2 (joined through NATS server {mirror_on}, whose direct gets can be stale) does not serve `{m}`"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(n2.admin().call_text("counter/a", "incr").await?, "1");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_made_on_one_node_hold_on_every_node() -> anyhow::Result<()> {
     let nats = NatsCluster::start(1).await?;

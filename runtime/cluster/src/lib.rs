@@ -34,6 +34,7 @@ mod control;
 mod event_log;
 mod events;
 pub mod join;
+mod latest;
 pub mod membership;
 mod metrics;
 mod outbox;

@@ -158,14 +158,13 @@ impl Membership {
     /// Refuses to join under a name a live node of another incarnation holds.
     pub(crate) async fn claim(&self, incarnation: u64) -> Result<(), ClusterError> {
         let name = self.settings.node_name();
-        let entry = self
-            .nats
-            .nodes
-            .entry(name)
+        let entry = crate::latest::latest(&self.nats.nodes, name)
             .await
             .map_err(|e| ClusterError::Unavailable(format!("reading node `{name}`: {e}")))?;
-        let Some(entry) = entry else { return Ok(()) };
-        let Ok(beat) = serde_json::from_slice::<Beat>(&entry.value) else {
+        let Some(value) = entry.as_ref().and_then(|e| e.present()) else {
+            return Ok(());
+        };
+        let Ok(beat) = serde_json::from_slice::<Beat>(value) else {
             return Ok(());
         };
         let age = anthill_core::now_ms().saturating_sub(beat.at_ms);
@@ -257,16 +256,13 @@ impl Membership {
         let now = anthill_core::now_ms();
         let mut out = Vec::new();
         for name in names {
-            let Some(value) = self
-                .nats
-                .nodes
-                .get(&name)
+            let latest = crate::latest::latest(&self.nats.nodes, &name)
                 .await
-                .map_err(|e| unavailable(e.to_string()))?
-            else {
+                .map_err(unavailable)?;
+            let Some(value) = latest.as_ref().and_then(|l| l.present()) else {
                 continue;
             };
-            let Ok(beat) = serde_json::from_slice::<Beat>(&value) else {
+            let Ok(beat) = serde_json::from_slice::<Beat>(value) else {
                 tracing::warn!(node = %name, "a heartbeat that does not decode; skipped");
                 continue;
             };
@@ -415,8 +411,9 @@ impl Peers {
             names.push(k.map_err(|e| e.to_string())?);
         }
         for name in names {
-            if let Some(value) = nats.nodes.get(&name).await.map_err(|e| e.to_string())? {
-                self.seen(&name, &value, false);
+            let latest = crate::latest::latest(&nats.nodes, &name).await?;
+            if let Some(value) = latest.as_ref().and_then(|l| l.present()) {
+                self.seen(&name, value, false);
             }
         }
         Ok(())

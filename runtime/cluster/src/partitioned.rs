@@ -89,8 +89,11 @@ impl PartitionedRecords {
         let mine = keys_where(&self.kv, |k| k.starts_with(&prefix)).await?;
         let mut out = Vec::with_capacity(mine.len());
         for k in mine {
-            if let Some(v) = self.kv.get(&k).await.map_err(|e| e.to_string())? {
-                match serde_json::from_slice::<T>(&v) {
+            // From the leader: a node taking a partition over must not miss
+            // a record a lagging follower has not seen yet.
+            let latest = crate::latest::latest(&self.kv, &k).await?;
+            if let Some(v) = latest.as_ref().and_then(|l| l.present()) {
+                match serde_json::from_slice::<T>(v) {
                     Ok(t) => out.push(t),
                     Err(e) => {
                         tracing::warn!(record = %k, error = %e, "a replicated record that does not decode; skipped")

@@ -26,7 +26,6 @@ use crate::wire::{self, Forwarded, Op};
 use anthill_actors::Runtime;
 use anthill_actors::actor::Envelope;
 use anthill_core::{Address, CallChain, CallError, Placement, Sender};
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -342,12 +341,14 @@ impl ClusterPlacement {
             .collect();
         for p in mine {
             let key = format!("p{p}");
-            let subject = format!("$KV.{}.{key}", kv.name);
-            let Ok(m) = kv.stream.get_last_raw_message_by_subject(&subject).await else {
+            let Ok(Some(m)) = crate::latest::latest(kv, &key).await else {
                 continue;
             };
-            if serde_json::from_slice::<Claim>(&m.payload).ok().as_ref() == Some(&self.0.me)
-                && let Err(e) = kv.delete_expect_revision(&key, Some(m.sequence)).await
+            if m.present()
+                .and_then(|v| serde_json::from_slice::<Claim>(v).ok())
+                .as_ref()
+                == Some(&self.0.me)
+                && let Err(e) = kv.delete_expect_revision(&key, Some(m.revision)).await
             {
                 tracing::debug!(partition = p, error = %e, "claim not released");
             }
@@ -549,27 +550,19 @@ impl Inner {
                 "cannot read the owner of partition {p} from NATS: {e}"
             ))
         };
-        let subject = format!("$KV.{}.{key}", kv.name);
         let mine = serde_json::to_vec(&self.me).expect("a claim serializes");
         for _ in 0..5 {
             // The revision to replace: a live claim's, or a released one's.
             let mut released = 0;
-            let current = match kv.stream.get_last_raw_message_by_subject(&subject).await {
-                Ok(m) => {
-                    let deleted = m
-                        .headers
-                        .get("KV-Operation")
-                        .is_some_and(|op| op.as_str() != "PUT");
-                    match (deleted, serde_json::from_slice::<Claim>(&m.payload)) {
-                        (false, Ok(c)) => Some((c, m.sequence)),
-                        _ => {
-                            released = m.sequence;
-                            None
-                        }
+            let current = match crate::latest::latest(kv, &key).await.map_err(unavailable)? {
+                Some(m) => match m.present().map(|v| serde_json::from_slice::<Claim>(v)) {
+                    Some(Ok(c)) => Some((c, m.revision)),
+                    _ => {
+                        released = m.revision;
+                        None
                     }
-                }
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => None,
-                Err(e) => return Err(unavailable(e.to_string())),
+                },
+                None => None,
             };
             if current.is_none()
                 && prefer

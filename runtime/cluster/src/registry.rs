@@ -10,7 +10,7 @@ use crate::membership::{Failure, Served};
 use anthill_actors::Runtime;
 use anthill_actors::module::{ComponentSource, Converged, DeployError, ModuleRecord, converge};
 use anthill_core::cluster::ServedVersions;
-use async_nats::jetstream::kv::{CreateErrorKind, Operation, UpdateErrorKind};
+use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
@@ -128,24 +128,25 @@ impl RegistrySync {
         (report.applied, modules, report.failed)
     }
 
-    /// The registry's record of `name`.
+    /// The registry's record of `name`, read from the stream's leader: a
+    /// follower's stale answer would make this node undo a deploy it already
+    /// follows (a module it serves, read as never deployed, is removed).
     pub async fn listed(&self, name: &str) -> Result<Listed, ClusterError> {
-        let entry = self
-            .nats
-            .modules
-            .entry(name)
+        let latest = crate::latest::latest(&self.nats.modules, name)
             .await
             .map_err(|e| ClusterError::Unavailable(format!("reading module `{name}`: {e}")))?;
-        Ok(match entry {
+        Ok(match latest {
             None => Listed::Unknown,
-            Some(e) if e.operation != Operation::Put => Listed::Removed(e.revision),
-            Some(e) => match serde_json::from_slice::<ModuleRecord>(&e.value) {
-                Ok(r) => Listed::Present(r, e.revision),
-                Err(err) => {
-                    return Err(ClusterError::Unavailable(format!(
-                        "module `{name}`'s record in the cluster does not decode: {err}"
-                    )));
-                }
+            Some(l) => match l.present() {
+                None => Listed::Removed(l.revision),
+                Some(value) => match serde_json::from_slice::<ModuleRecord>(value) {
+                    Ok(r) => Listed::Present(r, l.revision),
+                    Err(err) => {
+                        return Err(ClusterError::Unavailable(format!(
+                            "module `{name}`'s record in the cluster does not decode: {err}"
+                        )));
+                    }
+                },
             },
         })
     }

@@ -56,11 +56,12 @@ pub(crate) async fn signing_key(kv: &kv::Store) -> Result<Vec<u8>, crate::Cluste
     let unavailable =
         |e: String| crate::ClusterError::Unavailable(format!("the session signing key: {e}"));
     for _ in 0..3 {
-        if let Some(key) = kv
-            .get(SIGNING_KEY)
+        // From the leader: a follower that has not seen the key yet would
+        // send this node on to create a second one, refused, three times.
+        if let Some(latest) = crate::latest::latest(kv, SIGNING_KEY)
             .await
-            .map_err(|e| unavailable(e.to_string()))?
-            && key.len() == 32
+            .map_err(unavailable)?
+            && let Some(key) = latest.present().filter(|k| k.len() == 32)
         {
             return Ok(key.to_vec());
         }
@@ -74,16 +75,21 @@ pub(crate) async fn signing_key(kv: &kv::Store) -> Result<Vec<u8>, crate::Cluste
     Err(unavailable("neither read nor created".into()))
 }
 
+/// `player`'s session record and its revision, read from the stream's
+/// leader: a follower may still answer with the record before a resume or a
+/// login moved it, or with none.
+async fn held(kv: &kv::Store, player: u64) -> Result<Option<(Record, u64)>, String> {
+    Ok(crate::latest::latest(kv, &player.to_string())
+        .await?
+        .and_then(|l| {
+            let record = serde_json::from_slice::<Record>(l.present()?).ok()?;
+            Some((record, l.revision))
+        }))
+}
+
 /// The node that holds `player`'s session, as the bucket says now.
 pub(crate) async fn node_of(kv: &kv::Store, player: u64) -> Result<Option<String>, String> {
-    let entry = kv
-        .entry(player.to_string())
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(entry
-        .filter(|e| e.operation == kv::Operation::Put)
-        .and_then(|e| serde_json::from_slice::<Record>(&e.value).ok())
-        .map(|r| r.node))
+    Ok(held(kv, player).await?.map(|(r, _)| r.node))
 }
 
 impl SessionBook {
@@ -110,13 +116,11 @@ impl SessionBook {
                         }
                     }
                     Write::End(player, session) => {
-                        let key = player.to_string();
-                        if let Ok(Some(e)) = writer_kv.entry(&key).await
-                            && e.operation == kv::Operation::Put
-                            && serde_json::from_slice::<Record>(&e.value)
-                                .is_ok_and(|r| r.session == session && r.node == me_owned)
+                        if let Ok(Some((r, revision))) = held(&writer_kv, player).await
+                            && r.session == session
+                            && r.node == me_owned
                             && let Err(err) = writer_kv
-                                .delete_expect_revision(&key, Some(e.revision))
+                                .delete_expect_revision(player.to_string(), Some(revision))
                                 .await
                         {
                             tracing::debug!(player, error = %err, "session record not removed");
@@ -180,18 +184,8 @@ impl Taker {
             CallError::Unavailable(format!("the cluster's session records cannot be read: {e}"))
         };
         for _ in 0..5 {
-            let Some(entry) = self
-                .kv
-                .entry(&key)
-                .await
-                .map_err(|e| unavailable(e.to_string()))?
+            let Some((record, revision)) = held(&self.kv, player).await.map_err(unavailable)?
             else {
-                return Ok(None);
-            };
-            if entry.operation != kv::Operation::Put {
-                return Ok(None);
-            }
-            let Ok(record) = serde_json::from_slice::<Record>(&entry.value) else {
                 return Ok(None);
             };
             if record.session != session {
@@ -202,7 +196,7 @@ impl Taker {
                 ..record.clone()
             };
             let value = serde_json::to_vec(&mine).expect("a record serializes");
-            if let Err(e) = self.kv.update(&key, value.into(), entry.revision).await {
+            if let Err(e) = self.kv.update(&key, value.into(), revision).await {
                 tracing::debug!(player, error = %e, "session record moved while taking it over; reading again");
                 continue;
             }
@@ -251,11 +245,8 @@ impl SessionDirectory for SessionBook {
     fn login(&self, player: u64, session: u64) -> BoxFuture<'static, ()> {
         let (kv, me, rooms) = (self.kv.clone(), self.me.clone(), self.rooms.clone());
         Box::pin(async move {
-            let held = match kv.entry(player.to_string()).await {
-                Ok(Some(e)) if e.operation == kv::Operation::Put => {
-                    serde_json::from_slice::<Record>(&e.value).ok()
-                }
-                Ok(_) => None,
+            let held = match held(&kv, player).await {
+                Ok(held) => held.map(|(r, _)| r),
                 Err(e) => {
                     tracing::warn!(player, error = %e, "cannot read the player's session record; a session another node holds ends after its resume grace");
                     None

@@ -25,7 +25,6 @@ use anthill_store::{
     TimerRecord,
 };
 use async_nats::jetstream::kv;
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -246,31 +245,12 @@ impl ReplicatedStore {
     /// the revision read: the fence. Returns the value (empty: none) and the
     /// revision now held.
     async fn read_and_fence(&self, key: &str) -> Result<(bytes::Bytes, u64), String> {
-        let subject = format!("$KV.{}.{key}", self.kv.name);
         let mut last = String::new();
         for _ in 0..5 {
-            let (value, revision) = match self
-                .kv
-                .stream
-                .get_last_raw_message_by_subject(&subject)
-                .await
-            {
-                Ok(m) => {
-                    let deleted = m
-                        .headers
-                        .get("KV-Operation")
-                        .is_some_and(|op| op.as_str() != "PUT");
-                    let value = if deleted {
-                        bytes::Bytes::new()
-                    } else {
-                        m.payload
-                    };
-                    (value, m.sequence)
-                }
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                    (bytes::Bytes::new(), 0)
-                }
-                Err(e) => return Err(e.to_string()),
+            let (value, revision) = match crate::latest::latest(&self.kv, key).await? {
+                // A delete marker's value is already empty.
+                Some(m) => (m.value, m.revision),
+                None => (bytes::Bytes::new(), 0),
             };
             match self.kv.update(key, value.clone(), revision).await {
                 Ok(fenced) => return Ok((value, fenced)),
@@ -283,20 +263,10 @@ impl ReplicatedStore {
 
     /// Reads without fencing (for a question, not an activation).
     async fn read(&self, key: &str) -> Result<bool, String> {
-        let subject = format!("$KV.{}.{key}", self.kv.name);
-        match self
-            .kv
-            .stream
-            .get_last_raw_message_by_subject(&subject)
-            .await
-        {
-            Ok(m) => Ok(!m.payload.is_empty()
-                && m.headers
-                    .get("KV-Operation")
-                    .is_none_or(|op| op.as_str() == "PUT")),
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
-            Err(e) => Err(e.to_string()),
-        }
+        Ok(crate::latest::latest(&self.kv, key)
+            .await?
+            .and_then(|m| m.present().map(|v| !v.is_empty()))
+            .unwrap_or(false))
     }
 
     fn queue(&self, actor: ActorKey, op: Op) -> Result<u64, StoreError> {

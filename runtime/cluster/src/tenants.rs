@@ -7,7 +7,6 @@
 use crate::join::Nats;
 use anthill_actors::Runtime;
 use anthill_actors::tenants::{TenantError, TenantRecord};
-use async_nats::jetstream::kv::Operation;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,21 +32,19 @@ impl TenantSync {
         TenantSync { nats, runtime }
     }
 
+    /// The bucket's record of `name`, read from the stream's leader (a
+    /// follower may answer with an older record, or none).
     async fn listed(&self, name: &str) -> Result<Listed, String> {
         Ok(
-            match self
-                .nats
-                .tenants
-                .entry(name)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            match crate::latest::latest(&self.nats.tenants, name).await? {
                 None => Listed::Unknown,
-                Some(e) if e.operation != Operation::Put => Listed::Removed,
-                Some(e) => Listed::Present(
-                    serde_json::from_slice(&e.value)
-                        .map_err(|e| format!("a record that does not decode: {e}"))?,
-                ),
+                Some(l) => match l.present() {
+                    None => Listed::Removed,
+                    Some(value) => Listed::Present(
+                        serde_json::from_slice(value)
+                            .map_err(|e| format!("a record that does not decode: {e}"))?,
+                    ),
+                },
             },
         )
     }
