@@ -156,3 +156,55 @@ async fn by_default_the_direct_endpoint_is_a_task_of_the_runtime() -> anyhow::Re
     assert!(!thread_names(&node)?.iter().any(|n| n == "anthill-quic"));
     Ok(())
 }
+
+/// Packets an arena player of the swarm sent a second, on a node with this
+/// gateway config (20 players, 6 s, handshakes included).
+async fn player_packets_per_sec(config: &str) -> anyhow::Result<f64> {
+    let node = Node::start_with_config(config).await?;
+    node.admin().deploy("lobby", "lobby", "").await?;
+    node.admin().deploy("arena", "arena", "kind=keyed").await?;
+    let out = std::process::Command::new(anthill_tests::anthill_bin())
+        .args(["bot", "--data"])
+        .arg(&node.data)
+        .args(["--scenario", "arena", "--swarm", "--players", "20"])
+        .args(["--duration", "6", "--json"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_str(text.trim())?;
+    anyhow::ensure!(
+        s["steady_states_per_player_per_sec"].as_f64() > Some(15.0),
+        "the players kept up with their rooms: {s}"
+    );
+    s["packets_out_per_player_per_sec"]
+        .as_f64()
+        .with_context(|| format!("no packet count: {s}"))
+}
+
+/// A room's state every 50 ms is ack-eliciting: at QUIC's own 25 ms ACK
+/// delay a player sends an ACK after every state. The node asks players to
+/// hold ACKs 90 ms (`gateway.player_ack_delay_ms`), so each rides on the
+/// player's state ack, sent every second state: about half the packets.
+#[tokio::test]
+async fn players_hold_their_acks_as_long_as_the_node_asks() -> anyhow::Result<()> {
+    let held = player_packets_per_sec("[gateway]\n").await?;
+    let every_state = player_packets_per_sec("[gateway]\nplayer_ack_delay_ms = 0\n").await?;
+    assert!(
+        held < 15.0 && every_state > 17.0,
+        "packets a player sent a second: {held:.1} held, {every_state:.1} at QUIC's default"
+    );
+    // A delay that would hide a lost reply for seconds is refused.
+    let refused = match Node::start_with_config("[gateway]\nplayer_ack_delay_ms = 5000\n").await {
+        Ok(node) => panic!("the node started:\n{}", node.output()),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        refused.contains("gateway.player_ack_delay_ms = 5000 is above 1000"),
+        "{refused}"
+    );
+    Ok(())
+}

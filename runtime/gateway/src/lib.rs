@@ -83,6 +83,16 @@ pub struct GatewaySettings {
     /// WebTransport players cost ~20% more with it, their packets crossing
     /// from that thread to quinn's endpoint on the workers (docs/perf.md).
     pub quic_thread: bool,
+    /// How long a player's QUIC stack may hold its ACKs, asked of every
+    /// client that speaks QUIC's ACK frequency extension (quinn-based ones
+    /// do; 0: not asked, QUIC's 25 ms). A room's state datagram every 50 ms
+    /// is ack-eliciting, so at 25 ms a player sends an ACK after every
+    /// state; held 90 ms (and up to 3 unacknowledged packets), it rides on
+    /// the player's state ack, sent every second state: half the packets a
+    /// node receives, ~20% of its CPU per arena player (docs/perf.md). The
+    /// price: a lost reliable packet (a reply, a push) is noticed up to
+    /// this long later. Needs the patched quinn-proto in `third_party/`.
+    pub player_ack_delay_ms: u64,
     /// Make new clients prove their address with a QUIC Retry first (stops
     /// spoofed-source floods at the cost of one round trip).
     pub retry: bool,
@@ -129,6 +139,7 @@ impl Default for GatewaySettings {
             socket_buffer_bytes: 4 << 20,
             direct_endpoint: true,
             quic_thread: false,
+            player_ack_delay_ms: 90,
             retry: true,
             max_frame_bytes: wire::DEFAULT_MAX_CLIENT_FRAME,
             idle_timeout_ms: 30_000,
@@ -714,10 +725,27 @@ fn server_config(
         .send_window(1 << 20)
         .datagram_receive_buffer_size(Some(64 << 10))
         .datagram_send_buffer_size(256 << 10);
+    if s.player_ack_delay_ms > MAX_PLAYER_ACK_DELAY_MS {
+        return Err(GatewayError::Config(format!(
+            "gateway.player_ack_delay_ms = {} is above {MAX_PLAYER_ACK_DELAY_MS}: a lost reply or push would wait that long to be noticed; use 0-{MAX_PLAYER_ACK_DELAY_MS} (90 suits 20 Hz rooms)",
+            s.player_ack_delay_ms
+        )));
+    }
+    if s.player_ack_delay_ms > 0 {
+        let mut acks = quinn::AckFrequencyConfig::default();
+        acks.max_ack_delay(Some(Duration::from_millis(s.player_ack_delay_ms)))
+            // Two states unacknowledged must not force an ACK before the
+            // player's state ack carries one.
+            .ack_eliciting_threshold(3u32.into());
+        transport.ack_frequency_config(Some(acks));
+    }
     server.transport_config(Arc::new(transport));
     server.max_incoming(s.max_incoming);
     Ok(server)
 }
+
+/// The longest ACK delay a node may ask of players.
+const MAX_PLAYER_ACK_DELAY_MS: u64 = 1_000;
 
 /// Renews the self-signed certificate in its last quarter of life. New
 /// connections get the new one; open connections keep theirs (a TLS
