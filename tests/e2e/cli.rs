@@ -305,19 +305,17 @@ async fn the_swarm_plays_the_arena_as_clients_do_and_names_what_fails() -> anyho
     admin.deploy("arena", "arena", "kind=keyed").await?;
     // 60 players in 2 shards (256 each is the cap, so 300 would be 2 too):
     // every one logs in, is placed, joins, moves and mirrors its room.
-    let out = Command::new(anthill_bin())
-        .args(["bot", "--data"])
-        .arg(&node.data)
-        .args(["--scenario", "arena", "--swarm", "--players", "60"])
-        .args(["--duration", "4", "--move-share", "0.5", "--json"])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_str(text.trim())?;
+    let s = node.bot_summary(&[
+        "--scenario",
+        "arena",
+        "--swarm",
+        "--players",
+        "60",
+        "--duration",
+        "4",
+        "--move-share",
+        "0.5",
+    ])?;
     assert_eq!(s["engine"], "swarm", "{s}");
     assert_eq!(s["connected"], 60, "{s}");
     assert_eq!(s["errors"], 0, "{s}");

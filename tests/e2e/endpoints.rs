@@ -163,19 +163,15 @@ async fn player_packets_per_sec(config: &str) -> anyhow::Result<f64> {
     let node = Node::start_with_config(config).await?;
     node.admin().deploy("lobby", "lobby", "").await?;
     node.admin().deploy("arena", "arena", "kind=keyed").await?;
-    let out = std::process::Command::new(anthill_tests::anthill_bin())
-        .args(["bot", "--data"])
-        .arg(&node.data)
-        .args(["--scenario", "arena", "--swarm", "--players", "20"])
-        .args(["--duration", "6", "--json"])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_str(text.trim())?;
+    let s = node.bot_summary(&[
+        "--scenario",
+        "arena",
+        "--swarm",
+        "--players",
+        "20",
+        "--duration",
+        "6",
+    ])?;
     anyhow::ensure!(
         s["steady_states_per_player_per_sec"].as_f64() > Some(15.0),
         "the players kept up with their rooms: {s}"

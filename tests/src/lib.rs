@@ -431,6 +431,25 @@ impl Node {
         ))
     }
 
+    /// Runs `anthill bot --data <this node's data> ARGS --json` to the end
+    /// and returns its summary; fails naming what it printed if it failed.
+    pub fn bot_summary(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+        let out = Command::new(anthill_bin())
+            .args(["bot", "--data"])
+            .arg(&self.data)
+            .args(args)
+            .arg("--json")
+            .output()
+            .context("running anthill bot")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(text.trim()).with_context(|| format!("the bot's summary: {text}"))
+    }
+
     /// Everything the node printed so far.
     pub fn output(&self) -> String {
         self.output.lock().expect("output lock").join("\n")
