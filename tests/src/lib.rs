@@ -527,6 +527,19 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // A failed assertion: what the node said last goes into the test's
+        // captured output, which the harness prints for failures only.
+        if std::thread::panicking()
+            && let Ok(out) = self.output.lock()
+        {
+            let from = out.len().saturating_sub(40);
+            eprintln!(
+                "--- the last {} lines of node {}'s output ---\n{}",
+                out.len() - from,
+                self.data.display(),
+                out[from..].join("\n")
+            );
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

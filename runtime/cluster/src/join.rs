@@ -290,9 +290,12 @@ async fn bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store
 const FORMING: Duration = Duration::from_secs(15);
 
 /// Creates (or opens) bucket `name` with `create`, retrying for up to
-/// [`FORMING`] while JetStream says it has too few peers to place it: the
+/// [`FORMING`] while JetStream says it has too few peers to place it (the
 /// servers of a cluster that has just started take a few seconds to know
-/// each other (seen when nodes start right after their NATS servers).
+/// each other, seen when nodes start right after their NATS servers) or does
+/// not answer in time (its meta leader busy placing other streams, seen in
+/// the cluster tests on a loaded box). Creating is idempotent: a retry of a
+/// create that did land opens the bucket.
 async fn while_forming<T, E, F, Fut>(name: &str, mut create: F) -> Result<T, ClusterError>
 where
     E: std::fmt::Display,
@@ -307,7 +310,8 @@ where
             Err(e) => {
                 let detail = e.to_string();
                 let forming = detail.contains("no suitable peers")
-                    || detail.contains("insufficient resources");
+                    || detail.contains("insufficient resources")
+                    || detail.contains("timed out");
                 if !forming || std::time::Instant::now() > deadline {
                     return Err(ClusterError::Bucket {
                         bucket: name.to_owned(),
@@ -361,5 +365,36 @@ mod tests {
         assert!(parse_version("2.11.9").unwrap() < MIN_SERVER);
         assert!(parse_version("3.0.0").unwrap() >= MIN_SERVER);
         assert_eq!(parse_version("nats"), None);
+    }
+
+    #[tokio::test]
+    async fn a_bucket_is_retried_while_jetstream_times_out_and_a_conflict_is_not() {
+        let tries = std::cell::Cell::new(0);
+        let opened = while_forming("b", || {
+            tries.set(tries.get() + 1);
+            let n = tries.get();
+            async move {
+                if n < 3 {
+                    Err("timed out: jetstream request timed out")
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert!(matches!(opened, Ok(3)), "{opened:?}");
+
+        tries.set(0);
+        let refused = while_forming("b", || {
+            tries.set(tries.get() + 1);
+            async { Err::<(), _>("stream name already in use with a different configuration") }
+        })
+        .await;
+        assert_eq!(tries.get(), 1, "a conflict is not retried");
+        let Err(ClusterError::Bucket { bucket, detail }) = refused else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(bucket, "b");
+        assert!(detail.contains("different configuration"), "{detail}");
     }
 }
