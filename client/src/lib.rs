@@ -105,11 +105,13 @@ struct Link {
     generation: u64,
 }
 
-/// Room states acknowledged: one in this many. Each ack costs the node a
-/// datagram in and a QUIC ACK out; one in 2 halves that for deltas built on a
-/// baseline a tick older, which took the node's CPU per player 5–11% down in
-/// the arena at 1,000 players (docs/perf.md).
-pub const DEFAULT_ACK_EVERY: u32 = 2;
+/// Room states acknowledged: one in this many. Each ack is a packet the
+/// node receives; one in 4, with the node asking QUIC to hold its ACKs for
+/// as many states (`gateway.player_ack_packets`), makes a player send ~6
+/// packets a second instead of ~11 at one in 2, for deltas built on a
+/// baseline a few ticks older (moving entities are in them either way): the
+/// node's CPU per arena player 12% down at 1,000 players (docs/perf.md).
+pub const DEFAULT_ACK_EVERY: u32 = 4;
 
 #[derive(Default)]
 struct State {

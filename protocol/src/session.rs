@@ -219,10 +219,9 @@ impl ClientSession {
     }
 
     /// Acknowledge one applied state in `n` (snapshots always). Each ack is
-    /// a datagram the node receives and its QUIC stack acknowledges with a
-    /// packet of its own; acking every second state halves both, and the
-    /// next delta is built on a baseline a tick older (moving entities are in
-    /// it either way, so it hardly grows).
+    /// a datagram the node receives; acking fewer sends fewer, and the next
+    /// delta is built on an older baseline (moving entities are in it either
+    /// way, so it hardly grows).
     pub fn set_ack_every(&mut self, n: u32) {
         self.ack_every = n;
     }

@@ -87,12 +87,20 @@ pub struct GatewaySettings {
     /// client that speaks QUIC's ACK frequency extension (quinn-based ones
     /// do; 0: not asked, QUIC's 25 ms). A room's state datagram every 50 ms
     /// is ack-eliciting, so at 25 ms a player sends an ACK after every
-    /// state; held 90 ms (and up to 3 unacknowledged packets), it rides on
-    /// the player's state ack, sent every second state: half the packets a
-    /// node receives, ~20% of its CPU per arena player (docs/perf.md). The
-    /// price: a lost reliable packet (a reply, a push) is noticed up to
-    /// this long later. Needs the patched quinn-proto in `third_party/`.
+    /// state; held 200 ms (and up to `player_ack_packets`), it rides on the
+    /// player's state ack, sent every fourth state (held 25 ms: 175 ms after
+    /// the first state it covers): a fifth of the packets a player sent,
+    /// ~30% of the node's CPU per arena player (docs/perf.md). The price: a
+    /// lost reliable packet (a reply, a push) with nothing sent after it is
+    /// noticed up to this long later (a later packet reveals a gap at once).
+    /// Needs the patched quinn-proto in `third_party/`.
     pub player_ack_delay_ms: u64,
+    /// How many ack-eliciting packets a player's QUIC may receive without
+    /// acknowledging them, asked with `player_ack_delay_ms`: the states
+    /// between two of the player's state acks (4 for Anthill's clients,
+    /// which ack every fourth), so the ACK rides on the state ack instead of
+    /// a packet of its own.
+    pub player_ack_packets: u32,
     /// Make new clients prove their address with a QUIC Retry first (stops
     /// spoofed-source floods at the cost of one round trip).
     pub retry: bool,
@@ -139,7 +147,8 @@ impl Default for GatewaySettings {
             socket_buffer_bytes: 4 << 20,
             direct_endpoint: true,
             quic_thread: false,
-            player_ack_delay_ms: 90,
+            player_ack_delay_ms: 200,
+            player_ack_packets: 4,
             retry: true,
             max_frame_bytes: wire::DEFAULT_MAX_CLIENT_FRAME,
             idle_timeout_ms: 30_000,
@@ -727,16 +736,16 @@ fn server_config(
         .datagram_send_buffer_size(256 << 10);
     if s.player_ack_delay_ms > MAX_PLAYER_ACK_DELAY_MS {
         return Err(GatewayError::Config(format!(
-            "gateway.player_ack_delay_ms = {} is above {MAX_PLAYER_ACK_DELAY_MS}: a lost reply or push would wait that long to be noticed; use 0-{MAX_PLAYER_ACK_DELAY_MS} (90 suits 20 Hz rooms)",
+            "gateway.player_ack_delay_ms = {} is above {MAX_PLAYER_ACK_DELAY_MS}: a lost reply or push would wait that long to be noticed; use 0-{MAX_PLAYER_ACK_DELAY_MS} (200 suits 20 Hz rooms)",
             s.player_ack_delay_ms
         )));
     }
     if s.player_ack_delay_ms > 0 {
         let mut acks = quinn::AckFrequencyConfig::default();
         acks.max_ack_delay(Some(Duration::from_millis(s.player_ack_delay_ms)))
-            // Two states unacknowledged must not force an ACK before the
-            // player's state ack carries one.
-            .ack_eliciting_threshold(3u32.into());
+            // The states before a player's next state ack must not force
+            // an ACK before that ack carries one.
+            .ack_eliciting_threshold(s.player_ack_packets.into());
         transport.ack_frequency_config(Some(acks));
     }
     server.transport_config(Arc::new(transport));
