@@ -92,7 +92,8 @@ pub struct GatewaySettings {
     /// the first state it covers): a fifth of the packets a player sent,
     /// ~30% of the node's CPU per arena player (docs/perf.md). The price: a
     /// lost reliable packet (a reply, a push) with nothing sent after it is
-    /// noticed up to this long later (a later packet reveals a gap at once).
+    /// noticed up to this long later (two packets after it, such as the
+    /// next states, make the player acknowledge at once).
     /// Needs the patched quinn-proto in `third_party/`.
     pub player_ack_delay_ms: u64,
     /// How many ack-eliciting packets a player's QUIC may receive without
