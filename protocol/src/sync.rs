@@ -6,7 +6,6 @@
 
 use crate::wire::{Entity, Frame};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
 /// A room's state: entity id → encoded entity.
 pub type EntityMap = BTreeMap<u64, Vec<u8>>;
@@ -92,10 +91,105 @@ pub fn to_map(entities: impl IntoIterator<Item = Entity>) -> EntityMap {
     entities.into_iter().map(|e| (e.id, e.state)).collect()
 }
 
+/// One state of a room as the server keeps it: ids sorted, and every
+/// entity's bytes in one buffer. A delta is then a linear scan of two such
+/// states; kept as an [`EntityMap`] (a tree of separately allocated values),
+/// comparing each of a 114-entity arena room's states against each baseline
+/// its members hold was 5% of a node's CPU at 1,000 players, most of it in
+/// reaching the values.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PackedState {
+    ids: Vec<u64>,
+    /// Where entity `i`'s bytes end in `bytes` (they start where `i - 1`'s end).
+    ends: Vec<u32>,
+    bytes: Vec<u8>,
+}
+
+impl PackedState {
+    /// Packs a room's entity list (later duplicates win, as in [`to_map`]).
+    pub fn new(entities: Vec<Entity>) -> PackedState {
+        let mut order: Vec<usize> = (0..entities.len()).collect();
+        // Stable: among equal ids, the later entity sorts last and wins.
+        order.sort_by_key(|&i| entities[i].id);
+        let mut packed = PackedState {
+            ids: Vec::with_capacity(entities.len()),
+            ends: Vec::with_capacity(entities.len()),
+            bytes: Vec::with_capacity(entities.iter().map(|e| e.state.len()).sum()),
+        };
+        for (n, &i) in order.iter().enumerate() {
+            if order
+                .get(n + 1)
+                .is_some_and(|&j| entities[j].id == entities[i].id)
+            {
+                continue;
+            }
+            packed.ids.push(entities[i].id);
+            packed.bytes.extend_from_slice(&entities[i].state);
+            packed.ends.push(packed.bytes.len() as u32);
+        }
+        packed
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn state(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    fn entity(&self, i: usize) -> Entity {
+        Entity {
+            id: self.ids[i],
+            state: self.state(i).to_vec(),
+        }
+    }
+
+    /// The entities, by id.
+    pub fn entities(&self) -> impl Iterator<Item = Entity> + '_ {
+        (0..self.len()).map(|i| self.entity(i))
+    }
+
+    /// The changes that turn `self` into `current` (as [`diff`]).
+    pub fn diff(&self, current: &PackedState) -> Delta {
+        let mut d = Delta::default();
+        let (mut b, mut c) = (0, 0);
+        while b < self.len() || c < current.len() {
+            match (self.ids.get(b), current.ids.get(c)) {
+                (Some(bid), Some(cid)) if bid == cid => {
+                    if self.state(b) != current.state(c) {
+                        d.changed.push(current.entity(c));
+                    }
+                    b += 1;
+                    c += 1;
+                }
+                (Some(bid), Some(cid)) if bid < cid => {
+                    d.removed.push(*bid);
+                    b += 1;
+                }
+                (Some(bid), None) => {
+                    d.removed.push(*bid);
+                    b += 1;
+                }
+                _ => {
+                    d.changed.push(current.entity(c));
+                    c += 1;
+                }
+            }
+        }
+        d
+    }
+}
+
 /// Server side: the recent states of one room, newest last.
 #[derive(Debug, Default)]
 pub struct RoomHistory {
-    states: VecDeque<(u64, Arc<EntityMap>)>,
+    states: VecDeque<(u64, PackedState)>,
 }
 
 impl RoomHistory {
@@ -104,7 +198,7 @@ impl RoomHistory {
     }
 
     /// Records the state at `tick` (ticks only increase).
-    pub fn push(&mut self, tick: u64, state: Arc<EntityMap>) {
+    pub fn push(&mut self, tick: u64, state: PackedState) {
         if self.states.back().is_some_and(|(t, _)| *t >= tick) {
             return;
         }
@@ -114,11 +208,11 @@ impl RoomHistory {
         }
     }
 
-    pub fn latest(&self) -> Option<(u64, &Arc<EntityMap>)> {
+    pub fn latest(&self) -> Option<(u64, &PackedState)> {
         self.states.back().map(|(t, s)| (*t, s))
     }
 
-    pub fn get(&self, tick: u64) -> Option<&Arc<EntityMap>> {
+    pub fn get(&self, tick: u64) -> Option<&PackedState> {
         self.states.iter().find(|(t, _)| *t == tick).map(|(_, s)| s)
     }
 
@@ -132,7 +226,7 @@ impl RoomHistory {
         }
         match acked.and_then(|a| self.get(a).map(|s| (a, s))) {
             Some((base, base_state)) => {
-                let d = diff(base_state, latest);
+                let d = base_state.diff(latest);
                 Some(Frame::Delta {
                     room,
                     tick,
@@ -144,13 +238,7 @@ impl RoomHistory {
             None => Some(Frame::Snapshot {
                 room,
                 tick,
-                entities: latest
-                    .iter()
-                    .map(|(id, s)| Entity {
-                        id: *id,
-                        state: s.clone(),
-                    })
-                    .collect(),
+                entities: latest.entities().collect(),
             }),
         }
     }
@@ -313,11 +401,53 @@ mod tests {
         assert!(diff(&b, &b).is_empty());
     }
 
+    fn entities(pairs: &[(u64, &str)]) -> Vec<Entity> {
+        pairs
+            .iter()
+            .map(|(i, s)| Entity {
+                id: *i,
+                state: s.as_bytes().to_vec(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_packed_state_diffs_as_its_map_does() {
+        let a = entities(&[(4, "d"), (1, "a"), (2, "b"), (9, ""), (1, "A")]);
+        let b = entities(&[(2, "B"), (3, "c"), (4, "d"), (9, "")]);
+        let (pa, pb) = (PackedState::new(a.clone()), PackedState::new(b.clone()));
+        assert_eq!(
+            pa.entities().collect::<Vec<_>>(),
+            to_map(a.clone())
+                .into_iter()
+                .map(|(id, state)| Entity { id, state })
+                .collect::<Vec<_>>(),
+            "sorted by id, the later of two duplicates kept"
+        );
+        for (x, y) in [
+            (&a, &b),
+            (&b, &a),
+            (&a, &a),
+            (&b, &Vec::new()),
+            (&Vec::new(), &b),
+        ] {
+            let packed = PackedState::new(x.clone()).diff(&PackedState::new(y.clone()));
+            assert_eq!(packed, diff(&to_map(x.clone()), &to_map(y.clone())));
+        }
+        assert!(pa.diff(&pa).is_empty() && !pa.diff(&pb).is_empty());
+    }
+
     #[test]
     fn members_without_a_held_baseline_get_a_snapshot() {
         let mut h = RoomHistory::new();
         for t in 1..=40u64 {
-            h.push(t, Arc::new(map(&[(1, &t.to_string())])));
+            h.push(
+                t,
+                PackedState::new(vec![Entity {
+                    id: 1,
+                    state: t.to_string().into_bytes(),
+                }]),
+            );
         }
         assert!(matches!(
             h.frame_for(0, None),

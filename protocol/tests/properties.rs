@@ -1,11 +1,10 @@
 //! Property tests of the wire format and of state sync over a lossy link.
 
 use anthill_protocol::session::{ClientEvent, ClientSession};
-use anthill_protocol::sync::{EntityMap, RoomHistory};
+use anthill_protocol::sync::{EntityMap, PackedState, RoomHistory};
 use anthill_protocol::wire::{self, FrameReader, MAX_FRAME};
 use anthill_protocol::{Auth, Entity, ErrorCode, Frame};
 use proptest::prelude::*;
-use std::sync::Arc;
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 0..64)
@@ -188,7 +187,18 @@ fn a_lossy_link_converges_to_the_rooms_state() {
                 let gone = *state.keys().next().unwrap();
                 state.remove(&gone);
             }
-            room.push(tick, Arc::new(state.clone()));
+            room.push(
+                tick,
+                PackedState::new(
+                    state
+                        .iter()
+                        .map(|(id, s)| Entity {
+                            id: *id,
+                            state: s.clone(),
+                        })
+                        .collect(),
+                ),
+            );
             let Some(frame) = room.frame_for(0, acked) else {
                 continue;
             };

@@ -10,7 +10,7 @@ use crate::Gateway;
 use anthill_core::Address;
 use anthill_core::metrics::{counter, counter_vec};
 use anthill_protocol::Entity;
-use anthill_protocol::sync::{RoomHistory, to_map};
+use anthill_protocol::sync::{PackedState, RoomHistory};
 use anthill_protocol::wire;
 use bytes::Bytes;
 use prometheus::{IntCounter, IntCounterVec};
@@ -201,7 +201,7 @@ impl Sync {
         let mut inner = room.inner.lock().expect("room poisoned");
         inner.tick += 1;
         let tick = inner.tick;
-        inner.history.push(tick, Arc::new(to_map(entities)));
+        inner.history.push(tick, PackedState::new(entities));
         self.ticks.inc();
         // One encoding per distinct baseline.
         let mut encoded: HashMap<Option<u64>, Option<(Bytes, Kind)>> = HashMap::new();
