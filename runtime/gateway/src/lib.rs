@@ -39,7 +39,6 @@ use anthill_protocol::wire;
 use bytes::Bytes;
 use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -249,7 +248,9 @@ pub struct Gateway {
     /// Room state sync.
     pub sync: sync::Sync,
     dispatch: OnceLock<Arc<dyn Dispatch>>,
-    sessions: Mutex<HashMap<u64, Arc<Session>>>,
+    /// By player id (Fx: ids come from the node's logins, and every member
+    /// of every ticking room is looked up here; SipHash was a cost).
+    sessions: Mutex<rustc_hash::FxHashMap<u64, Arc<Session>>>,
     key: OnceLock<token::TokenKey>,
     /// In a cluster: where sessions are known, for resumes on any node.
     directory: OnceLock<Arc<dyn SessionDirectory>>,
@@ -333,7 +334,7 @@ impl Gateway {
             sync: sync::Sync::new(registry),
             dispatch: OnceLock::new(),
             web_tls: OnceLock::new(),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(rustc_hash::FxHashMap::default()),
             key: OnceLock::new(),
             directory: OnceLock::new(),
             next_session: AtomicU64::new(1),

@@ -2,12 +2,13 @@
 //! rooms it is in, and the reliable pushes kept for replay. A session outlives
 //! its connection by the resume grace period.
 
-use super::link::Link;
+use super::link::{Carrier, Link};
 use super::sync::Path;
 use anthill_core::{Address, KeptPushes};
 use anthill_protocol::{Frame, wire};
 use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ struct Inner {
     epoch: u64,
     /// Shared, so that an ack (ten a second per player) finds its room
     /// without copying the address's strings.
-    rooms: HashMap<u32, Arc<Address>>,
+    rooms: FxHashMap<u32, Arc<Address>>,
     outbox: VecDeque<(u64, Bytes)>,
     next_seq: u64,
     tokens: f64,
@@ -40,7 +41,7 @@ impl Session {
             inner: Mutex::new(Inner {
                 link: None,
                 epoch: 0,
-                rooms: HashMap::new(),
+                rooms: FxHashMap::default(),
                 outbox: VecDeque::new(),
                 next_seq: 0,
                 tokens: burst,
@@ -172,18 +173,33 @@ impl Session {
     /// A state frame: a datagram if it fits, else the control stream (without
     /// closing a slow connection: a lost state frame is repaired by the next).
     pub(crate) fn send_state(&self, frame: &Bytes) -> Path {
-        // The transport alone: cloning the whole link would also count a
-        // sender of its control-stream queue in and out (two more locks per
-        // member per tick).
-        let Some(transport) = self.lock().link.as_ref().map(|l| l.transport.clone()) else {
+        let inner = self.lock();
+        let Some(link) = inner.link.as_ref() else {
             return Path::Dropped;
         };
-        if transport.datagram(frame) {
-            return Path::Datagram;
+        if let Carrier::Direct(direct) = &link.transport {
+            // A push onto the endpoint's queue, which waits on nothing: done
+            // under this lock, nothing is cloned (a clone counted the
+            // endpoint's one shared `Arc` in and out, per member per tick,
+            // from both workers).
+            if direct.datagram(frame) {
+                return Path::Datagram;
+            }
+        } else {
+            // Other transports' datagrams take their connection's lock: not
+            // under this one. The transport alone: cloning the whole link
+            // would also count a sender of its control-stream queue in and
+            // out.
+            let transport = link.transport.clone();
+            drop(inner);
+            if transport.datagram(frame) {
+                return Path::Datagram;
+            }
+            return match self.lock().link.clone() {
+                Some(link) if link.stream_lossy(frame) => Path::Stream,
+                _ => Path::Dropped,
+            };
         }
-        let Some(link) = self.lock().link.clone() else {
-            return Path::Dropped;
-        };
         if link.stream_lossy(frame) {
             Path::Stream
         } else {

@@ -14,6 +14,7 @@ use anthill_protocol::sync::{PackedState, RoomHistory};
 use anthill_protocol::wire;
 use bytes::Bytes;
 use prometheus::{IntCounter, IntCounterVec};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -32,8 +33,9 @@ pub fn room_handle(room: &Address) -> u32 {
 struct RoomInner {
     history: RoomHistory,
     tick: u64,
-    /// Member player id → last tick it acknowledged.
-    members: HashMap<u64, Option<u64>>,
+    /// Member player id → last tick it acknowledged. (Fx: ids are the
+    /// node's, hashed on every ack and tick; SipHash was a cost there.)
+    members: FxHashMap<u64, Option<u64>>,
 }
 
 /// The sync state of one room.
@@ -89,7 +91,7 @@ impl Sync {
                     inner: Mutex::new(RoomInner {
                         history: RoomHistory::new(),
                         tick: 0,
-                        members: HashMap::new(),
+                        members: FxHashMap::default(),
                     }),
                 })
             })
@@ -204,7 +206,7 @@ impl Sync {
         inner.history.push(tick, PackedState::new(entities));
         self.ticks.inc();
         // One encoding per distinct baseline.
-        let mut encoded: HashMap<Option<u64>, Option<(Bytes, Kind)>> = HashMap::new();
+        let mut encoded: FxHashMap<Option<u64>, Option<(Bytes, Kind)>> = FxHashMap::default();
         let members: Vec<(u64, Option<u64>)> = inner
             .members
             .iter()

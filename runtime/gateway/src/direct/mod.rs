@@ -738,51 +738,96 @@ fn endpoint_config(key: &CidKey, route: Route) -> EndpointConfig {
 }
 
 thread_local! {
-    /// While a [`WakeHold`] lives on this thread: whether a connection was
-    /// given something to send (the driver is woken once, when it ends).
-    static HELD: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+    /// While a [`WakeHold`] lives on this thread: the endpoint it holds and
+    /// the state datagrams queued for it meanwhile (pushed onto its queue
+    /// under one lock, and the driver woken once, when the hold ends).
+    static HELD: std::cell::RefCell<Held> = const {
+        std::cell::RefCell::new(Held { direct: std::ptr::null(), queued: Vec::new() })
+    };
 }
 
-/// Holds back the driver's wake-ups on this thread while it lives (a room's
-/// tick queues a datagram for each member, then wakes the driver once).
+/// What a [`WakeHold`] holds back (see `HELD`).
+struct Held {
+    /// The endpoint held (null: none). A pointer, compared only: the
+    /// hold's `Arc` keeps it alive while it is set.
+    direct: *const Direct,
+    queued: Vec<Queued>,
+}
+
+/// Holds back the driver's wake-ups and queue pushes on this thread while
+/// it lives: a room's tick queues a datagram for each member, then hands
+/// them over under one lock and wakes the driver once. Holds nest; the
+/// outermost hands over.
 pub(crate) struct WakeHold {
     direct: Arc<Direct>,
-    outer: Option<bool>,
+    outermost: bool,
 }
 
 impl Direct {
     pub(crate) fn hold_wakeups(self: &Arc<Self>) -> WakeHold {
+        let outermost = HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if h.direct.is_null() {
+                h.direct = Arc::as_ptr(self);
+                true
+            } else {
+                false
+            }
+        });
         WakeHold {
             direct: self.clone(),
-            outer: HELD.with(|h| h.replace(Some(false))),
+            outermost,
         }
     }
 
-    /// Wakes the driver now, or when this thread's hold ends.
-    fn wake(&self) {
-        let held = HELD.with(|h| match h.get() {
-            Some(_) => {
-                h.set(Some(true));
-                true
+    /// Queues a state datagram for the driver's next pass (at most
+    /// `MAX_QUEUED`: a driver that stopped passing drops states here, as
+    /// quinn-proto would drop the oldest).
+    fn queue(&self, q: Queued) {
+        let q = HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if std::ptr::eq(h.direct, self) {
+                h.queued.push(q);
+                None
+            } else {
+                Some(q)
             }
-            None => false,
         });
-        if !held {
+        if let Some(q) = q {
+            self.push_queued(std::iter::once(q));
             self.wake.notify_one();
         }
+    }
+
+    fn push_queued(&self, items: impl Iterator<Item = Queued>) {
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let room = MAX_QUEUED.saturating_sub(queued.len());
+        queued.extend(items.take(room));
     }
 }
 
 impl Drop for WakeHold {
     fn drop(&mut self) {
-        let queued = HELD.with(|h| h.replace(self.outer)) == Some(true);
-        if queued {
-            match self.outer {
-                // A hold around this one wakes the driver when it ends.
-                Some(_) => HELD.with(|h| h.set(Some(true))),
-                None => self.direct.wake.notify_one(),
-            }
+        if !self.outermost {
+            return;
         }
+        let mut queued = HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            h.direct = std::ptr::null();
+            std::mem::take(&mut h.queued)
+        });
+        if queued.is_empty() {
+            return;
+        }
+        self.direct.push_queued(queued.drain(..));
+        // The buffer goes back for the next hold on this thread.
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if h.queued.capacity() < queued.capacity() {
+                h.queued = queued;
+            }
+        });
+        self.direct.wake.notify_one();
     }
 }
 
@@ -810,18 +855,11 @@ impl DirectLink {
         if frame.len() > self.max_datagram.load(Ordering::Relaxed) {
             return false;
         }
-        let mut queued = self.direct.queued.lock().unwrap_or_else(|e| e.into_inner());
-        // A driver that stopped passing (it cannot keep up) drops states
-        // here, as quinn-proto would drop the oldest: datagrams may be lost.
-        if queued.len() < MAX_QUEUED {
-            queued.push(Queued {
-                ch: self.ch,
-                id: self.id,
-                frame: frame.clone(),
-            });
-        }
-        drop(queued);
-        self.direct.wake();
+        self.direct.queue(Queued {
+            ch: self.ch,
+            id: self.id,
+            frame: frame.clone(),
+        });
         true
     }
 
