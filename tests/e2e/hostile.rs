@@ -159,3 +159,53 @@ async fn a_huge_payload_to_the_host_is_refused_without_harm() -> anyhow::Result<
     );
     Ok(())
 }
+
+/// Voluntary context switches so far of the node's thread named `name`.
+fn thread_switches(node: &Node, name: &str) -> anyhow::Result<u64> {
+    for t in std::fs::read_dir(format!("/proc/{}/task", node.pid()))? {
+        let dir = t?.path();
+        if std::fs::read_to_string(dir.join("comm"))?.trim() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status"))?;
+        return status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no switch count for {name}: {status}"));
+    }
+    anyhow::bail!("the node has no thread named {name}")
+}
+
+/// The epoch thread advances the epoch only while guest calls are in
+/// flight: on an idle node it sleeps (it woke ~900 times a second when it
+/// ticked regardless), and a call that loops after the idle spell wakes it
+/// and is still stopped at its deadline.
+#[tokio::test]
+async fn an_idle_node_lets_its_epoch_thread_sleep_and_a_loop_still_hits_its_deadline()
+-> anyhow::Result<()> {
+    let node = node_with_misbehave(100).await?;
+    let admin = node.admin();
+    assert_eq!(admin.call_text("misbehave", "ok").await?, "ok");
+    // Past the 100 ms of idle ticks after which the thread parks.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = thread_switches(&node, "anthill-epoch")?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = thread_switches(&node, "anthill-epoch")? - before;
+    assert!(
+        idle < 50,
+        "the epoch thread woke {idle} times in a second with no guest call in flight"
+    );
+    let started = Instant::now();
+    let (status, body) = admin.call("misbehave", b"loop").await?;
+    let elapsed = started.elapsed();
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("deadline-exceeded"), "{body}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "the loop was stopped after {elapsed:?} (deadline 100 ms)"
+    );
+    assert_eq!(admin.call_text("misbehave", "ok").await?, "ok");
+    Ok(())
+}

@@ -3,6 +3,7 @@
 //! it under the actor's deadline and memory cap and turns a trap into a typed
 //! [`CallError`]. After any trap the instance is poisoned and must be replaced.
 
+use crate::epoch::EpochTicker;
 use crate::wit;
 use crate::{
     ActorCtx, ActorHost, ActorLimits, Bindings, BindingsPre, CpuShare, EPOCH_TICK, Effects, Engine,
@@ -36,6 +37,8 @@ pub struct Instance {
     address: Address,
     deadline: Duration,
     poisoned: bool,
+    /// Keeps the epoch advancing while a call of this instance is in flight.
+    ticker: EpochTicker,
 }
 
 /// The guest ran past its deadline while outside wasm (e.g. in a WASI sleep).
@@ -71,6 +74,7 @@ async fn watched<R>(
 macro_rules! guest_call {
     ($inst:ident, |$bindings:ident, $store:ident| $call:expr) => {{
         $inst.begin();
+        let _in_flight = $inst.ticker.in_flight();
         let started = Instant::now();
         let clock = $inst.clock.clone();
         let $bindings = &$inst.bindings;
@@ -144,11 +148,14 @@ impl Instance {
                 ))
             }
         });
+        let ticker = engine.ticker().clone();
+        let in_flight = ticker.in_flight();
         clock.begin(deadline);
         store.set_epoch_deadline(1);
         let instantiated = watched(&clock, version.pre.instantiate_async(&mut store)).await;
         metrics.guest_seconds.inc_by(clock.used().as_secs_f64());
         clock.end();
+        drop(in_flight);
         store.data_mut().share.release();
         let bindings = match instantiated {
             Ok(Ok(b)) => b,
@@ -187,6 +194,7 @@ impl Instance {
             address: address.clone(),
             deadline,
             poisoned: false,
+            ticker,
         };
         let key = address.key.clone();
         guest_call!(inst, |b, s| b.anthill_module_actor().call_init(s, &key))?

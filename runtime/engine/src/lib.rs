@@ -24,6 +24,7 @@ mod bindings;
 mod cache;
 mod clock;
 mod ctx;
+mod epoch;
 mod imports;
 mod instance;
 mod metrics;
@@ -78,7 +79,7 @@ pub struct Engine {
     wasm: wasmtime::Engine,
     linker: Linker<ActorCtx>,
     cache: cache::ComponentCache,
-    _ticker: EpochTicker,
+    ticker: epoch::EpochTicker,
 }
 
 impl Engine {
@@ -132,13 +133,18 @@ impl Engine {
         let mut linker = Linker::new(&wasm);
         add_to_linker(&mut linker).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let cache = cache::ComponentCache::new(cache_dir, &wasm);
-        let ticker = EpochTicker::start(&wasm);
+        let ticker = epoch::EpochTicker::start(&wasm);
         Ok(Engine {
             wasm,
             linker,
             cache,
-            _ticker: ticker,
+            ticker,
         })
+    }
+
+    /// The thread that advances the epoch while guest calls are in flight.
+    pub(crate) fn ticker(&self) -> &epoch::EpochTicker {
+        &self.ticker
     }
 
     /// The wasmtime engine, for stores and components.
@@ -188,28 +194,6 @@ impl Engine {
     /// Deletes the precompiled artifacts of a component no module uses any more.
     pub fn forget_compiled(&self, sha256: &str) {
         self.cache.forget(sha256);
-    }
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] on a plain thread (a tokio
-/// task could be starved by the very guest it must interrupt). Stops when the
-/// engine is dropped.
-struct EpochTicker;
-
-impl EpochTicker {
-    fn start(engine: &wasmtime::Engine) -> EpochTicker {
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("anthill-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })
-            .expect("spawning the epoch thread");
-        EpochTicker
     }
 }
 
