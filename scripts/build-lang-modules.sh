@@ -57,7 +57,10 @@ fi
 
 # Rebuild $1 unless it is newer than every later argument.
 stale() {
-    local target=$1; shift
+    # `src` local: the caller's `src` is the module's source, which a global
+    # loop variable here overwrote with the WIT's path whenever the WIT was
+    # the newer file, so componentize-js parsed the WIT as JavaScript.
+    local target=$1 src; shift
     [ -f "$target" ] || return 0
     for src in "$@"; do [ "$src" -nt "$target" ] && return 0; done
     return 1
@@ -70,10 +73,7 @@ for dir in sample-modules/*/; do
         if stale "$out/$name.wasm" "$src" wit/anthill.wit "$tools/js/.version"; then
             echo "componentize-js $name…"
             started=$(date +%s)
-            # componentize-js has failed once here with a spurious parse error
-            # that did not recur: one visible retry before giving up.
-            "$js_bin" "$src" --wit wit --world-name module --disable http fetch-event -o "$out/$name.wasm" >/dev/null \
-                || { echo "  componentize-js failed; retrying once"; "$js_bin" "$src" --wit wit --world-name module --disable http fetch-event -o "$out/$name.wasm" >/dev/null; }
+            "$js_bin" "$src" --wit wit --world-name module --disable http fetch-event -o "$out/$name.wasm" >/dev/null
             echo "  $name.wasm: $(stat -c %s "$out/$name.wasm") bytes in $(( $(date +%s) - started )) s"
         fi
     elif [ -f "$dir/app.py" ]; then
