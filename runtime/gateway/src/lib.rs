@@ -23,6 +23,7 @@ mod socket;
 pub mod sync;
 pub mod tls;
 pub mod token;
+pub mod udp;
 pub mod websocket;
 mod webtransport;
 

@@ -12,6 +12,7 @@
 //! browser transports).
 
 use super::bot::{Scenario, Totals};
+use anthill_gateway::udp::{ReadingSocket, register_for_reading};
 use anthill_protocol::session::{ClientEvent, ClientSession};
 use anthill_protocol::wire::{self, Auth, FrameReader, MAX_FRAME};
 use bytes::{Bytes, BytesMut};
@@ -24,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
 use tokio::sync::watch;
 
 /// Players per shard (one task, one socket).
@@ -74,7 +75,7 @@ pub(super) async fn run(
         // shard falls behind, its oldest states are dropped rather than
         // queued (bigger buffers made every player apply stale states and
         // ack late, so deltas grew by half).
-        let socket = UdpSocket::bind(bind).await?;
+        let socket = register_for_reading(std::net::UdpSocket::bind(bind)?)?;
         let mine: Vec<Player> = (s..players)
             .step_by(shards)
             .map(|i| Player::new(i, start + gap * i as u32, &plan))
@@ -339,7 +340,8 @@ impl Player {
 
 struct Shard {
     plan: Plan,
-    socket: UdpSocket,
+    /// Registered for reading only ([`anthill_gateway::udp`]).
+    socket: ReadingSocket,
     endpoint: Endpoint,
     players: Vec<Player>,
     by_handle: HashMap<ConnectionHandle, usize>,
@@ -381,7 +383,7 @@ impl Shard {
             let sleep =
                 tokio::time::sleep_until(wake.unwrap_or(now + Duration::from_secs(1)).into());
             tokio::select! {
-                r = self.socket.readable() => r?,
+                r = self.socket.readable() => drop(r?),
                 _ = sleep => continue,
                 _ = stop.changed() => {
                     self.close_all(&mut out);
@@ -391,7 +393,10 @@ impl Shard {
             // Every packet waiting, in one pass.
             let now = Instant::now();
             loop {
-                let (n, from) = match self.socket.try_recv_from(&mut buf) {
+                let (n, from) = match self
+                    .socket
+                    .try_io(Interest::READABLE, |s| s.recv_from(&mut buf))
+                {
                     Ok(x) => x,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e.into()),
@@ -598,7 +603,7 @@ impl Shard {
 
 /// Sends now or never: a full socket buffer drops the packet, and QUIC
 /// resends it.
-fn send(socket: &UdpSocket, totals: &Totals, packet: &[u8], to: SocketAddr) {
+fn send(socket: &ReadingSocket, totals: &Totals, packet: &[u8], to: SocketAddr) {
     totals.packets_out.fetch_add(1, Ordering::Relaxed);
-    let _ = socket.try_send_to(packet, to);
+    let _ = socket.get_ref().send_to(packet, to);
 }

@@ -52,7 +52,9 @@ const MAX_DATAGRAM_REFRESH: std::time::Duration = std::time::Duration::from_secs
 /// The port's socket, shared by both endpoints.
 #[derive(Debug)]
 pub(crate) struct Io {
-    socket: tokio::net::UdpSocket,
+    /// Registered for reading only ([`crate::udp`]): sends never wait on
+    /// readiness here (see [`Io::try_send`]).
+    socket: crate::udp::ReadingSocket,
     state: UdpSocketState,
     /// Bound to one IPv4 address on Linux: plain packets go out in one
     /// `sendmmsg` a pass ([`batch`]), with the source the bind gives them.
@@ -65,9 +67,7 @@ impl Io {
     /// Sends now or not at all: a full kernel buffer drops the packet, which
     /// QUIC's loss recovery resends.
     fn try_send(&self, t: &Transmit<'_>) -> std::io::Result<()> {
-        self.socket.try_io(Interest::WRITABLE, || {
-            self.state.send((&self.socket).into(), t)
-        })
+        self.state.send(self.socket.get_ref().into(), t)
     }
 }
 
@@ -218,7 +218,6 @@ impl Direct {
         open: prometheus::IntGauge,
         tasks: tokio::runtime::Handle,
     ) -> std::io::Result<Arc<Direct>> {
-        socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
         let batch = cfg!(target_os = "linux") && local.is_ipv4() && !local.ip().is_unspecified();
         if batch {
@@ -226,7 +225,7 @@ impl Direct {
         }
         let state = UdpSocketState::new((&socket).into())?;
         let io = Arc::new(Io {
-            socket: tokio::net::UdpSocket::from_std(socket)?,
+            socket: crate::udp::register_for_reading(socket)?,
             state,
             batch,
             wildcard: local.ip().is_unspecified(),
@@ -321,10 +320,8 @@ impl Direct {
                     batches += 1;
                     let mut slices: Vec<IoSliceMut<'_>> =
                         bufs.chunks_mut(RECV_CHUNK).map(IoSliceMut::new).collect();
-                    let received = self.io.socket.try_io(Interest::READABLE, || {
-                        self.io
-                            .state
-                            .recv((&self.io.socket).into(), &mut slices, &mut meta)
+                    let received = self.io.socket.try_io(Interest::READABLE, |socket| {
+                        self.io.state.recv(socket.into(), &mut slices, &mut meta)
                     });
                     let n = match received {
                         Ok(n) => n,
@@ -375,6 +372,8 @@ impl Direct {
             }
             tokio::select! {
                 r = self.io.socket.readable() => {
+                    // The guard is dropped with the readiness kept: the
+                    // next receive clears it when the socket runs dry.
                     if let Err(e) = r {
                         tracing::error!(error = %e, "the player port failed");
                         return;

@@ -8,6 +8,7 @@ use quinn::{AsyncUdpSocket, UdpPoller};
 use std::collections::VecDeque;
 use std::io::IoSliceMut;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -30,6 +31,8 @@ struct Queue {
 pub(crate) struct SharedSocket {
     io: Arc<Io>,
     queue: Mutex<Queue>,
+    /// The kernel refused a send: quinn's connections wait [`FULL_RETRY`].
+    full: AtomicBool,
 }
 
 impl std::fmt::Debug for SharedSocket {
@@ -45,6 +48,7 @@ impl SharedSocket {
         SharedSocket {
             io,
             queue: Mutex::new(Queue::default()),
+            full: AtomicBool::new(false),
         }
     }
 
@@ -85,13 +89,20 @@ impl SharedSocket {
 impl AsyncUdpSocket for SharedSocket {
     fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
         Box::pin(Writable {
-            io: self.io.clone(),
+            socket: self,
             wait: None,
         })
     }
 
     fn try_send(&self, transmit: &Transmit<'_>) -> std::io::Result<()> {
-        self.io.try_send(transmit)
+        let sent = self.io.try_send(transmit);
+        if sent
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock)
+        {
+            self.full.store(true, Ordering::Relaxed);
+        }
+        sent
     }
 
     fn poll_recv(
@@ -124,7 +135,7 @@ impl AsyncUdpSocket for SharedSocket {
     }
 
     fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.io.socket.local_addr()
+        self.io.socket.get_ref().local_addr()
     }
 
     fn may_fragment(&self) -> bool {
@@ -136,12 +147,18 @@ impl AsyncUdpSocket for SharedSocket {
     }
 }
 
-type WritableFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + Sync>>;
+/// How long a connection of quinn's waits before it tries a full socket
+/// again.
+const FULL_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Waits for the port's socket to take packets again.
+/// Waits for the port's socket to take packets again. The socket is not
+/// registered for writing (see [`Io`]'s `socket`), so a send the kernel
+/// refused is retried after [`FULL_RETRY`]; until one is refused, the socket
+/// counts as writable. A UDP socket's buffer fills only when the interface
+/// cannot keep up, so this is rare and short.
 struct Writable {
-    io: Arc<Io>,
-    wait: Option<WritableFuture>,
+    socket: Arc<SharedSocket>,
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl std::fmt::Debug for Writable {
@@ -153,14 +170,17 @@ impl std::fmt::Debug for Writable {
 impl UdpPoller for Writable {
     fn poll_writable(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        let wait = this.wait.get_or_insert_with(|| {
-            let io = this.io.clone();
-            Box::pin(async move { io.socket.writable().await })
-        });
-        let r = wait.as_mut().poll(cx);
-        if r.is_ready() {
-            this.wait = None;
+        if this.wait.is_none() && !this.socket.full.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(()));
         }
-        r
+        let wait = this
+            .wait
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(FULL_RETRY)));
+        if wait.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.wait = None;
+        this.socket.full.store(false, Ordering::Relaxed);
+        Poll::Ready(Ok(()))
     }
 }
