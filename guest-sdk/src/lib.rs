@@ -33,6 +33,7 @@ pub mod host;
 #[cfg(feature = "json")]
 pub mod json;
 mod message;
+mod synced_state;
 
 /// The raw bindings generated from `wit/anthill.wit`. Module code should not need
 /// them; they are public for the [`export_actor!`] macro.
@@ -53,13 +54,14 @@ pub use bindings::anthill::module::types::{
     ActorRef, Channel, Delivery, Entity, Error, LogLevel, Sender,
 };
 pub use message::{Reply, no_reply, reply, reply_text, text};
+pub use synced_state::SyncedState;
 
 /// The common imports for a module: `use anthill_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::host;
     pub use crate::{
-        Actor, ActorRef, Channel, Delivery, Entity, Error, Reply, Sender, no_reply, reply,
-        reply_text, text,
+        Actor, ActorRef, Channel, Delivery, Entity, Error, Reply, Sender, SyncedState, no_reply,
+        reply, reply_text, text,
     };
 }
 

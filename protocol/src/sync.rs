@@ -108,23 +108,56 @@ pub struct PackedState {
 impl PackedState {
     /// Packs a room's entity list (later duplicates win, as in [`to_map`]).
     pub fn new(entities: Vec<Entity>) -> PackedState {
-        let mut order: Vec<usize> = (0..entities.len()).collect();
-        // Stable: among equal ids, the later entity sorts last and wins.
-        order.sort_by_key(|&i| entities[i].id);
-        let mut packed = PackedState {
+        let mut given = PackedState {
             ids: Vec::with_capacity(entities.len()),
             ends: Vec::with_capacity(entities.len()),
             bytes: Vec::with_capacity(entities.iter().map(|e| e.state.len()).sum()),
         };
+        for e in &entities {
+            given.ids.push(e.id);
+            given.bytes.extend_from_slice(&e.state);
+            given.ends.push(given.bytes.len() as u32);
+        }
+        given.sorted()
+    }
+
+    /// Packs entities already laid out as this type keeps them: entity `i`
+    /// is `ids[i]` with `bytes[ends[i - 1]..ends[i]]`. Kept as they are when
+    /// the ids ascend (no copy); otherwise sorted, later duplicates winning.
+    /// `None` if the ends do not cut `bytes` into one state per id.
+    pub fn from_parts(ids: Vec<u64>, ends: Vec<u32>, bytes: Vec<u8>) -> Option<PackedState> {
+        let fits = ids.len() == ends.len()
+            && ends.windows(2).all(|w| w[0] <= w[1])
+            && ends.last().map_or(0, |&e| e as usize) == bytes.len();
+        if !fits {
+            return None;
+        }
+        Some(PackedState { ids, ends, bytes }.sorted())
+    }
+
+    /// Itself if its ids ascend; else a sorted copy, later duplicates winning.
+    fn sorted(self) -> PackedState {
+        let given = self;
+        if given.ids.windows(2).all(|w| w[0] < w[1]) {
+            return given;
+        }
+        let mut order: Vec<usize> = (0..given.len()).collect();
+        // Stable: among equal ids, the later entity sorts last and wins.
+        order.sort_by_key(|&i| given.ids[i]);
+        let mut packed = PackedState {
+            ids: Vec::with_capacity(given.len()),
+            ends: Vec::with_capacity(given.len()),
+            bytes: Vec::with_capacity(given.bytes.len()),
+        };
         for (n, &i) in order.iter().enumerate() {
             if order
                 .get(n + 1)
-                .is_some_and(|&j| entities[j].id == entities[i].id)
+                .is_some_and(|&j| given.ids[j] == given.ids[i])
             {
                 continue;
             }
-            packed.ids.push(entities[i].id);
-            packed.bytes.extend_from_slice(&entities[i].state);
+            packed.ids.push(given.ids[i]);
+            packed.bytes.extend_from_slice(given.state(i));
             packed.ends.push(packed.bytes.len() as u32);
         }
         packed
@@ -435,6 +468,45 @@ mod tests {
             assert_eq!(packed, diff(&to_map(x.clone()), &to_map(y.clone())));
         }
         assert!(pa.diff(&pa).is_empty() && !pa.diff(&pb).is_empty());
+    }
+
+    /// The parts of `entities` as a guest packs them, in its order.
+    fn parts(entities: &[Entity]) -> (Vec<u64>, Vec<u32>, Vec<u8>) {
+        let mut p = (Vec::new(), Vec::new(), Vec::new());
+        for e in entities {
+            p.0.push(e.id);
+            p.2.extend_from_slice(&e.state);
+            p.1.push(p.2.len() as u32);
+        }
+        p
+    }
+
+    #[test]
+    fn packed_parts_give_the_state_their_entities_give() {
+        for list in [
+            entities(&[(4, "d"), (1, "a"), (2, "b"), (9, ""), (1, "A")]),
+            entities(&[(1, "a"), (2, ""), (7, "xyz")]),
+            Vec::new(),
+        ] {
+            let (ids, ends, bytes) = parts(&list);
+            assert_eq!(
+                PackedState::from_parts(ids, ends, bytes),
+                Some(PackedState::new(list.clone())),
+                "{list:?}"
+            );
+        }
+        // Ascending ids are adopted as given: the same buffer, not a copy.
+        let (ids, ends, bytes) = parts(&entities(&[(1, "a"), (2, "bc")]));
+        let at = bytes.as_ptr();
+        let adopted = PackedState::from_parts(ids, ends, bytes).unwrap();
+        assert_eq!(adopted.bytes.as_ptr(), at);
+        // Ends that do not cut the bytes into one state per id.
+        assert_eq!(PackedState::from_parts(vec![1, 2], vec![1], vec![0]), None);
+        assert_eq!(
+            PackedState::from_parts(vec![1, 2], vec![2, 1], vec![0, 0]),
+            None
+        );
+        assert_eq!(PackedState::from_parts(vec![1], vec![3], vec![0]), None);
     }
 
     #[test]

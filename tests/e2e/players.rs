@@ -254,6 +254,57 @@ async fn a_lossy_client_mirror_converges_and_deltas_are_small() -> anyhow::Resul
     Ok(())
 }
 
+/// A room that publishes packed (`set-synced-state-packed`, entities out of
+/// id order) reaches its players as one publishing a list does, the two
+/// calls mixed; parts that do not fit together are refused naming why, and
+/// the room keeps the state it had.
+#[tokio::test]
+async fn a_packed_state_reaches_players_and_parts_that_do_not_fit_are_refused() -> anyhow::Result<()>
+{
+    let node = node_with("").await?;
+    let admin = node.admin();
+    let client = node.player().await?;
+    client.login_device("packed").await?;
+    let room = client.join("probe/packed").await?;
+    let converged = |step: &'static str| {
+        let (admin, client) = (admin.clone(), &client);
+        async move {
+            let truth: std::collections::BTreeMap<String, Vec<u8>> =
+                serde_json::from_str(&admin.call_text("probe/packed", "entities").await?)?;
+            let truth: std::collections::BTreeMap<u64, Vec<u8>> = truth
+                .into_iter()
+                .map(|(k, v)| (k.parse().unwrap(), v))
+                .collect();
+            eventually(Duration::from_secs(10), step, || async {
+                Ok(client
+                    .room_state(room)
+                    .filter(|(_, m)| *m == truth)
+                    .map(|(_, m)| m.len()))
+            })
+            .await
+        }
+    };
+    for step in ["churn 40", "packed 40", "churn 7", "packed 300", "packed 0"] {
+        let reply = admin.call_text("probe/packed", step).await?;
+        assert!(reply.contains("entities"), "{step}: {reply}");
+        let n = converged("the mirror to hold the published entities").await?;
+        assert!(n >= 190, "{step}: {n} entities");
+    }
+
+    let (status, body) = admin.call("probe/packed", b"packed-bad").await?;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("2 ids but 1 ends") && body.contains("one end per entity"),
+        "{body}"
+    );
+    // Nothing changed, and the room still publishes.
+    converged("the mirror to keep the last good state").await?;
+    admin.call_text("probe/packed", "packed 5").await?;
+    converged("the mirror to follow the next packed state").await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_stalled_client_does_not_slow_others_or_grow_memory() -> anyhow::Result<()> {
     let node = node_with("").await?;

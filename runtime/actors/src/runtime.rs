@@ -12,7 +12,9 @@ use crate::router::Router;
 use crate::tenants::Tenants;
 use crate::timers::Timers;
 use crate::{actor, module};
-use anthill_core::{Address, CallError, Channel, Entity, EventBus, Placement, Players, RoomSink};
+use anthill_core::{
+    Address, CallError, Channel, EventBus, Placement, Players, RoomSink, SyncedState,
+};
 use anthill_engine::{ActorHost, Engine};
 use anthill_store::{Persistence, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,7 +77,7 @@ impl Started {
 struct Detached;
 
 impl RoomSink for Detached {
-    fn publish(&self, _room: &Address, _entities: Vec<Entity>) {}
+    fn publish(&self, _room: &Address, _state: SyncedState) {}
     fn has_members(&self, _room: &Address) -> bool {
         false
     }

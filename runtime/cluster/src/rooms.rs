@@ -22,7 +22,7 @@
 use crate::metrics::ClusterMetrics;
 use crate::outbox::Outbox;
 use anthill_core::{
-    Address, CallError, Channel, Entity, KeptPushes, Players, RoomSink, SessionHost,
+    Address, CallError, Channel, KeptPushes, Players, RoomSink, SessionHost, SyncedState,
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::{HashMap, HashSet};
@@ -404,12 +404,12 @@ impl Rooms {
     fn receive(&self, frame: &[u8]) -> Option<Bytes> {
         let local = self.local.get()?;
         match decode(frame) {
-            Some(Incoming::State { room, entities }) => {
+            Some(Incoming::State { room, state }) => {
                 self.metrics
                     .player_frames
                     .with_label_values(&["state", "received"])
                     .inc();
-                local.rooms.publish(&room, entities);
+                local.rooms.publish(&room, state);
             }
             Some(Incoming::Push {
                 player,
@@ -480,7 +480,7 @@ impl Rooms {
 }
 
 impl RoomSink for Rooms {
-    fn publish(&self, room: &Address, entities: Vec<Entity>) {
+    fn publish(&self, room: &Address, state: SyncedState) {
         let nodes: HashSet<String> = self
             .members
             .lock()
@@ -489,13 +489,13 @@ impl RoomSink for Rooms {
             .map(|m| m.values().map(|m| m.node.clone()).collect())
             .unwrap_or_default();
         if !nodes.is_empty() {
-            let frame = encode_state(room, &entities);
+            let frame = encode_state(room, &state);
             for node in &nodes {
                 self.send(node, "state", frame.clone());
             }
         }
         if let Some(local) = self.local.get() {
-            local.rooms.publish(room, entities);
+            local.rooms.publish(room, state);
         }
     }
 
@@ -635,7 +635,7 @@ impl Players for Rooms {
 enum Incoming {
     State {
         room: Address,
-        entities: Vec<Entity>,
+        state: SyncedState,
     },
     Push {
         player: u64,
@@ -656,18 +656,18 @@ enum Incoming {
 }
 
 /// `[1][u16 address length][address][u32 count]([u64 id][u32 length][state])*`
-fn encode_state(room: &Address, entities: &[Entity]) -> Bytes {
+fn encode_state(room: &Address, state: &SyncedState) -> Bytes {
     let name = room.to_string();
-    let size: usize = entities.iter().map(|e| 12 + e.state.len()).sum();
+    let size = 12 * state.len() + state.state_bytes();
     let mut b = BytesMut::with_capacity(7 + name.len() + size);
     b.put_u8(STATE);
     b.put_u16(name.len() as u16);
     b.put_slice(name.as_bytes());
-    b.put_u32(entities.len() as u32);
-    for e in entities {
-        b.put_u64(e.id);
-        b.put_u32(e.state.len() as u32);
-        b.put_slice(&e.state);
+    b.put_u32(state.len() as u32);
+    for (id, bytes) in state.iter() {
+        b.put_u64(id);
+        b.put_u32(bytes.len() as u32);
+        b.put_slice(bytes);
     }
     b.freeze()
 }
@@ -772,16 +772,13 @@ fn decode(frame: &[u8]) -> Option<Incoming> {
             if count > r.0.len() / 12 {
                 return None;
             }
-            let mut entities = Vec::with_capacity(count);
+            let mut state = SyncedState::default();
             for _ in 0..count {
                 let id = r.u64()?;
                 let len = r.u32()? as usize;
-                entities.push(Entity {
-                    id,
-                    state: r.take(len)?.to_vec(),
-                });
+                state.push(id, r.take(len)?);
             }
-            r.0.is_empty().then_some(Incoming::State { room, entities })
+            r.0.is_empty().then_some(Incoming::State { room, state })
         }
         PUSH => {
             let player = r.u64()?;
@@ -823,24 +820,14 @@ mod tests {
     #[test]
     fn state_and_pushes_cross_nodes_intact() {
         let room = Address::parse("arena/r/1");
-        let entities = vec![
-            Entity {
-                id: 3,
-                state: vec![1, 2, 3, 4],
-            },
-            Entity {
-                id: 100,
-                state: Vec::new(),
-            },
-        ];
-        let frame = encode_state(&room, &entities);
+        let mut state = SyncedState::default();
+        state.push(3, &[1, 2, 3, 4]);
+        state.push(100, &[]);
+        let frame = encode_state(&room, &state);
         match decode(&frame) {
-            Some(Incoming::State {
-                room: r,
-                entities: e,
-            }) => {
+            Some(Incoming::State { room: r, state: s }) => {
                 assert_eq!(r, room);
-                assert_eq!(e, entities);
+                assert_eq!(s, state);
             }
             _ => panic!("a state frame decodes as one"),
         }

@@ -2,7 +2,7 @@
 //!
 //! Owns the types every other part names: [`Address`] and [`CallChain`],
 //! [`CallError`] (one error from the router through the actor to the caller),
-//! [`Sender`] and [`Channel`], module kinds, settings and registry records
+//! [`Sender`] and [`Channel`], a room's [`SyncedState`], module kinds, settings and registry records
 //! ([`module`]), trace context carried in messages ([`trace`]), and the
 //! traits the parts meet through ([`RoomSink`], [`Players`], [`Dispatch`]).
 //!
@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod module;
 mod seams;
 mod sender;
+mod synced_state;
 mod time;
 pub mod trace;
 
@@ -29,7 +30,8 @@ pub use seams::{
     Dispatch, EventBus, HandedOver, KeptPushes, Placement, Players, RoomSink, SessionDirectory,
     SessionHost, SessionRooms,
 };
-pub use sender::{Channel, Entity, Sender};
+pub use sender::{Channel, Sender};
+pub use synced_state::{Entity, SyncedState, SyncedStateError};
 pub use time::now_ms;
 
 /// The tenant every node has, without quotas; modules from before tenants

@@ -4,7 +4,7 @@
 //! it). A cluster, or another transport, is a new implementation of one of
 //! these, not a new path through the node.
 
-use crate::{Address, CallChain, CallError, Channel, Entity, Sender};
+use crate::{Address, CallChain, CallError, Channel, Sender, SyncedState};
 use futures::future::BoxFuture;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 pub trait RoomSink: Send + Sync {
     /// The room's state after a guest call set it: diffed and sent to its
     /// members at the room's next tick.
-    fn publish(&self, room: &Address, entities: Vec<Entity>);
+    fn publish(&self, room: &Address, state: SyncedState);
     /// Whether any player is in the room (a room with players is not
     /// passivated when idle).
     fn has_members(&self, room: &Address) -> bool;

@@ -26,12 +26,3 @@ pub enum Channel {
     /// As a datagram: may be lost, never delays anything else.
     Unreliable,
 }
-
-/// One entity of a room's synced state, as a guest set it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entity {
-    /// Stable within the room.
-    pub id: u64,
-    /// The module's encoding; the host diffs it byte for byte.
-    pub state: Vec<u8>,
-}

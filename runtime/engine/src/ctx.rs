@@ -6,7 +6,7 @@ use super::clock::GuestClock;
 use super::output::{LineStream, StderrTail, Writer};
 use super::share::CpuShare;
 use crate::ActorHost;
-use anthill_core::{Address, CallChain, Entity};
+use anthill_core::{Address, CallChain, SyncedState};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
@@ -35,8 +35,9 @@ pub struct ActorLimits {
 pub struct Effects {
     /// `set-tick-rate` was called with this rate.
     pub tick_hz: Option<u32>,
-    /// `set-synced-state` was called: the room's new state (the last call wins).
-    pub synced_state: Option<Vec<Entity>>,
+    /// `set-synced-state` (or its packed form) was called: the room's new
+    /// state (the last call wins).
+    pub synced_state: Option<SyncedState>,
 }
 
 /// The store data of one actor.

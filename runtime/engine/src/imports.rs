@@ -7,7 +7,7 @@ use super::bindings::anthill::module::{host, types};
 use super::ctx::ActorCtx;
 use super::output::{GuestLine, OutputStream, cut_line};
 use crate::wit::{self, IntoGuest};
-use anthill_core::CallError;
+use anthill_core::{CallError, SyncedState};
 use std::time::Duration;
 use types::{ActorRef, Channel, Delivery, Entity, Error, LogLevel};
 
@@ -28,6 +28,22 @@ impl ActorCtx {
                 limit,
             }
             .into_guest());
+        }
+        Ok(())
+    }
+
+    /// A room's synced state of `entities` holding `state_bytes` in all:
+    /// within the message size (16 bytes counted per entity for its id and
+    /// length) and the entity limit.
+    fn check_synced_state(&self, entities: usize, state_bytes: usize) -> Result<(), Error> {
+        self.check_size(
+            "synced state",
+            state_bytes.saturating_add(entities.saturating_mul(16)),
+        )?;
+        if entities > MAX_SYNCED_ENTITIES {
+            return Err(Error::Rejected(format!(
+                "{entities} entities exceed the {MAX_SYNCED_ENTITIES}-entity limit of a room's synced state"
+            )));
         }
         Ok(())
     }
@@ -143,15 +159,9 @@ impl host::Host for ActorCtx {
     }
 
     async fn set_synced_state(&mut self, entities: Vec<Entity>) -> HostResult<()> {
-        let size: usize = entities.iter().map(|e| e.state.len() + 16).sum();
-        if let Err(e) = self.check_size("synced state", size) {
+        let state_bytes = entities.iter().map(|e| e.state.len()).sum();
+        if let Err(e) = self.check_synced_state(entities.len(), state_bytes) {
             return Ok(Err(e));
-        }
-        if entities.len() > MAX_SYNCED_ENTITIES {
-            return Ok(Err(Error::Rejected(format!(
-                "{} entities exceed the {MAX_SYNCED_ENTITIES}-entity limit of a room's synced state",
-                entities.len()
-            ))));
         }
         self.effects.synced_state = Some(
             entities
@@ -163,6 +173,24 @@ impl host::Host for ActorCtx {
                 .collect(),
         );
         Ok(Ok(()))
+    }
+
+    async fn set_synced_state_packed(
+        &mut self,
+        ids: Vec<u64>,
+        ends: Vec<u32>,
+        states: Vec<u8>,
+    ) -> HostResult<()> {
+        if let Err(e) = self.check_synced_state(ids.len(), states.len()) {
+            return Ok(Err(e));
+        }
+        match SyncedState::from_parts(ids, ends, states) {
+            Ok(state) => {
+                self.effects.synced_state = Some(state);
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(Error::Rejected(format!("synced state not set: {e}")))),
+        }
     }
 
     async fn set_timer(&mut self, tag: String, delay_ms: u32, repeat: bool) -> HostResult<()> {

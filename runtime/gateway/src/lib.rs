@@ -32,8 +32,8 @@ pub use session::Session;
 
 use anthill_core::metrics::{counter, counter_vec, gauge};
 use anthill_core::{
-    Address, CallError, Channel, Dispatch, Entity, KeptPushes, Players, RoomSink, SessionDirectory,
-    SessionHost,
+    Address, CallError, Channel, Dispatch, KeptPushes, Players, RoomSink, SessionDirectory,
+    SessionHost, SyncedState,
 };
 use anthill_protocol::Frame;
 use anthill_protocol::wire;
@@ -821,18 +821,11 @@ pub(crate) fn close_frame(code: anthill_protocol::ErrorCode, message: impl Into<
 }
 
 impl RoomSink for Gateway {
-    fn publish(&self, room: &Address, entities: Vec<Entity>) {
-        let entities = entities
-            .into_iter()
-            .map(|e| anthill_protocol::Entity {
-                id: e.id,
-                state: e.state,
-            })
-            .collect();
+    fn publish(&self, room: &Address, state: SyncedState) {
         // One wake-up of the direct endpoint for the whole room, not one
         // per member.
         let _held = self.direct.get().map(|d| d.hold_wakeups());
-        self.sync.publish(self, room, entities);
+        self.sync.publish(self, room, state);
     }
 
     fn has_members(&self, room: &Address) -> bool {

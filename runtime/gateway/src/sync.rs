@@ -7,15 +7,13 @@
 //! frame, and the member catches up from its last ack.
 
 use crate::Gateway;
-use anthill_core::Address;
 use anthill_core::metrics::{counter, counter_vec};
-use anthill_protocol::Entity;
+use anthill_core::{Address, SyncedState};
 use anthill_protocol::sync::{PackedState, RoomHistory};
 use anthill_protocol::wire;
 use bytes::Bytes;
 use prometheus::{IntCounter, IntCounterVec};
 use rustc_hash::FxHashMap;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// A room's handle in frames: a hash of its address, so every node of a
@@ -47,7 +45,9 @@ pub struct RoomSync {
 
 /// Every room's sync state.
 pub struct Sync {
-    rooms: Mutex<HashMap<Address, Arc<RoomSync>>>,
+    /// (Fx: a member's ack looks its room up here, thousands of times a
+    /// second; rooms are named by modules, not by players' packets.)
+    rooms: Mutex<FxHashMap<Address, Arc<RoomSync>>>,
     ticks: IntCounter,
     bytes: IntCounterVec,
     frames: IntCounterVec,
@@ -74,7 +74,7 @@ impl Sync {
             &["kind", "path"],
         );
         Sync {
-            rooms: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(FxHashMap::default()),
             ticks,
             bytes,
             frames,
@@ -197,13 +197,16 @@ impl Sync {
     }
 
     /// A new state of the room: the next tick, sent to every member.
-    pub fn publish(&self, gateway: &Gateway, address: &Address, entities: Vec<Entity>) {
+    pub fn publish(&self, gateway: &Gateway, address: &Address, state: SyncedState) {
         let deltas = gateway.settings.sync_deltas;
         let room = self.room(address);
         let mut inner = room.inner.lock().expect("room poisoned");
         inner.tick += 1;
         let tick = inner.tick;
-        inner.history.push(tick, PackedState::new(entities));
+        let (ids, ends, bytes) = state.into_parts();
+        // `SyncedState` holds its parts to the same rule, so they fit.
+        let packed = PackedState::from_parts(ids, ends, bytes).unwrap_or_default();
+        inner.history.push(tick, packed);
         self.ticks.inc();
         // One encoding per distinct baseline.
         let mut encoded: FxHashMap<Option<u64>, Option<(Bytes, Kind)>> = FxHashMap::default();

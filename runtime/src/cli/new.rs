@@ -70,6 +70,11 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str, bool)> {
                 include_str!("../../../guest-sdk/src/json.rs"),
                 false,
             ),
+            (
+                "anthill-sdk/src/synced_state.rs",
+                include_str!("../../../guest-sdk/src/synced_state.rs"),
+                false,
+            ),
             (".gitignore", "/target\n*.wasm\n", false),
         ],
         Lang::Js => vec![

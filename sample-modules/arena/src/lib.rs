@@ -1,6 +1,6 @@
 //! `arena` (keyed: one actor per room). Players join (up to 50 a room), send
 //! movement inputs, and see everyone's position: the room ticks at 20 Hz and
-//! publishes its state with `set-synced-state`, which the host sends to members
+//! publishes its state with `set-synced-state-packed`, which the host sends to members
 //! as deltas over datagrams.
 //!
 //! Player requests (text): `move DX DY` sets the player's velocity (units/s,
@@ -8,7 +8,9 @@
 //! count. Entity ids are small, to keep deltas small: a player's slot (0..49,
 //! pushed to the player as `slot N` when it joins) and `100 + i` for the room's
 //! 64 pickups (static unless collected). Entity state: x, y as i16 little
-//! endian, in tenths of a unit, on a 1000×1000 field.
+//! endian, in tenths of a unit, on a 1000×1000 field. The state is published
+//! packed (`set-synced-state-packed`) from a buffer the room keeps, so a tick
+//! allocates nothing.
 
 use anthill_sdk::json;
 use anthill_sdk::prelude::*;
@@ -38,14 +40,15 @@ struct Arena {
     pickups: BTreeMap<u64, (f32, f32)>,
     collected: u64,
     last_tick_ms: u64,
+    /// The state published each tick, its buffers kept from tick to tick.
+    #[serde(skip)]
+    published: SyncedState,
 }
 
-fn encode(x: f32, y: f32) -> Vec<u8> {
+fn encode(x: f32, y: f32, out: &mut Vec<u8>) {
     let q = |v: f32| ((v * 10.0).round() as i16).to_le_bytes();
-    let mut out = Vec::with_capacity(4);
     out.extend_from_slice(&q(x));
     out.extend_from_slice(&q(y));
-    out
 }
 
 /// A small deterministic generator (no clock or randomness in guests).
@@ -58,20 +61,24 @@ fn scatter(seed: u64, i: u64) -> f32 {
 }
 
 impl Arena {
-    fn publish(&self) {
-        let mut entities: Vec<Entity> = self
-            .players
-            .iter()
-            .map(|b| Entity {
-                id: b.1.slot,
-                state: encode(b.1.x, b.1.y),
-            })
-            .collect();
-        entities.extend(self.pickups.iter().map(|(id, (x, y))| Entity {
-            id: *id,
-            state: encode(*x, *y),
-        }));
-        if let Err(e) = host::set_synced_state(&entities) {
+    fn publish(&mut self) {
+        // Ascending ids (slots below 50, then pickups from 100) spare the
+        // host a sort: it keeps these buffers as they are.
+        let mut by_slot = [None; MAX_PLAYERS];
+        for b in self.players.values() {
+            by_slot[b.slot as usize] = Some((b.x, b.y));
+        }
+        let state = &mut self.published;
+        state.clear();
+        for (slot, at) in by_slot.iter().enumerate() {
+            if let Some((x, y)) = at {
+                state.push_with(slot as u64, |out| encode(*x, *y, out));
+            }
+        }
+        for (id, (x, y)) in &self.pickups {
+            state.push_with(*id, |out| encode(*x, *y, out));
+        }
+        if let Err(e) = host::set_synced_state_packed(state) {
             host::warn(&format!("state not published: {e}"));
         }
     }

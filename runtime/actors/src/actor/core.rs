@@ -201,8 +201,8 @@ impl ActorCore {
 
     fn apply_effects_of(&mut self, inst: &mut Instance) {
         let effects = inst.take_effects();
-        if let Some(entities) = effects.synced_state {
-            self.node.rooms().publish(&self.address, entities);
+        if let Some(state) = effects.synced_state {
+            self.node.rooms().publish(&self.address, state);
         }
         if let Some(hz) = effects.tick_hz {
             self.tick_change = Some(hz);
