@@ -88,13 +88,22 @@ impl Arena {
             b.x = (b.x + b.vx * dt).clamp(0.0, FIELD - 0.1);
             b.y = (b.y + b.vy * dt).clamp(0.0, FIELD - 0.1);
         }
-        // A player on a pickup collects it; it respawns elsewhere.
+        // A player on a pickup collects it; it respawns elsewhere. Each
+        // pickup is checked against every player, so the players' positions
+        // are gathered once into an array instead of walking the map per
+        // pickup.
+        let mut at = [(0f32, 0f32); MAX_PLAYERS];
+        let mut n = 0;
+        for b in self.players.values().take(MAX_PLAYERS) {
+            at[n] = (b.x, b.y);
+            n += 1;
+        }
+        let at = &at[..n];
         let mut moved = Vec::new();
         for (id, (px, py)) in &self.pickups {
-            if self
-                .players
-                .values()
-                .any(|b| (b.x - px).abs() < 2.0 && (b.y - py).abs() < 2.0)
+            if at
+                .iter()
+                .any(|(x, y)| (x - px).abs() < 2.0 && (y - py).abs() < 2.0)
             {
                 moved.push(*id);
             }
