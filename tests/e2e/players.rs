@@ -19,6 +19,20 @@ async fn node_with(config: &str) -> anyhow::Result<Node> {
     Ok(node)
 }
 
+/// The synced entities a probe room holds (its `entities` command), as a
+/// client's mirror keeps them.
+async fn probe_entities(
+    admin: &anthill_tests::Admin,
+    room: &str,
+) -> anyhow::Result<std::collections::BTreeMap<u64, Vec<u8>>> {
+    let by_name: std::collections::BTreeMap<String, Vec<u8>> =
+        serde_json::from_str(&admin.call_text(room, "entities").await?)?;
+    by_name
+        .into_iter()
+        .map(|(k, v)| Ok((k.parse()?, v)))
+        .collect()
+}
+
 #[tokio::test]
 async fn login_request_and_push() -> anyhow::Result<()> {
     let node = node_with("").await?;
@@ -193,12 +207,7 @@ async fn a_lossy_client_mirror_converges_and_deltas_are_small() -> anyhow::Resul
     }
     // Quiet: no more changes; a few more ticks let the client catch up.
     client.set_datagram_loss(0.0);
-    let truth: std::collections::BTreeMap<String, Vec<u8>> =
-        serde_json::from_str(&admin.call_text("probe/sync", "entities").await?)?;
-    let truth: std::collections::BTreeMap<u64, Vec<u8>> = truth
-        .into_iter()
-        .map(|(k, v)| (k.parse().unwrap(), v))
-        .collect();
+    let truth = probe_entities(&admin, "probe/sync").await?;
     let mirror = eventually(
         Duration::from_secs(10),
         "the mirror to converge",
@@ -269,12 +278,7 @@ async fn a_packed_state_reaches_players_and_parts_that_do_not_fit_are_refused() 
     let converged = |step: &'static str| {
         let (admin, client) = (admin.clone(), &client);
         async move {
-            let truth: std::collections::BTreeMap<String, Vec<u8>> =
-                serde_json::from_str(&admin.call_text("probe/packed", "entities").await?)?;
-            let truth: std::collections::BTreeMap<u64, Vec<u8>> = truth
-                .into_iter()
-                .map(|(k, v)| (k.parse().unwrap(), v))
-                .collect();
+            let truth = probe_entities(&admin, "probe/packed").await?;
             eventually(Duration::from_secs(10), step, || async {
                 Ok(client
                     .room_state(room)
