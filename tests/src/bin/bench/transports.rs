@@ -78,14 +78,18 @@ async fn arena_over(
     let admin = node.admin();
     admin.deploy("lobby", "lobby", "").await?;
     admin.deploy("arena", "arena", "kind=keyed").await?;
-    let cpu_before = admin.metric("process_cpu_seconds_total", "").await?;
+    // From /proc (10 ms ticks), not the node's `process_cpu_seconds_total`:
+    // the prometheus crate's process collector counts whole seconds, which
+    // at 300 players for 15 s is a step of 213 µs per player-second.
+    let node_cpu = || anthill_tests::process_cpu_seconds(node.pid()).context("the node is gone");
+    let cpu_before = node_cpu()?;
     let lo_before = loopback_bytes()?;
     let mut args = vec!["--transport", transport];
     args.extend_from_slice(extra);
     let s = arena_bot(&node, players, seconds, &args)?;
     let lo = loopback_bytes()? - lo_before;
     let metrics = admin.metrics().await?;
-    let cpu = admin.metric("process_cpu_seconds_total", "").await? - cpu_before;
+    let cpu = node_cpu()? - cpu_before;
     let tick = |q| {
         histogram_quantile(&metrics, "anthill_tick_seconds", "module=\"arena\"", q)
             .map(|s| s * 1000.0)
